@@ -1,0 +1,46 @@
+"""Checks for exercise test cells: each failure says what was expected and what came."""
+from __future__ import annotations
+
+import torch
+
+
+class CheckFailed(AssertionError):
+    """Lesson 0: a failed exercise check; its message tells the student what to fix."""
+
+
+def expect(condition, message: str) -> None:
+    """Lesson 0: fail with `message` unless `condition` holds."""
+    if not condition:
+        raise CheckFailed(message)
+
+
+def expect_tensor(x, name: str, shape=None, dtype=None) -> torch.Tensor:
+    """Lesson 0: check that `x` is a tensor with the given shape (None entries match anything) and dtype."""
+    expect(isinstance(x, torch.Tensor), f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if dtype is not None:
+        expect(x.dtype == dtype, f"{name}: expected dtype {dtype}, got {x.dtype}")
+    if shape is not None:
+        ok = x.dim() == len(shape) and all(s is None or s == t for s, t in zip(shape, x.shape))
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        expect(ok, f"{name}: expected shape {want}, got {tuple(x.shape)}")
+    return x
+
+
+def expect_labels(y, name: str, num_classes: int) -> torch.Tensor:
+    """Lesson 0: check pseudo labels: a 1-D int64 tensor with values in 0..num_classes-1."""
+    expect_tensor(y, name, shape=(None,), dtype=torch.int64)
+    if len(y):
+        lo, hi = int(y.min()), int(y.max())
+        expect(lo >= 0 and hi < num_classes,
+               f"{name}: expected labels in 0..{num_classes - 1}, got values from {lo} to {hi}")
+    return y
+
+
+def expect_close(actual, expected, name: str, atol: float = 1e-5) -> None:
+    """Lesson 0: check two tensors agree element-wise; report the worst position."""
+    expect_tensor(actual, name, shape=tuple(expected.shape))
+    diff = (actual.double() - expected.double()).abs()
+    worst = int(diff.argmax()) if diff.numel() else 0
+    expect(diff.numel() == 0 or float(diff.max()) <= atol,
+           f"{name}: differs from the expected values by up to {float(diff.max()) if diff.numel() else 0:.3g} "
+           f"(first worst at flat index {worst}; tolerance {atol})")

@@ -1,0 +1,65 @@
+"""Executing notebooks headless: the course run, the tests and the grader all go through here."""
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+
+
+def lesson_paths(folder: str = "notebooks") -> list[Path]:
+    """Lesson 0: the notebooks of a course folder, in lesson order."""
+    path = ROOT / folder
+    if not path.is_dir():
+        raise FileNotFoundError(f"folder must be one of the course's folders (notebooks, solutions, exercises); "
+                                f"{path} does not exist")
+    return sorted(p for p in path.glob("*.ipynb") if not p.name.startswith("."))
+
+
+def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None = None,
+                     allow_errors: bool = False, cwd=None):
+    """Lesson 0: run a notebook top to bottom in a fresh kernel; returns the executed notebook and seconds.
+
+    `env` entries are set in the kernel's environment (e.g. the grading variable); the executed
+    copy is written to `out_path` when given, even when a cell fails (the error is re-raised).
+    """
+    import nbformat
+    from nbclient import NotebookClient
+
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    old = {k: os.environ.get(k) for k in (env or {})}
+    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+                            resources={"metadata": {"path": str(cwd or path.parent)}})
+    start = time.perf_counter()
+    try:
+        client.execute()
+    finally:
+        seconds = time.perf_counter() - start
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        if out_path is not None:
+            out_path = Path(out_path)
+            out_path.parent.mkdir(parents=True, exist_ok=True)
+            nbformat.write(nb, out_path)
+    return nb, seconds
+
+
+def run_course(folder: str = "notebooks", out_dir=None, names=None) -> dict[str, float]:
+    """Lesson 0: execute every lesson in order, keep the executed copies in build/, return seconds per lesson."""
+    out_dir = Path(out_dir or BUILD / folder)
+    times = {}
+    for path in lesson_paths(folder):
+        if names and path.stem not in names:
+            continue
+        print(f"running {path.relative_to(ROOT)} ...", flush=True)
+        _, seconds = execute_notebook(path, out_dir / path.name)
+        times[path.name] = seconds
+        print(f"  done in {seconds:.0f} s -> {out_dir / path.name}", flush=True)
+    return times

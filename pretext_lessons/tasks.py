@@ -1,0 +1,84 @@
+"""The pretext-task interface: how unlabelled images become inputs and pseudo labels.
+
+A task is a small dataclass with three duties:
+
+* ``make_batch(X, generator)``: float images ``X`` (N, C, H, W) in [0, 1], already on the
+  training device, to ``(inputs, y)``: what the network reads and the pseudo labels
+  (int64, 0 <= y < num_classes). All randomness comes from ``generator`` (a ``torch.Generator``
+  on X's device), so a seed repeats a run exactly.
+* ``build_net(trunk)``: the network that solves the task around a backbone. It must keep the
+  backbone as its ``trunk`` attribute, so the layer-wise probes can read it on whole images.
+  The default is the backbone followed by one linear layer.
+* ``preprocess(X)``: how a whole image is shown to the trained trunk downstream (for a task
+  that normalises each tile, the same normalisation); the default shows it as it is.
+
+``num_classes`` and ``min_size`` (smallest image side accepted) are fields; every field
+of the dataclass goes into the checkpoint key, so changing one retrains.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+from torch import nn
+
+
+class PretextNet(nn.Module):
+    """Lesson 0: a backbone (`trunk`) and a linear `head` that predicts the pseudo label."""
+
+    def __init__(self, trunk: nn.Module, num_classes: int):
+        super().__init__()
+        self.trunk = trunk
+        self.head = nn.Linear(trunk.out_features, num_classes)
+
+    def forward(self, x):
+        return self.head(self.trunk(x))
+
+
+@dataclasses.dataclass
+class PretextTask:
+    """Lesson 0: the base class of every pretext task (see the module docstring)."""
+
+    num_classes: int = 2
+    min_size: int = 1
+
+    name = "task"
+
+    def make_batch(self, X: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} must define make_batch(X, generator)")
+
+    def build_net(self, trunk: nn.Module) -> nn.Module:
+        return PretextNet(trunk, self.num_classes)
+
+    def preprocess(self, X: torch.Tensor) -> torch.Tensor:
+        return X
+
+    def config(self) -> dict:
+        """Lesson 0: everything that defines the task, for the checkpoint key."""
+        return {"task": type(self).__name__, "name": self.name, **dataclasses.asdict(self)}
+
+
+def check_task_batch(task: PretextTask, X: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 0: run a task on a batch and check its promises, with a message you can act on."""
+    g = torch.Generator(device=X.device).manual_seed(seed)
+    out = task.make_batch(X, g)
+    name = type(task).__name__
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise TypeError(f"{name}.make_batch must return a pair (inputs, y), got {type(out).__name__}")
+    inputs, y = out
+    if not isinstance(inputs, torch.Tensor) or not inputs.dtype.is_floating_point:
+        raise TypeError(f"{name}.make_batch: inputs must be a float tensor, got "
+                        f"{getattr(inputs, 'dtype', type(inputs).__name__)}")
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.dim() != 1:
+        raise TypeError(f"{name}.make_batch: y must be a 1-D int64 tensor, got "
+                        f"{getattr(y, 'dtype', type(y).__name__)} of shape {tuple(getattr(y, 'shape', ()))}")
+    if len(inputs) != len(y):
+        raise ValueError(f"{name}.make_batch: {len(inputs)} inputs but {len(y)} labels")
+    if len(y) and (int(y.min()) < 0 or int(y.max()) >= task.num_classes):
+        raise ValueError(f"{name}.make_batch: expected labels in 0..{task.num_classes - 1}, "
+                         f"got labels from {int(y.min())} to {int(y.max())}")
+    again = task.make_batch(X, torch.Generator(device=X.device).manual_seed(seed))
+    if not (torch.equal(again[0], inputs) and torch.equal(again[1], y)):
+        raise ValueError(f"{name}.make_batch is not deterministic under a seed: draw all randomness "
+                         "from the generator argument")
+    return inputs, y

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up everything the course needs on a Debian-like machine: the offline data set (when
+# apt-get is usable), a virtual environment in .venv and the package with its extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+EXTRAS=${EXTRAS:-dev,instructor}
+APT_PACKAGES=${APT_PACKAGES:-dataset-fashion-mnist}
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && { command -v sudo >/dev/null && sudo="sudo -n" || return 0; }
+  echo "setup: installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || echo "setup: could not install ${missing[*]} with apt-get (the course falls back to other sources)"
+}
+
+if command -v apt-get >/dev/null 2>&1; then
+  # shellcheck disable=SC2086
+  apt_install $APT_PACKAGES
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv with $($PYTHON --version)"
+  "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+echo "setup: installing pretext-lessons[$EXTRAS] into .venv (torch is large: the first time takes minutes)"
+.venv/bin/python -m pip install -q -e ".[$EXTRAS]"
+.venv/bin/python -m ipykernel install --sys-prefix --name python3 >/dev/null
