@@ -58,6 +58,20 @@ class PretextTask:
         return {"task": type(self).__name__, "name": self.name, **dataclasses.asdict(self)}
 
 
+@dataclasses.dataclass
+class SupervisedTask(PretextTask):
+    """Lesson 4: training with the true labels, the reference for "aligned" features (pass y to train_or_load)."""
+
+    num_classes: int = 10
+
+    name = "supervised"
+
+    def make_batch(self, X, generator, y=None):
+        if y is None:
+            raise ValueError("SupervisedTask needs the true labels: call train_or_load(task, X=X, y=y)")
+        return X, y
+
+
 def check_task_batch(task: PretextTask, X: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 0: run a task on a batch and check its promises, with a message you can act on."""
     g = torch.Generator(device=X.device).manual_seed(seed)

@@ -134,11 +134,12 @@ def pretext_accuracy(net: nn.Module, task: PretextTask, X: torch.Tensor, seed: i
 
 def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int = 3, batch_size: int = 128,
         lr: float = 0.05, weight_decay: float = 5e-4, seed: int = 0, device=None, X_val=None, amp="auto",
-        progress: bool = True, checkpoint=None) -> History:
+        progress: bool = True, checkpoint=None, y=None) -> History:
     """Lesson 0: train `net` on `task` over unlabelled images X; returns the per-epoch History.
 
     SGD with Nesterov momentum and a one-cycle schedule. With `checkpoint` (a path), the state is
-    saved after every epoch and a run interrupted earlier resumes where it stopped.
+    saved after every epoch and a run interrupted earlier resumes where it stopped. With true labels
+    `y` (supervised training, the "aligned" reference), each batch's labels go to `task.make_batch`.
     """
     from tqdm.auto import tqdm
 
@@ -150,7 +151,11 @@ def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int =
         raise ValueError(f"lr must be positive, got {lr!r}")
     device = try_device(device)
     net.to(device)
+    if y is not None and (not isinstance(y, torch.Tensor) or y.shape != (len(X),)):
+        raise ValueError(f"y must be a tensor of {len(X)} labels, one per image, got "
+                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
     X_dev = X.to(device)  # the whole (uint8) set fits in memory: batches are sliced, no DataLoader workers
+    y_dev = y.to(device) if y is not None else None
     steps_per_epoch = max(1, len(X) // batch_size)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=num_epochs * steps_per_epoch,
@@ -176,10 +181,14 @@ def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int =
         bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{num_epochs}", disable=not progress,
                    leave=False)
         for step in bar:
-            inputs, y = task.make_batch(to_float(X_dev[order[step * batch_size:(step + 1) * batch_size]]), g)
+            idx = order[step * batch_size:(step + 1) * batch_size]
+            if y_dev is None:
+                inputs, targets = task.make_batch(to_float(X_dev[idx]), g)
+            else:
+                inputs, targets = task.make_batch(to_float(X_dev[idx]), g, y=y_dev[idx])
             with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
                 logits = net(inputs)
-                loss = F.cross_entropy(logits.float(), y)
+                loss = F.cross_entropy(logits.float(), targets)
             opt.zero_grad(set_to_none=True)
             if scaler:
                 scaler.scale(loss).backward()
@@ -189,9 +198,9 @@ def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int =
                 loss.backward()
                 opt.step()
             sched.step()
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
+            loss_sum += loss.detach() * len(targets)
+            correct += (logits.detach().argmax(1) == targets).sum()
+            seen += len(targets)
         history["epoch"].append(epoch + 1)
         history["loss"].append(float(loss_sum) / seen)
         history["train_acc"].append(float(correct) / seen)
@@ -234,10 +243,12 @@ def build_net(task: PretextTask, arch: str = "cnn", in_channels: int = 1, width:
 
 
 def train_or_load(task: PretextTask, arch: str = "cnn", preset: str = "quick", seed: int = 0, X=None, X_val=None,
-                  device=None, progress: bool = True, cache: bool = True, **overrides) -> tuple[nn.Module, History]:
+                  device=None, progress: bool = True, cache: bool = True, y=None,
+                  **overrides) -> tuple[nn.Module, History]:
     """Lesson 0: load the cached network for this exact configuration, else train it (and cache it).
 
-    X defaults to the preset's number of Fashion-MNIST training images, X_val to 2,000 test images.
+    X defaults to the preset's number of Fashion-MNIST training images, X_val to 2,000 test images
+    (none for supervised training, where true labels `y` come with X).
     A corrupt or mismatched checkpoint is retrained with a warning; an interrupted run resumes.
     """
     if not isinstance(task, PretextTask):
@@ -245,11 +256,12 @@ def train_or_load(task: PretextTask, arch: str = "cnn", preset: str = "quick", s
     settings = resolve_preset(preset, task, **overrides)
     if X is None:
         X = pretrain_split(settings["num_images"], seed=seed)
-    if X_val is None:
+    if X_val is None and y is None:
         X_val = load_fashion_mnist("test")[0][:2000] if X.shape[1] == 1 else None
     check_images(X, min_size=task.min_size)
     config = {"task": task.config(), "arch": arch, "in_channels": X.shape[1], "seed": seed,
               "data": fingerprint(X), "val": fingerprint(X_val) if X_val is not None else None,
+              "labels": fingerprint(y) if y is not None else None,
               **{k: v for k, v in settings.items() if k != "num_images"}}
     key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = checkpoint_dir() / f"{task.name}-{arch}-{key}.pt"
@@ -271,7 +283,7 @@ def train_or_load(task: PretextTask, arch: str = "cnn", preset: str = "quick", s
     fit_settings = {k: v for k, v in settings.items() if k not in ("num_images", "width")}
     try:
         history = fit(net, task, X, X_val=X_val, seed=seed, device=device, progress=progress,
-                      checkpoint=partial, **fit_settings)
+                      checkpoint=partial, y=y, **fit_settings)
     except (RuntimeError, KeyError, EOFError, ValueError) as err:
         if not (partial and partial.exists()):
             raise
@@ -279,7 +291,7 @@ def train_or_load(task: PretextTask, arch: str = "cnn", preset: str = "quick", s
         partial.unlink()
         net = build_net(task, arch, X.shape[1], settings["width"], seed)
         history = fit(net, task, X, X_val=X_val, seed=seed, device=device, progress=progress,
-                      checkpoint=partial, **fit_settings)
+                      checkpoint=partial, y=y, **fit_settings)
     if cache:
         _atomic_save({"config": json.loads(json.dumps(config, default=str)), "net": net.state_dict(),
                       "history": dict(history)}, path)
