@@ -1,0 +1,56 @@
+"""Backbones: named layers, any input size the tasks need, activations by name."""
+import pytest
+import torch
+
+from pretext_lessons import models
+
+
+@pytest.mark.parametrize("arch, names", [
+    ("cnn", ("conv1", "conv2", "conv3", "conv4", "fc1", "fc2")),
+    ("resnet", ("stem", "res2", "res3", "res4", "res5", "pool")),
+])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_backbones_read_tiles_and_whole_images(arch, names, channels):
+    net = models.make_backbone(arch, channels, width=4).eval()
+    assert net.layer_names == names
+    for side in (7, 9, 28, 64):
+        assert net(torch.rand(2, channels, side, side)).shape == (2, net.out_features)
+
+
+def test_activations_by_name_match_a_manual_forward():
+    net = models.make_backbone("cnn", 1, width=4).eval()
+    X = torch.rand(5, 1, 28, 28)
+    acts = models.activations(net, X, ["conv2", "fc2"], batch_size=2)
+    with torch.no_grad():
+        manual = net.conv2(net.conv1(X))
+        assert torch.allclose(acts["conv2"], manual, atol=1e-6)
+        assert torch.allclose(acts["fc2"], net(X), atol=1e-6)
+
+
+def test_activations_leave_the_network_as_it_was():
+    net = models.make_backbone("resnet", 1, width=4).train()
+    models.activations(net, torch.rand(2, 1, 16, 16), "res3")
+    assert net.training and not any(m._forward_hooks for m in net.modules())
+
+
+def test_unknown_layer_lists_the_known_ones():
+    net = models.make_backbone("cnn", 1, width=4)
+    with pytest.raises(ValueError, match=r"layers \['conv9'\] are not in the network; known layers: \['conv1'"):
+        models.activations(net, torch.rand(2, 1, 28, 28), ["conv9"])
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(arch="vgg"), "arch must be one of"),
+    (dict(in_channels=2), "in_channels must be 1 .* or 3 .*, got 2"),
+    (dict(width=0), "width must be a positive integer, got 0"),
+])
+def test_bad_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        models.make_backbone(**kwargs)
+
+
+def test_trunk_of_finds_the_backbone():
+    from pretext_lessons.tasks import PretextNet
+
+    trunk = models.make_backbone("cnn", 1, width=4)
+    assert models.trunk_of(PretextNet(trunk, 4)) is trunk and models.trunk_of(trunk) is trunk
