@@ -10,7 +10,12 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     course = sub.add_parser("course", help="execute every lesson notebook headless into build/")
     course.add_argument("names", nargs="*", help="only these lessons (file stems), default all")
+    from .grading import cli as grading_cli  # the `release` and `grade` sub-commands (issue 3)
+
+    grading_cli.add_commands(sub)
     args = parser.parse_args(argv)
+    if args.command in grading_cli.COMMANDS:
+        return grading_cli.run(args)
     if args.command == "course":
         from .notebooks import BUILD, run_course
 

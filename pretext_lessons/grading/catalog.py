@@ -1,0 +1,79 @@
+"""The exercises a grader knows: each solutions notebook, its release, questions and fingerprints."""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from .cells import grade_id, is_answer, questions, read_notebook, source_hash
+from .release import release_notebook, solution_paths
+
+MATCH_THRESHOLD = 0.34  # share of an exercise's fixed cells a submission must contain to count as that exercise
+
+
+@dataclass
+class Exercise:
+    """Lesson 0: one exercise: its solutions notebook, released notebook, questions and cell fingerprints."""
+
+    name: str
+    path: Path
+    solution: object
+    released: object
+    questions: dict
+    fingerprints: frozenset
+
+    @property
+    def auto_points(self) -> float:
+        return sum(q.auto_points for q in self.questions.values())
+
+    @property
+    def manual_points(self) -> float:
+        return sum(q.manual_points for q in self.questions.values())
+
+    def match(self, hashes: set) -> float:
+        """The share of this exercise's fixed (non-answer) cells found in a set of cell hashes."""
+        return len(self.fingerprints & hashes) / max(1, len(self.fingerprints))
+
+
+def load_exercise(path) -> Exercise:
+    """Lesson 0: read and release one solutions notebook."""
+    path = Path(path)
+    solution = read_notebook(path)
+    released = release_notebook(solution, path.name)
+    fixed = frozenset(source_hash(c.source) for c in released.cells
+                      if grade_id(c) and not is_answer(c) and c.source.strip())
+    return Exercise(path.stem, path, solution, released, questions(solution), fixed)
+
+
+@functools.lru_cache(maxsize=8)
+def _catalog(folder: str, stamp: tuple) -> dict[str, Exercise]:
+    return {p.stem: load_exercise(p) for p in solution_paths(folder)}
+
+
+def catalog(solutions=None) -> dict[str, Exercise]:
+    """Lesson 0: name -> Exercise for every solutions notebook (re-read when a file changes)."""
+    from .release import SOLUTIONS
+
+    folder = Path(solutions or SOLUTIONS).resolve()
+    stamp = tuple((p.name, p.stat().st_mtime_ns) for p in solution_paths(folder))
+    return _catalog(str(folder), stamp)
+
+
+def identify(nb, exercises: dict[str, Exercise]) -> tuple[str | None, float]:
+    """Lesson 0: the exercise a notebook's cells belong to (None when none matches) and the share matched."""
+    hashes = {source_hash(c.get("source", "")) for c in nb.get("cells", [])}
+    best, share = None, 0.0
+    for name, ex in exercises.items():
+        s = ex.match(hashes)
+        if s > share:
+            best, share = name, s
+    return (best, share) if share >= MATCH_THRESHOLD else (None, share)
+
+
+def named_exercise(path: Path, exercises: dict[str, Exercise]) -> str | None:
+    """Lesson 0: the exercise a file's name or folders name (longest match first), else None."""
+    for part in [path.stem] + [p.name for p in path.parents][:3]:
+        hits = [name for name in exercises if name in part]
+        if hits:
+            return max(hits, key=len)
+    return None

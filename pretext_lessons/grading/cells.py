@@ -1,0 +1,219 @@
+"""Exercise notebooks: nbgrader's cell metadata, the questions it defines, and its validation."""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
+BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
+TEXT_STUB = "YOUR ANSWER HERE"
+SCHEMA_VERSION = 3
+GRADE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
+REQUIRED_KEYS = ("schema_version", "grade", "locked", "solution")
+
+
+class ExerciseFormatError(ValueError):
+    """Lesson 0: an exercise notebook whose metadata or markers are wrong; lists every problem found."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+def meta(cell) -> dict:
+    """Lesson 0: the cell's nbgrader metadata ({} when it has none)."""
+    value = cell.get("metadata", {}).get("nbgrader", {})
+    return value if isinstance(value, dict) else {}
+
+
+def grade_id(cell) -> str | None:
+    """Lesson 0: the cell's nbgrader grade_id, or None."""
+    return meta(cell).get("grade_id")
+
+
+def is_answer(cell) -> bool:
+    """Lesson 0: a cell the student writes in (nbgrader `solution`)."""
+    return bool(meta(cell).get("solution"))
+
+
+def is_test(cell) -> bool:
+    """Lesson 0: an autograded test cell (graded code that is not an answer)."""
+    m = meta(cell)
+    return bool(m.get("grade")) and not m.get("solution") and cell.get("cell_type") == "code"
+
+
+def is_manual(cell) -> bool:
+    """Lesson 0: an answer graded by hand (a graded answer cell, usually markdown)."""
+    m = meta(cell)
+    return bool(m.get("grade")) and bool(m.get("solution"))
+
+
+def question_of(gid: str) -> str:
+    """Lesson 0: the question a grade_id belongs to: the part before the first `_` (q1_tests -> q1)."""
+    return gid.split("_", 1)[0]
+
+
+def source_hash(source: str) -> str:
+    """Lesson 0: a checksum of a cell's source, blind to trailing white space."""
+    text = "\n".join(line.rstrip() for line in source.strip().splitlines())
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def points_of(cell) -> float:
+    """Lesson 0: the points a graded cell is worth (0 for others)."""
+    m = meta(cell)
+    return float(m.get("points", 0) or 0) if m.get("grade") else 0.0
+
+
+@dataclass
+class Question:
+    """Lesson 0: one graded question: its answer cells, test cells, manual cells and points."""
+
+    name: str
+    answers: list[str] = field(default_factory=list)
+    tests: list[str] = field(default_factory=list)
+    manual: list[str] = field(default_factory=list)
+    auto_points: float = 0.0
+    manual_points: float = 0.0
+
+    @property
+    def points(self) -> float:
+        return self.auto_points + self.manual_points
+
+
+def questions(nb) -> dict[str, Question]:
+    """Lesson 0: the notebook's questions in order, keyed by question name (q1, q2, ...)."""
+    found: dict[str, Question] = {}
+    for cell in nb["cells"]:
+        gid = grade_id(cell)
+        if gid is None or not (is_answer(cell) or is_test(cell)):
+            continue
+        q = found.setdefault(question_of(gid), Question(question_of(gid)))
+        if is_manual(cell):
+            q.manual.append(gid)
+            q.manual_points += points_of(cell)
+        elif is_answer(cell):
+            q.answers.append(gid)
+        else:
+            q.tests.append(gid)
+            q.auto_points += points_of(cell)
+    return {name: q for name, q in found.items() if q.tests or q.manual}
+
+
+def points_table(nb) -> str:
+    """Lesson 0: a markdown table of the notebook's questions and points, for its first cell."""
+    rows = ["| question | points | graded |", "| --- | --- | --- |"]
+    for name, q in questions(nb).items():
+        how = [w for w, p in (("by tests", q.auto_points), ("by hand", q.manual_points)) if p]
+        rows.append(f"| {name} | {q.points:g} | {' and '.join(how)} |")
+    return "\n".join(rows)
+
+
+def _marker_problems(source: str, begin: str, end: str) -> list[str]:
+    problems, depth = [], 0
+    for number, line in enumerate(source.split("\n"), 1):
+        if begin in line:
+            if depth:
+                problems.append(f"line {number}: '### {begin}' inside an open region (nested markers)")
+            depth = 1
+        elif end in line:
+            if not depth:
+                problems.append(f"line {number}: '### {end}' without a '### {begin}' before it")
+            depth = 0
+    if depth:
+        problems.append(f"'### {begin}' is never closed by '### {end}'")
+    return problems
+
+
+def remove_hidden_tests(source: str) -> str:
+    """Lesson 0: drop every `### BEGIN HIDDEN TESTS` .. `### END HIDDEN TESTS` region, markers included."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+        elif END_HIDDEN in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def has_code(source: str) -> bool:
+    """Lesson 0: whether a cell holds more than comments and blank lines."""
+    return any(line.strip() and not line.strip().startswith("#") for line in source.split("\n"))
+
+
+def _has(source: str, marker: str) -> bool:
+    return any(marker in line for line in source.split("\n"))
+
+
+def cell_problems(cell, index: int) -> list[str]:
+    """Lesson 0: what is wrong with one cell's metadata or markers (empty when nothing)."""
+    raw = cell.get("metadata", {}).get("nbgrader")
+    source = cell.get("source", "")
+    where = f"cell {index}" + (f" ({raw.get('grade_id')})" if isinstance(raw, dict) and raw.get("grade_id") else "")
+    problems = []
+    if raw is None:
+        if _has(source, BEGIN_SOLUTION) or _has(source, BEGIN_HIDDEN):
+            problems.append(f"{where}: has solution or hidden-test markers but no nbgrader metadata")
+        return problems
+    if not isinstance(raw, dict):
+        return [f"{where}: metadata.nbgrader must be a dict, got {type(raw).__name__}"]
+    missing = [k for k in REQUIRED_KEYS if k not in raw]
+    if missing:
+        problems.append(f"{where}: nbgrader metadata lacks {', '.join(missing)}")
+    if raw.get("schema_version") != SCHEMA_VERSION:
+        problems.append(f"{where}: schema_version must be {SCHEMA_VERSION}, got {raw.get('schema_version')!r}")
+    for key in ("grade", "locked", "solution"):
+        if key in raw and not isinstance(raw[key], bool):
+            problems.append(f"{where}: {key} must be true or false, got {raw[key]!r}")
+    gid = raw.get("grade_id")
+    if not isinstance(gid, str) or not GRADE_ID.match(gid):
+        problems.append(f"{where}: grade_id must be letters, digits, '_' or '-', got {gid!r}")
+    if raw.get("grade"):
+        pts = raw.get("points")
+        if isinstance(pts, bool) or not isinstance(pts, (int, float)) or pts <= 0:
+            problems.append(f"{where}: a graded cell needs positive points, got {pts!r}")
+    if raw.get("solution") and raw.get("locked"):
+        problems.append(f"{where}: an answer cell must not be locked")
+    problems += [f"{where}: {p}" for p in _marker_problems(source, BEGIN_SOLUTION, END_SOLUTION)]
+    problems += [f"{where}: {p}" for p in _marker_problems(source, BEGIN_HIDDEN, END_HIDDEN)]
+    if _has(source, BEGIN_SOLUTION) and not raw.get("solution"):
+        problems.append(f"{where}: '### {BEGIN_SOLUTION}' in a cell that is not an answer cell (solution: false)")
+    if _has(source, BEGIN_HIDDEN) and not raw.get("grade"):
+        problems.append(f"{where}: '### {BEGIN_HIDDEN}' in a cell that is not graded (grade: false)")
+    if is_test(cell) and not has_code(remove_hidden_tests(source)):
+        problems.append(f"{where}: a test cell with no visible code once hidden tests are removed passes on the "
+                        f"released stubs (nbgrader validate --invert fails); keep a visible check above the "
+                        f"hidden region, e.g. one call of the function")
+    return problems
+
+
+def validate(nb, name: str = "notebook") -> None:
+    """Lesson 0: raise ExerciseFormatError naming notebook, cell and problem for every fault found."""
+    problems, seen = [], {}
+    kernel = nb.get("metadata", {}).get("kernelspec", {}).get("language", "python")
+    if kernel != "python":
+        problems.append(f"kernelspec language must be python, got {kernel!r}")
+    for index, cell in enumerate(nb.get("cells", [])):
+        problems += cell_problems(cell, index)
+        gid = grade_id(cell)
+        if isinstance(gid, str):
+            if gid in seen:
+                problems.append(f"cell {index} ({gid}): grade_id already used by cell {seen[gid]}")
+            seen.setdefault(gid, index)
+    graded = [c for c in nb.get("cells", []) if meta(c).get("grade")]
+    if not graded:
+        problems.append("no graded cell (grade: true): nothing to grade")
+    if problems:
+        raise ExerciseFormatError([f"{name}: {p}" for p in problems])
+
+
+def read_notebook(path) -> object:
+    """Lesson 0: read a notebook file (nbformat 4) without validating its cells."""
+    import nbformat
+
+    return nbformat.read(Path(path), as_version=4)

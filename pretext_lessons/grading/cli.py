@@ -1,0 +1,69 @@
+"""The `release` and `grade` sub-commands of `python -m pretext_lessons`."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+COMMANDS = ("release", "grade")
+
+
+def add_commands(sub) -> None:
+    """Lesson 0: add `release` and `grade` to the course's argument parser."""
+    rel = sub.add_parser("release", help="write exercises/ from solutions/ (as nbgrader generate_assignment)")
+    rel.add_argument("--check", action="store_true", help="only check that exercises/ is in sync; exit 1 if not")
+    rel.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
+    rel.add_argument("--exercises", help="folder to write (default: exercises/)")
+    rel.add_argument("--nbgrader-course", metavar="DIR",
+                     help="also write an nbgrader course folder (nbgrader_config.py, source/<exercise>/)")
+    rel.add_argument("--course-id", default="pretext-lessons", help="nbgrader course id (default pretext-lessons)")
+    gr = sub.add_parser("grade", help="grade submitted notebooks against solutions/ (JSON, summaries, gradebook.csv)")
+    gr.add_argument("submissions", nargs="+", help="submitted .ipynb files")
+    gr.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    gr.add_argument("--out", default="build/grades", help="folder for the reports (default build/grades)")
+    gr.add_argument("--exercise", help="the exercise all submissions are for (default: from file names and cells)")
+    gr.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
+    gr.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    gr.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook (default 600)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Lesson 0: run a parsed `release` or `grade` command; returns the exit status."""
+    from .cells import ExerciseFormatError
+
+    try:
+        return _release(args) if args.command == "release" else _grade(args)
+    except (ExerciseFormatError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}")
+        return 2
+
+
+def _release(args) -> int:
+    from .release import RELEASE_COMMAND, out_of_sync, release
+
+    if args.check:
+        problems = out_of_sync(args.solutions, args.exercises)
+        for p in problems:
+            print(p)
+        print(f"exercises/ is out of sync: run  {RELEASE_COMMAND}" if problems else "exercises/ is in sync")
+        return 1 if problems else 0
+    written = release(args.solutions, args.exercises)
+    print(f"released {len(written)} exercise notebooks: " + ", ".join(p.name for p in written))
+    if args.nbgrader_course:
+        from .nbgrader_course import make_course
+
+        dest = make_course(args.nbgrader_course, args.solutions, course_id=args.course_id)
+        print(f"nbgrader course folder: {dest}  (cd there, then: nbgrader generate_assignment <exercise>)")
+    return 0
+
+
+def _grade(args) -> int:
+    from .grader import grade
+    from .report import summary
+
+    reports = grade(args.submissions, out=args.out, jobs=args.jobs, exercise=args.exercise,
+                    solutions=args.solutions, cell_timeout=args.cell_timeout, timeout=args.timeout,
+                    progress=len(args.submissions) > 1)
+    if len(reports) == 1:
+        print(summary(reports[0]), end="")
+    print(f"reports (JSON and text) and the gradebook: {Path(args.out) / 'gradebook.csv'}")
+    return 0

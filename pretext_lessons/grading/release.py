@@ -1,0 +1,136 @@
+"""`release`: write the students' exercises/ from solutions/, as nbgrader's generate_assignment does."""
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+from pathlib import Path
+
+from ..notebooks import ROOT
+from .cells import (BEGIN_SOLUTION, CODE_STUB, END_SOLUTION, TEXT_STUB, ExerciseFormatError, is_answer, meta,
+                    read_notebook, remove_hidden_tests, validate)
+
+SOLUTIONS = ROOT / "solutions"
+EXERCISES = ROOT / "exercises"
+RELEASE_COMMAND = "python -m pretext_lessons release"
+# nbconvert's ClearOutputPreprocessor drops these view settings too
+VIEW_METADATA = ("collapsed", "scrolled")
+
+
+def replace_solutions(source: str, stub_lines) -> str:
+    """Lesson 0: each `### BEGIN SOLUTION` .. `### END SOLUTION` region becomes the stub, at the region's indentation."""
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_SOLUTION in line:
+            indent = re.match(r"\s*", line).group(0)
+            out += [indent + stub for stub in stub_lines]
+            inside = True
+        elif END_SOLUTION in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def release_cell(cell):
+    """Lesson 0: the student's version of one cell (a new cell; the argument is left alone)."""
+    cell = copy.deepcopy(cell)
+    m = meta(cell)
+    stub = CODE_STUB if cell.cell_type == "code" else (TEXT_STUB,)
+    if is_answer(cell):
+        has_region = any(BEGIN_SOLUTION in line for line in cell.source.split("\n"))
+        cell.source = replace_solutions(cell.source, stub) if has_region else "\n".join(stub)
+    if m.get("grade"):
+        cell.source = remove_hidden_tests(cell.source)
+    if cell.cell_type == "code":
+        cell.outputs = []
+        cell.execution_count = None
+    for key in VIEW_METADATA:
+        cell.metadata.pop(key, None)
+    # nbgrader's LockCells: students may not delete graded or locked cells, nor edit tests
+    if m and (m.get("solution") or m.get("grade") or m.get("locked")):
+        cell.metadata["deletable"] = False
+        if not m.get("solution"):
+            cell.metadata["editable"] = False
+    if m:
+        # as nbgrader's ComputeChecksums, so exercises/ is exactly what nbgrader would release
+        cell.metadata.nbgrader["cell_type"] = cell.cell_type
+        cell.metadata.nbgrader["checksum"] = nbgrader_checksum(cell)
+    return cell
+
+
+def nbgrader_checksum(cell) -> str:
+    """Lesson 0: nbgrader's checksum of a cell (md5 of source, type, flags, grade_id and points)."""
+    m = meta(cell)
+    solution, grade = bool(m.get("solution")), bool(m.get("grade"))
+    locked = False if solution else (True if grade else bool(m.get("locked")))
+    parts = [cell.source, cell.cell_type, str(grade), str(solution), str(locked), m["grade_id"]]
+    if grade:
+        parts.append(str(float(m["points"])))
+    return hashlib.md5("".join(parts).encode("utf-8")).hexdigest()
+
+
+def release_notebook(nb, name: str = "notebook"):
+    """Lesson 0: the released notebook of a solutions notebook (validated first; a new notebook)."""
+    validate(nb, name)
+    out = copy.deepcopy(nb)
+    out.cells = [release_cell(cell) for cell in nb.cells]
+    out.metadata.pop("celltoolbar", None)
+    return out
+
+
+def notebook_text(nb) -> str:
+    """Lesson 0: the exact text a notebook is stored as (so two releases compare byte for byte)."""
+    import nbformat
+
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def solution_paths(solutions=None) -> list[Path]:
+    """Lesson 0: the solutions notebooks, in lesson order."""
+    folder = Path(solutions or SOLUTIONS)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"solutions must be a folder of exercise notebooks; {folder} does not exist")
+    return sorted(p for p in folder.glob("*.ipynb") if not p.name.startswith("."))
+
+
+def released_texts(solutions=None) -> dict[str, str]:
+    """Lesson 0: file name -> released text for every solutions notebook; all problems raised together."""
+    texts, problems = {}, []
+    for path in solution_paths(solutions):
+        try:
+            texts[path.name] = notebook_text(release_notebook(read_notebook(path), path.name))
+        except ExerciseFormatError as err:
+            problems += err.problems
+    if problems:
+        raise ExerciseFormatError(problems)
+    return texts
+
+
+def release(solutions=None, exercises=None) -> list[Path]:
+    """Lesson 0: write exercises/ from solutions/ (and remove released notebooks whose solution is gone)."""
+    out = Path(exercises or EXERCISES)
+    texts = released_texts(solutions)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in out.glob("*.ipynb"):
+        if stale.name not in texts:
+            stale.unlink()
+    written = []
+    for name, text in texts.items():
+        target = out / name
+        if not target.exists() or target.read_text(encoding="utf-8") != text:
+            target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written
+
+
+def out_of_sync(solutions=None, exercises=None) -> list[str]:
+    """Lesson 0: why exercises/ differs from a fresh release of solutions/ (empty when in sync)."""
+    out = Path(exercises or EXERCISES)
+    texts = released_texts(solutions)
+    problems = [f"{name}: missing from {out}" for name in texts if not (out / name).exists()]
+    problems += [f"{name}: differs from the release of its solution" for name, text in texts.items()
+                 if (out / name).exists() and (out / name).read_text(encoding="utf-8") != text]
+    problems += [f"{p.name}: has no solution notebook" for p in sorted(out.glob("*.ipynb")) if p.name not in texts]
+    return problems
