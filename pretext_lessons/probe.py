@@ -55,10 +55,14 @@ class LinearClassifier(nn.Module):
         return float((self.predict(F_) == y).float().mean())
 
 
-def fit_linear(F_train: torch.Tensor, y_train: torch.Tensor, C: float = 1.0, max_iter: int = 200) -> LinearClassifier:
+def fit_linear(F_train: torch.Tensor, y_train: torch.Tensor, C: float = 1.0, max_iter: int = 200,
+               tol: float | None = None) -> LinearClassifier:
     """Lesson 0: fit a multinomial logistic regression (L2, the same objective as scikit-learn's, cost C).
 
     Minimises C * sum of cross-entropies + ||W||^2 / 2 on standardised features with L-BFGS.
+    `tol=None` stops when no gradient entry of that objective exceeds 1e-6 (or after `max_iter`
+    steps); a number `tol` uses scikit-learn's rule instead: the same objective divided by C * N
+    (mean cross-entropy), stopped when no gradient entry exceeds `tol` (scikit-learn's default is 1e-4).
     """
     if F_train.dim() != 2:
         raise ValueError(f"F_train must be (N, D) features, got shape {tuple(F_train.shape)}")
@@ -69,24 +73,37 @@ def fit_linear(F_train: torch.Tensor, y_train: torch.Tensor, C: float = 1.0, max
         raise TypeError(f"y_train must be int64 class indices, got {y_train.dtype}")
     if not C > 0:
         raise ValueError(f"C must be positive, got {C!r}")
+    if not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
+    if tol is not None and not tol > 0:
+        raise ValueError(f"tol must be None or a positive number, got {tol!r}")
     F_train = F_train.double()
     mean = F_train.mean(0)
     std = F_train.std(0, unbiased=False).clamp_min(1e-6)
     Z = (F_train - mean) / std
+    basis = None
+    if len(Z) < Z.shape[1]:
+        # Fewer images than features (few labels): from W = 0, every L-BFGS step is a sum of
+        # gradients, which lie in the span of the images, so solving in the coordinates of an
+        # orthonormal basis of that span (Z^T = QR) gives the same iterates on N, not D, columns.
+        basis, R = torch.linalg.qr(Z.T)
+        Z = R.T
     num_classes = int(y_train.max()) + 1
+    scale = 1.0 if tol is None else 1.0 / (C * len(Z))
     W = torch.zeros(num_classes, Z.shape[1], dtype=torch.float64, requires_grad=True)
     b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, tolerance_grad=1e-6, tolerance_change=1e-10,
-                            history_size=20, line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, tolerance_grad=1e-6 if tol is None else tol,
+                            tolerance_change=1e-10, history_size=20, line_search_fn="strong_wolfe")
 
     def closure():
         opt.zero_grad()
-        loss = C * F.cross_entropy(Z @ W.T + b, y_train, reduction="sum") + 0.5 * (W * W).sum()
+        loss = scale * (C * F.cross_entropy(Z @ W.T + b, y_train, reduction="sum") + 0.5 * (W * W).sum())
         loss.backward()
         return loss
 
     opt.step(closure)
-    return LinearClassifier(mean.float(), std.float(), W.detach().float(), b.detach().float())
+    W = W.detach() if basis is None else W.detach() @ basis.T
+    return LinearClassifier(mean.float(), std.float(), W.float(), b.detach().float())
 
 
 def layer_features(net: nn.Module, X: torch.Tensor, layers=None, target: int = DEFAULT_POOLED_SIZE,
