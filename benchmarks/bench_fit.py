@@ -1,0 +1,94 @@
+"""Training-loop overhead: a `fit` step against a bare forward/backward/optimizer step on the same batch.
+
+Run:  .venv/bin/python benchmarks/bench_fit.py [--steps 40] [--repeats 5] [--arch cnn] [--width 16]
+
+Prints the median seconds per step of both and their ratio (target <= 1.10), then the same
+comparison for bfloat16 autocast on this CPU, which `fit` uses only where the CPU has native bf16.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import io
+import statistics
+import time
+
+import torch
+from torch.nn import functional as F
+
+from pretext_lessons import training
+from pretext_lessons.data import load_fashion_mnist, to_float
+from pretext_lessons.tasks import PretextTask
+
+
+@dataclasses.dataclass
+class LabelOnlyTask(PretextTask):
+    """The cheapest possible task: the image as it is and a random label, so only the loop is measured."""
+
+    num_classes: int = 10
+    name = "bench"
+
+    def make_batch(self, X, generator):
+        return X, torch.randint(0, self.num_classes, (len(X),), generator=generator, device=X.device)
+
+
+def bare_steps(net, X, batch_size, steps, lr, dtype=None):
+    """The baseline: forward, loss, backward, optimizer step on ready batches, nothing else."""
+    opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    g = torch.Generator().manual_seed(0)
+    batches = [to_float(X[i * batch_size:(i + 1) * batch_size]) for i in range(steps)]
+    labels = [torch.randint(0, 10, (batch_size,), generator=g) for _ in range(steps)]
+    start = time.perf_counter()
+    for inputs, y in zip(batches, labels):
+        with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
+            loss = F.cross_entropy(net(inputs).float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return (time.perf_counter() - start) / steps
+
+
+def fit_steps(net, X, batch_size, steps, lr, amp=False):
+    """`fit` for one epoch of exactly `steps` batches, progress bar on (as students see it)."""
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        training.fit(net, LabelOnlyTask(), X[:steps * batch_size], num_epochs=1, batch_size=batch_size, lr=lr,
+                     device="cpu", amp=amp, progress=True)
+    return (time.perf_counter() - start) / steps
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--arch", default="cnn")
+    parser.add_argument("--width", type=int, default=16)
+    args = parser.parse_args()
+    X = load_fashion_mnist("train")[0][:args.steps * args.batch_size]
+    net = training.build_net(LabelOnlyTask(), args.arch, 1, args.width)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {args.arch} width {args.width}, "
+          f"batch {args.batch_size}, {args.steps} steps x {args.repeats} repeats")
+    bare_steps(net, X, args.batch_size, 5, 0.01)  # warm-up: first-call costs are not the loop's
+    fit_steps(net, X, args.batch_size, 5, 0.01)
+    rows = {"fp32": (None, False)}
+    rows["bf16 autocast"] = (torch.bfloat16, True)
+    for label, (dtype, amp) in rows.items():
+        bare, fitted = [], []
+        for _ in range(args.repeats):  # interleaved, so a load change hits both alike
+            bare.append(bare_steps(net, X, args.batch_size, args.steps, 0.01, dtype))
+            fitted.append(fit_steps(net, X, args.batch_size, args.steps, 0.01, amp))
+        b, f = statistics.median(bare), statistics.median(fitted)
+        print(f"{label:>14}: bare step {b * 1000:7.1f} ms, fit step {f * 1000:7.1f} ms, "
+              f"overhead ratio fit/bare {f / b:.3f}")
+        if label == "fp32":
+            fp32_bare = b
+        else:
+            print(f"{'':>14}  bf16/fp32 bare step time {b / fp32_bare:.2f} "
+                  f"(native bf16 on this CPU: {training.native_bf16_cpu()}; fit's amp='auto' uses bf16 "
+                  f"only where it is native)")
+
+
+if __name__ == "__main__":
+    main()
