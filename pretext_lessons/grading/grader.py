@@ -129,9 +129,9 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
         return _blank(path, student, exercises.get(expected), "invalid", problem)
     found, share = identify(nb, exercises)
     if found is None:
-        what = f"exercise {expected}" if expected else "any exercise in solutions/"
         return _blank(path, student, exercises.get(expected), "unknown_exercise",
-                      f"the notebook's cells match no exercise ({share:.0%} of {what}'s cells at best)")
+                      f"the notebook's cells match no exercise of the course (at best {share:.0%} of an "
+                      f"exercise's fixed cells)")
     if expected and found != expected:
         report = _blank(path, student, exercises[expected], "wrong_exercise",
                         f"this is a submission for {found}, not {expected} (its cells are {found}'s)")

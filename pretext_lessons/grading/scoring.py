@@ -5,6 +5,7 @@ from .catalog import Exercise
 from .cells import BEGIN_HIDDEN, END_HIDDEN, grade_id, points_of, source_hash
 
 MIN_REDACTED_LINE = 12  # shorter hidden lines ("X = 1") are too common to tell anything
+MAX_MESSAGE = 600  # a message is for reading; a dumped tensor or stack is cut
 
 
 def hidden_lines(exercise: Exercise) -> list[str]:
@@ -22,10 +23,10 @@ def hidden_lines(exercise: Exercise) -> list[str]:
 
 
 def redact(message: str, hidden: list[str]) -> str:
-    """Lesson 0: `message` with any verbatim line of hidden test code replaced by [hidden test code]."""
+    """Lesson 0: `message` with any verbatim line of hidden test code replaced by [hidden test code], cut to size."""
     for line in hidden:
         message = message.replace(line, "[hidden test code]")
-    return message
+    return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + " [...]"
 
 
 def failure_message(info: dict) -> str:
