@@ -1,40 +1,92 @@
-"""Thin ipywidgets wrappers around the pure plotting functions, with a static picture as fallback."""
+"""Explorers: thin ipywidgets wrappers around the pure plotting functions, with a static picture as fallback.
+
+An explorer's output carries two views of the same figure: the live widget, which JupyterLab,
+Notebook 7, VS Code and Colab redraw whenever a control moves, and a PNG of the latest drawing,
+which every front end without a widget manager (nbconvert, GitHub, other static renders) shows
+instead of an empty box.
+"""
 from __future__ import annotations
 
 import base64
+import inspect
 import io
 
+import ipywidgets
+import matplotlib.pyplot as plt
+from IPython.display import Image, display
+from matplotlib.figure import Figure
 
-def figure_png(fig) -> bytes:
+EXPLORER_DPI = 90  # one resolution for the live picture and the static fallback, so they look alike
+
+
+def figure_png(fig, dpi: int = 80) -> bytes:
     """Lesson 0: a matplotlib figure as PNG bytes (the static fallback of every explorer)."""
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     return buf.getvalue()
 
 
-def explorer(plot_fn, **controls):
+def _as_figure(result) -> Figure:
+    if isinstance(result, Figure):
+        return result
+    if isinstance(getattr(result, "figure", None), Figure):  # an Axes
+        return result.figure
+    if result is None and plt.get_fignums():  # a plot function that drew with pyplot and returned nothing
+        return plt.gcf()
+    raise TypeError(f"plot_fn must return a matplotlib Figure (or an Axes), got {type(result).__name__}")
+
+
+class Explorer(ipywidgets.interactive):
+    """Lesson 0: controls over a redrawn figure; its display also carries the latest drawing as a PNG."""
+
+    def __init__(self, plot_fn, **controls):
+        self.plot_fn, self.png, self.error = plot_fn, b"", None
+        # a **values wrapper: only the given controls become widgets; plot_fn's other parameters keep defaults
+        super().__init__(self._draw, **controls)
+
+    def _draw(self, **values):
+        self.error = None
+        try:
+            fig = _as_figure(self.plot_fn(**values))
+        except Exception as err:  # kept so explorer() can raise it where the student sees it
+            self.error = err
+            raise
+        self.png = figure_png(fig, dpi=EXPLORER_DPI)
+        # close it, else the inline backend shows it a second time below the widget
+        plt.close(fig)
+        display(Image(data=self.png))
+
+    def _repr_mimebundle_(self, **kwargs):
+        bundle = super()._repr_mimebundle_(**kwargs) or {}
+        if self.png:
+            bundle["image/png"] = base64.b64encode(self.png).decode()
+        return bundle
+
+
+def explorer(plot_fn, **controls) -> Explorer:
     """Lesson 0: an interactive view of `plot_fn(**values)`: each control redraws the figure.
 
-    `controls` are ipywidgets (or anything `ipywidgets.interactive` accepts). Where no widget
+    `controls` are ipywidgets (or anything `ipywidgets.interactive` accepts: a (min, max) pair, a
+    list of options, `ipywidgets.fixed(value)`), one per parameter of `plot_fn` to explore; the
+    other parameters keep their defaults. `plot_fn` returns a matplotlib Figure. Where no widget
     front end exists (nbconvert, a static render), the first figure shows as a PNG instead.
     """
-    import ipywidgets as widgets
-    import matplotlib.pyplot as plt
-
-    class Explorer(widgets.interactive):
-        def _repr_mimebundle_(self, **kwargs):
-            bundle = super()._repr_mimebundle_(**kwargs) or {}
-            if self._static_png:
-                bundle["image/png"] = base64.b64encode(self._static_png).decode()
-            return bundle
-
-    def draw(**values):
-        fig = plot_fn(**values)
-        if fig is not None:
-            box._static_png = figure_png(fig)
-            plt.show()
-
-    box = Explorer.__new__(Explorer)
-    box._static_png = b""
-    Explorer.__init__(box, draw, **controls)
+    if not callable(plot_fn):
+        raise TypeError(f"plot_fn must be a function returning a matplotlib Figure, got {type(plot_fn).__name__}")
+    if not controls:
+        raise ValueError("explorer needs at least one control, e.g. explorer(plot_fn, index=IntSlider(0, 0, 9)); "
+                         "got none (to show a fixed figure, call plot_fn directly)")
+    try:
+        params = inspect.signature(plot_fn).parameters
+    except (TypeError, ValueError):  # a builtin or C function: nothing to check against
+        params = None
+    if params is not None and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        unknown = sorted(set(controls) - set(params))
+        if unknown:
+            raise TypeError(f"controls must name parameters of plot_fn {tuple(params)}, got unknown {unknown}")
+    box = Explorer(plot_fn, **controls)
+    if box.error is not None:
+        raise box.error
     return box
