@@ -509,3 +509,27 @@ def test_exercise_solution_gets_full_marks_and_release_zero(path, graded_exercis
     assert full["points"] == full["auto_points"], summary(full)
     assert zero["points"] == 0, summary(zero)
     assert full["notes"] == [] and zero["notes"] == []
+
+
+def test_check_works_inside_a_notebook_kernel(released_toy, tmp_path):
+    """A student's released notebook: answers filled in, then check() in a cell, in a real kernel."""
+    from pretext_lessons.notebooks import execute_notebook
+
+    nb = read_notebook(released_toy)
+    _answer(nb, "q1", "def count_labels(y, num_classes):\n    return torch.bincount(y, minlength=num_classes + 1)")
+    _answer(nb, "q2", RIGHT_FLIP)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "from pretext_lessons.grading import check\n"
+        f"result = check(exercise={str(released_toy)!r})\n"
+        "print(result)\n"
+        "assert not result.passed"))
+    nb.cells.append(nbformat.v4.new_code_cell("X = 'mine'\ncheck('q2', %r)\nassert X == 'mine'" % str(released_toy)))
+    path = _write(nb, tmp_path / "student.ipynb")
+    root = str(Path(__file__).resolve().parent.parent)  # the package, installed or not
+    executed, _ = execute_notebook(path, timeout=CELL_TIMEOUT * 3, env={"PYTHONPATH": root}, allow_errors=True)
+    errors = [f"{o.ename}: {o.evalue}" for c in executed.cells[-2:] for o in c.outputs if o.output_type == "error"]
+    assert errors == []  # check() itself ran, and left the student's X alone
+    printed = "".join(o.get("text", "") for o in executed.cells[-2].outputs)
+    assert "q1_tests: count_labels(...): expected shape (4), got (5,)" in printed
+    assert "q2: passes its visible tests" in printed
+    assert "q3: nothing to check here; it is graded by hand" in printed

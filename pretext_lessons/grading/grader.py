@@ -1,12 +1,11 @@
 """`grade`: score submissions against solutions/ in separate kernels, with time limits, reports and a gradebook."""
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,12 +15,12 @@ from ..notebooks import ROOT
 from .assemble import assemble
 from .catalog import catalog, identify, named_exercise
 from .report import write_reports
+from .runner import run_notebook
 from .scoring import score
 
-RUNNER = Path(__file__).with_name("runner.py")
 CELL_TIMEOUT = 120.0
 NOTEBOOK_TIMEOUT = 600.0
-GRACE = 60.0  # beyond the notebook's limit, for kernel start and shut-down, before the runner is killed
+GRACE = 120.0  # beyond the notebook's limit, for kernel start, restarts and shut-down
 
 
 def _positive(name: str, value) -> float:
@@ -39,42 +38,33 @@ def kernel_env(threads: int) -> dict:
     return env
 
 
-def _kill(proc: subprocess.Popen, pid_file: Path) -> None:
-    # the kernel runs in a session of its own, so it is ended by its recorded pid
-    for pid in [proc.pid] + ([int(pid_file.read_text())] if pid_file.exists() else []):
-        try:
-            os.killpg(pid, signal.SIGKILL) if pid == proc.pid else os.kill(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, ValueError):
-            pass
-    proc.wait()
+def _kill(pid_file: Path) -> None:
+    # a kernel that outlived its client (a hung shut-down) is ended by the pid recorded when it started
+    try:
+        os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        pass
 
 
 def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int = 1):
-    """Lesson 0: run a notebook in its own process and kernel; returns the executed notebook (or None) and an error."""
-    import nbformat
-
-    src, out, pid_file = workdir / "graded.ipynb", workdir / "executed.ipynb", workdir / "kernel.pid"
-    nbformat.write(nb, src)
-    (workdir / "run").mkdir(exist_ok=True)
+    """Lesson 0: run a notebook in place in a fresh kernel (its own process); returns an error text or None."""
     env = kernel_env(threads)
     env["PRETEXT_LESSONS_CHECKPOINTS"] = str(workdir / "checkpoints")  # a submission never sees another's network
-    cmd = [sys.executable, str(RUNNER), str(src), str(out), "--cell-timeout", str(cell_timeout),
-           "--timeout", str(timeout), "--cwd", str(workdir / "run"), "--pid-file", str(pid_file)]
-    with open(workdir / "runner.log", "w") as log:
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    (workdir / "run").mkdir(exist_ok=True)
+    pid_file = workdir / "kernel.pid"
+    error = None
+    with open(workdir / "kernel.log", "w") as log:
         try:
-            proc.wait(timeout=timeout + GRACE)
-            error = None if proc.returncode == 0 else f"the grading process stopped with exit code {proc.returncode}"
-        except subprocess.TimeoutExpired:
-            _kill(proc, pid_file)
-            error = f"the grading process was stopped after {timeout + GRACE:.0f} s"
-    if error:
-        tail = (workdir / "runner.log").read_text(errors="replace")[-2000:]
-        error += "; log tail:\n" + tail
-    try:
-        return nbformat.read(out, as_version=4), error
-    except Exception as err:  # noqa: BLE001 - a runner that died early leaves no notebook; say so, grade nothing
-        return None, error or f"no executed notebook ({err})"
+            asyncio.run(asyncio.wait_for(
+                run_notebook(nb, cell_timeout, timeout, str(workdir / "run"), env=env, pid_file=pid_file,
+                             kernel_log=log), timeout + GRACE))
+        except asyncio.TimeoutError:
+            error = f"grading was stopped after {timeout + GRACE:.0f} s"
+        except Exception as err:  # noqa: BLE001 - e.g. a kernel that never starts; the report says so
+            error = f"the notebook could not be run ({type(err).__name__}: {err})"
+        finally:
+            _kill(pid_file)
+    return error
 
 
 def _student(path: Path, exercise: str | None) -> str:
@@ -141,13 +131,13 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
     graded, notes = assemble(ex, nb)
     workdir = Path(tempfile.mkdtemp(prefix="pretext-grade-"))
     try:
-        executed, error = execute(graded, workdir, cell_timeout, timeout, threads)
+        error = execute(graded, workdir, cell_timeout, timeout, threads)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    if executed is None:
-        report = _blank(path, student, ex, "grader_error", error)
+    if not any(c.metadata.get("grader") for c in graded.cells if c.cell_type == "code"):
+        report = _blank(path, student, ex, "grader_error", error or "no cell was run")
     else:
-        questions = score(ex, executed)
+        questions = score(ex, graded)
         report = {"submission": str(path), "student": student, "exercise": found,
                   "status": "graded", "message": error or "", "questions": questions, "notes": notes,
                   "points": sum(q["points"] for q in questions.values()),
@@ -181,7 +171,11 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
     threads = max(1, (os.cpu_count() or 1) // jobs)
 
     def one(path):
-        report = grade_one(path, exercises, exercise, cell_timeout, timeout, threads)
+        try:
+            report = grade_one(path, exercises, exercise, cell_timeout, timeout, threads)
+        except Exception as err:  # noqa: BLE001 - one odd submission must not cost the others their grades
+            report = _blank(path, path.stem, exercises.get(exercise), "grader_error",
+                            f"the grader failed on this file ({type(err).__name__}: {err})")
         if progress:
             print(f"{path}: {report['status']}, {report['points']:g}/{report['auto_points']:g} points "
                   f"({report['seconds']:.0f} s)", flush=True)

@@ -1,10 +1,11 @@
 """Execute one notebook cell by cell in its own kernel, with a per-cell and a per-notebook time limit.
 
-Run as a script (`python runner.py IN OUT --cell-timeout S --timeout S --cwd DIR`) by the grader, one
-process per submission, so a crash or a runaway kernel never takes the grader down. It imports
-nothing from the package (no torch), so it starts fast. Each code cell gets
-`metadata.grader = {"status": ok|error|timeout|died|not_run, "ename", "evalue", "seconds"}`, and the
-notebook is written after every cell, so whatever happened, nothing already graded is lost.
+The student's code runs only in the kernel, a separate process: an endless loop is interrupted
+(or the kernel restarted, the cells that ran before replayed), a dying kernel is restarted, and
+the other cells still run. Each code cell gets
+`metadata.grader = {"status": ok|error|timeout|died|not_run, "ename", "evalue", "seconds"}`.
+Also a script for looking at one notebook by hand:
+`python -m pretext_lessons.grading.runner IN.ipynb OUT.ipynb --cell-timeout 60 --timeout 600`.
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class _Run:
 
         self.replies: dict[int, dict] = {}
         self.pid_file = pid_file
+        self.pid = None
         self.client = NotebookClient(
             nb, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True, record_timing=False,
             startup_timeout=STARTUP_TIMEOUT, resources={"metadata": {"path": cwd}},
@@ -53,9 +55,9 @@ class _Run:
         self.replies[cell_index] = execute_reply.get("content", {})
 
     def note_pid(self) -> None:
-        pid = getattr(getattr(self.client.km, "provisioner", None), "pid", None)
-        if self.pid_file and pid:
-            self.pid_file.write_text(str(pid))
+        self.pid = getattr(getattr(self.client.km, "provisioner", None), "pid", None)
+        if self.pid_file and self.pid:
+            self.pid_file.write_text(str(self.pid))
 
     async def execute(self, cell, index: int, timeout: float) -> dict:
         """Run one cell; returns its grader status (the cell's outputs are filled in place)."""
@@ -106,13 +108,20 @@ class _Run:
             await self.execute_aside(copy.deepcopy(cell), PROBE_TIMEOUT * 4)
 
 
-async def run_notebook(nb, out_path: Path, cell_timeout: float, notebook_timeout: float, cwd: str,
-                       pid_file: Path | None = None) -> None:
-    """Lesson 0: execute `nb` cell by cell under both time limits, writing it to `out_path` after each cell."""
+async def run_notebook(nb, cell_timeout: float, notebook_timeout: float, cwd: str, env: dict | None = None,
+                       out_path: Path | None = None, pid_file: Path | None = None, kernel_log=None) -> None:
+    """Lesson 0: execute `nb` in place, cell by cell under both time limits (written to `out_path` after each cell).
+
+    `env` is the kernel's whole environment (default: this process's); `kernel_log` an open file
+    for the kernel's own output.
+    """
     deadline = time.monotonic() + notebook_timeout
     run = _Run(nb, cwd, pid_file)
     done = []
-    async with run.client.async_setup_kernel():
+    launch = {"env": env} if env is not None else {}
+    if kernel_log is not None:
+        launch.update(stdout=kernel_log, stderr=kernel_log)
+    async with run.client.async_setup_kernel(**launch):
         run.note_pid()
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
@@ -130,8 +139,8 @@ async def run_notebook(nb, out_path: Path, cell_timeout: float, notebook_timeout
                 done.append(cell)
             elif info["status"] == "died" or (info["status"] == "timeout" and not await run.responsive()):
                 await run.restart(done)
-            _write(nb, out_path)
-    _write(nb, out_path)
+            if out_path:
+                _write(nb, out_path)
 
 
 def main(argv=None) -> int:
@@ -142,15 +151,13 @@ def main(argv=None) -> int:
     parser.add_argument("out")
     parser.add_argument("--cell-timeout", type=float, required=True)
     parser.add_argument("--timeout", type=float, required=True)
-    parser.add_argument("--cwd", required=True)
-    parser.add_argument("--pid-file")
+    parser.add_argument("--cwd", default=".")
     args = parser.parse_args(argv)
     nb = nbformat.read(args.notebook, as_version=4)
-    out = Path(args.out)
-    _write(nb, out)
-    asyncio.run(run_notebook(nb, out, args.cell_timeout, args.timeout, args.cwd,
-                             Path(args.pid_file) if args.pid_file else None))
-    print(json.dumps({"done": True}))
+    asyncio.run(run_notebook(nb, args.cell_timeout, args.timeout, args.cwd, out_path=Path(args.out)))
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            print(json.dumps(cell.metadata.get("grader")))
     return 0
 
 
