@@ -1,0 +1,260 @@
+"""Lesson 3: the chromatic-aberration shortcut (Doersch et al. 2015) made concrete on real photos.
+
+A lens bends red and blue light slightly differently, so the colour channels of a photo are
+scaled by slightly different amounts about the image centre: red and blue edges part by a
+fraction of a pixel near the centre and by a few pixels near the border, in the direction away
+from the centre. A network can read a patch's absolute position from that fringe alone.
+
+The experiment: patches from photos whose content says nothing about position (random crops,
+randomly flipped and turned by quarter turns BEFORE the lens acts), labelled by the grid cell they
+came from. A small classifier finds the cell far above chance with aberration, and falls to about
+chance without it or with colour dropping, the fix of Doersch et al.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import PHOTO_NAMES, check_images, load_photo, to_float
+from .relative_position import drop_color, normalize_patches
+
+CONDITIONS = ("aberration", "colour dropping", "no aberration")
+
+
+def _check_strength(strength):
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)):
+        raise TypeError(f"strength must be a number (relative scale difference), got {type(strength).__name__}")
+    if not -0.5 < strength < 0.5:
+        raise ValueError(f"strength must be between -0.5 and 0.5 (a few hundredths is a real lens), got {strength}")
+
+
+def chromatic_aberration(X: torch.Tensor, strength: float = 0.05) -> torch.Tensor:
+    """Lesson 3: lateral chromatic aberration: red scaled by 1 + strength, blue by 1 - strength about the centre.
+
+    Green stays as it is. A pixel r pixels from the centre sees red moved r * strength outwards
+    and blue as much inwards (bilinear resampling; edges repeat the border).
+    """
+    X = to_float(check_images(X, channels=(3,)))
+    _check_strength(strength)
+    N, C, H, W = X.shape
+    # sampling grid in [-1, 1] with align_corners=True: 0 is the exact image centre
+    rows = torch.linspace(-1, 1, H, device=X.device, dtype=X.dtype)
+    cols = torch.linspace(-1, 1, W, device=X.device, dtype=X.dtype)
+    base = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), -1)  # (H, W, 2) as (x, y)
+    scales = torch.tensor([1 + strength, 1.0, 1 - strength], device=X.device, dtype=X.dtype)
+    # a channel magnified by s shows at output point p what the lens had at p / s
+    grids = (base[None] / scales[:, None, None, None]).repeat(N, 1, 1, 1)  # (N*3, H, W, 2)
+    out = F.grid_sample(X.reshape(N * C, 1, H, W), grids, mode="bilinear", padding_mode="border",
+                        align_corners=True)
+    return out.view(N, C, H, W)
+
+
+def apply_symmetry(X: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Lesson 3: square images under the symmetries t in 0..7 (bit 0 flips columns, bit 1 rows, bit 2 transposes)."""
+    if X.shape[-1] != X.shape[-2]:
+        raise ValueError(f"X must hold square images, got {X.shape[-2]}x{X.shape[-1]}")
+    t = t.view(-1, *([1] * (X.dim() - 1))).to(X.device)
+    X = torch.where(t % 2 == 1, X.flip(-1), X)
+    X = torch.where(t // 2 % 2 == 1, X.flip(-2), X)
+    return torch.where(t // 4 == 1, X.transpose(-1, -2), X)
+
+
+def render_patches(photos: torch.Tensor, which: torch.Tensor, corners: torch.Tensor, t: torch.Tensor,
+                   patch_corners: torch.Tensor, side: int, patch: int, strength: float) -> torch.Tensor:
+    """Lesson 3: crop, symmetry, lens and cut in one resampling step, for patches (N, 3, patch, patch).
+
+    Patch n is what `chromatic_aberration(apply_symmetry(crop, t[n]), strength)` shows at
+    `patch_corners[n]`, where crop is the side x side square of photo `which[n]` at `corners[n]`;
+    only the patch's own pixels are computed (one grid_sample per photo, not per patch).
+    """
+    num, H, W = len(which), photos.shape[-2], photos.shape[-1]
+    half = (side - 1) / 2
+    offsets = torch.arange(patch, dtype=photos.dtype)
+    # q: each patch pixel relative to the view's centre, (N, p, p, 2) as (row, column)
+    rows = (patch_corners[:, 0, None] + offsets - half)[:, :, None].expand(num, patch, patch)
+    cols = (patch_corners[:, 1, None] + offsets - half)[:, None, :].expand(num, patch, patch)
+    q = torch.stack([rows, cols], -1)
+    scales = torch.tensor([1 + strength, 1.0, 1 - strength], dtype=photos.dtype)
+    q = q[:, None] / scales[None, :, None, None, None]  # the lens: (N, 3, p, p, 2)
+    # the symmetry, read backwards: transpose (swap row and column), then the flips negate
+    swap = (t // 4 == 1).view(-1, 1, 1, 1, 1)
+    q = torch.where(swap, q.flip(-1), q)
+    signs = torch.stack([1 - 2 * (t // 2 % 2), 1 - 2 * (t % 2)], -1).to(photos.dtype)
+    points = corners.to(photos.dtype)[:, None, None, None] + half + q * signs.view(-1, 1, 1, 1, 2)
+    # grid_sample wants (x, y) in [-1, 1] (align_corners=True: -1 and 1 are the outer pixel centres)
+    grid = torch.stack([2 * points[..., 1] / (W - 1) - 1, 2 * points[..., 0] / (H - 1) - 1], -1)
+    out = torch.empty(num, 3, patch, patch, dtype=photos.dtype)
+    for k in range(len(photos)):  # a loop over the few photos; every patch of a photo in one call
+        sel = torch.nonzero(which == k).flatten()
+        if len(sel) == 0:
+            continue
+        g = grid[sel].transpose(0, 1).reshape(3, len(sel) * patch, patch, 2)
+        got = F.grid_sample(photos[k][:, None], g, mode="bilinear", padding_mode="border", align_corners=True)
+        out[sel] = got.view(3, len(sel), patch, patch).transpose(0, 1)
+    return out
+
+
+def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator, strength: float = 0.05,
+                     color_drop: bool = False, crop: int = 60, grid: int = 3, patch: int = 12, margin: int = 4,
+                     normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 3: `num` patches (N, 3, patch, patch) labelled by the grid cell they sit in (0..grid*grid-1).
+
+    Each patch comes from its own crop of a random photo, turned by a random symmetry so the
+    content carries no position, THEN seen through the lens (aberration about the crop's centre),
+    then cut from a random cell of a grid x grid split of the crop. `margin` more pixels around
+    the crop stay inside the photo, so the lens never reads beyond it.
+    """
+    photos = to_float(check_images(photos, name="photos", channels=(3,)))
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    _check_strength(strength)
+    for name, value in (("num", num), ("crop", crop), ("grid", grid), ("patch", patch), ("margin", margin)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "margin" else 1):
+            raise ValueError(f"{name} must be a {'non-negative' if name == 'margin' else 'positive'} int, got {value!r}")
+    cell = crop // grid
+    if patch > cell:
+        raise ValueError(f"patch must fit in a grid cell: crop {crop} // grid {grid} = {cell} px, got patch={patch}")
+    side = crop + 2 * margin
+    H, W = photos.shape[-2:]
+    if min(H, W) < side:
+        raise ValueError(f"photos must be at least {side}x{side} (crop + 2 * margin), got {H}x{W}")
+
+    def draw(high, size):
+        return torch.randint(0, high, size, generator=generator, device=generator.device).cpu()
+
+    which = draw(len(photos), (num,))
+    corners = torch.stack([draw(H - side + 1, (num,)), draw(W - side + 1, (num,))], 1)
+    t = draw(8, (num,))
+    y = draw(grid * grid, (num,))
+    patch_corners = margin + torch.stack([y // grid, y % grid], 1) * cell + draw(cell - patch + 1, (num, 2))
+    P = render_patches(photos.cpu(), which, corners, t, patch_corners, side, patch, strength)
+    if color_drop:
+        P = drop_color(P, generator)
+    if normalize:
+        P = normalize_patches(P)
+    return P, y
+
+
+def position_net(num_classes: int = 9, width: int = 16) -> nn.Module:
+    """Lesson 3: a small CNN that reads a colour patch and names its cell (a 5x5 first layer sees colour fringes)."""
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(3, w, 5, padding=2, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+        nn.Conv2d(w, 2 * w, 3, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
+        nn.Conv2d(2 * w, 2 * w, 3, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, num_classes),
+    )
+
+
+def train_position_classifier(P: torch.Tensor, y: torch.Tensor, num_classes: int, num_epochs: int = 5,
+                              batch_size: int = 128, lr: float = 1e-2, width: int = 16, seed: int = 0) -> nn.Module:
+    """Lesson 3: fit `position_net` on patches P and cells y with Adam; returns the trained network."""
+    torch.manual_seed(seed)
+    net = position_net(num_classes, width)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    steps = num_epochs * max(1, len(P) // batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.2)
+    g = torch.Generator().manual_seed(seed)
+    net.train()
+    for _ in range(num_epochs):
+        order = torch.randperm(len(P), generator=g)
+        for start in range(0, len(P) - batch_size + 1, batch_size):
+            idx = order[start:start + batch_size]
+            loss = F.cross_entropy(net(P[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+    return net.eval()
+
+
+@torch.no_grad()
+def accuracy(net: nn.Module, P: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """Lesson 3: the fraction of patches whose cell `net` names correctly."""
+    net.eval()
+    hits = sum(int((net(P[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+               for i in range(0, len(P), batch_size))
+    return hits / len(P)
+
+
+def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: float = 0.05, num_train: int = 6000,
+                          num_test: int = 2000, grid: int = 3, num_epochs: int = 5, photos=None,
+                          progress: bool = True) -> dict[str, list[float]]:
+    """Lesson 3: held-out accuracy of the cell classifier per condition and seed (chance is 1 / grid**2).
+
+    Conditions: "aberration" (the lens, colour kept), "colour dropping" (the lens, one channel
+    kept per patch), "no aberration" (a perfect lens, colour kept).
+    """
+    unknown = [c for c in conditions if c not in CONDITIONS]
+    if unknown:
+        raise ValueError(f"conditions must be among {CONDITIONS}, got {unknown}")
+    photos = load_photos_for_experiment() if photos is None else photos
+    table = {c: [] for c in conditions}
+    for seed in seeds:
+        for condition in conditions:
+            s = 0.0 if condition == "no aberration" else strength
+            drop = condition == "colour dropping"
+            g = torch.Generator().manual_seed(1000 * seed + 1)
+            P, y = position_patches(photos, num_train, g, s, drop, grid=grid)
+            g = torch.Generator().manual_seed(1000 * seed + 2)
+            P_test, y_test = position_patches(photos, num_test, g, s, drop, grid=grid)
+            net = train_position_classifier(P, y, grid * grid, num_epochs=num_epochs, seed=seed)
+            table[condition].append(accuracy(net, P_test, y_test))
+            if progress:
+                print(f"seed {seed}, {condition}: {table[condition][-1]:.1%}", flush=True)
+    return table
+
+
+def load_photos_for_experiment(size: int = 256) -> torch.Tensor:
+    """Lesson 3: the six photos of the course (grayscale ones as three equal channels), (6, 3, size, size)."""
+    return torch.stack([load_photo(name, size) for name in PHOTO_NAMES])
+
+
+def format_table(table: dict[str, list[float]], chance: float, seeds=None) -> str:
+    """Lesson 3: the experiment's accuracies as a text table, one row per condition, mean last."""
+    seeds = list(seeds) if seeds is not None else list(range(len(next(iter(table.values())))))
+    head = f"{'condition':<16}" + "".join(f"{'seed ' + str(s):>9}" for s in seeds) + f"{'mean':>9}"
+    lines = [head, "-" * len(head)]
+    for condition, accs in table.items():
+        lines.append(f"{condition:<16}" + "".join(f"{a:>9.1%}" for a in accs) + f"{sum(accs) / len(accs):>9.1%}")
+    lines.append(f"{'chance':<16}" + " " * 9 * len(seeds) + f"{chance:>9.1%}")
+    return "\n".join(lines)
+
+
+def plot_aberration(photo="astronaut", strength: float = 0.02, zoom: int = 40, size: int = 512):
+    """Lesson 3: a photo through an aberrated lens: close-ups of the centre and a corner, and the red shift field."""
+    import matplotlib.pyplot as plt
+
+    X = load_photo(photo, size) if isinstance(photo, str) else to_float(torch.as_tensor(photo))
+    X = check_images(X[None] if X.dim() == 3 else X, name="photo", channels=(3,))[:1]
+    seen = chromatic_aberration(X, strength)[0]
+    H, W = seen.shape[-2:]
+    if not 4 <= zoom <= min(H, W) // 2:
+        raise ValueError(f"zoom must be between 4 and {min(H, W) // 2} pixels, got {zoom}")
+    fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
+    views = [("through the lens", seen),
+             ("centre (no fringe)", seen[:, H // 2 - zoom // 2:H // 2 + zoom // 2, W // 2 - zoom // 2:W // 2 + zoom // 2]),
+             ("top-left corner (fringes)", seen[:, :zoom, :zoom])]
+    for ax, (title, img) in zip(axes, views):
+        ax.imshow(img.permute(1, 2, 0).clamp(0, 1), interpolation="nearest")
+        ax.set_title(title, fontsize=9)
+        ax.axis("off")
+    # how far red moves (blue moves as far the other way): strength times the distance to the centre
+    n = 9
+    r = torch.linspace(0, H - 1, n)
+    c = torch.linspace(0, W - 1, n)
+    rr, cc = torch.meshgrid(r, c, indexing="ij")
+    dy, dx = strength * (rr - (H - 1) / 2), strength * (cc - (W - 1) / 2)
+    ax = axes[3]
+    ax.quiver(cc, rr, dx, dy, torch.hypot(dx, dy), cmap="Reds", angles="xy")  # data coordinates: y points down
+    ax.set_xlim(-W * 0.1, W * 1.1)
+    ax.set_ylim(H * 1.1, -H * 0.1)
+    ax.set_aspect("equal")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(f"red shift: up to {strength * (H - 1) / 2:.1f} px at the edges", fontsize=9)
+    fig.suptitle(f"Lateral chromatic aberration, strength {strength} (red x{1 + strength}, blue x{1 - strength})",
+                 fontsize=10)
+    fig.tight_layout()
+    return fig

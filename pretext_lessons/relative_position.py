@@ -1,0 +1,423 @@
+"""Lesson 3: relative patch position (Doersch, Gupta, Efros, ICCV 2015): where does the second patch sit?
+
+A centre patch and one of its 8 neighbours are cut from an image; the network sees both and
+names the neighbour's position (8 classes). The module has the course's four parts:
+
+1. labels: `pair_positions` (where the two patches are) and `sample_pairs` (the patches);
+2. batch transform: `RelativePositionTask`;
+3. model head: `PairNet` (late fusion: one shared trunk on each patch, then fully connected layers);
+4. visualisation: `plot_pairs` and `relative_position_explorer`.
+
+Labels, in row-major order around the centre (offsets in grid steps, (row, column)):
+
+    0 top-left     1 top      2 top-right
+    3 left         .          4 right
+    5 bottom-left  6 bottom   7 bottom-right
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from .data import check_images, to_float
+from .tasks import PretextTask
+
+NEIGHBOUR_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
+POSITION_NAMES = ("top-left", "top", "top-right", "left", "right", "bottom-left", "bottom", "bottom-right")
+# the label of the position seen in a left/right mirror (flip columns) and an up/down mirror (flip rows)
+LEFT_RIGHT_MIRROR = (2, 1, 0, 4, 3, 7, 6, 5)
+UP_DOWN_MIRROR = (5, 6, 7, 3, 4, 0, 1, 2)
+# a flat patch (background) keeps a flat look instead of blowing 1/255 noise up to unit variance
+MIN_STD = 0.05
+
+
+def neighbour_offsets(y: torch.Tensor) -> torch.Tensor:
+    """Lesson 3: the (row, column) offset in grid steps of each label's neighbour, shape (N, 2)."""
+    if not isinstance(y, torch.Tensor) or y.dtype != torch.int64:
+        raise TypeError(f"y must be an int64 tensor of labels, got {getattr(y, 'dtype', type(y).__name__)}")
+    if y.numel() and (int(y.min()) < 0 or int(y.max()) > 7):
+        raise ValueError(f"y must hold labels in 0..7, got values from {int(y.min())} to {int(y.max())}")
+    return torch.tensor(NEIGHBOUR_OFFSETS, dtype=torch.int64, device=y.device)[y]
+
+
+def footprint(patch: int, gap: int, jitter: int) -> int:
+    """Lesson 3: the side of the square a 3x3 arrangement of jittered patches can cover."""
+    return 3 * patch + 2 * gap + 2 * jitter
+
+
+def _check_geometry(patch, gap, jitter):
+    for name, value, lowest in (("patch", patch, 1), ("gap", gap, 0), ("jitter", jitter, 0)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int (pixels), got {type(value).__name__}")
+        if value < lowest:
+            raise ValueError(f"{name} must be at least {lowest} pixels, got {value}")
+
+
+def centre_range(height: int, width: int, patch: int = 7, gap: int = 2, jitter: int = 1) -> tuple:
+    """Lesson 3: the lowest and highest (row, column) of the centre patch's top-left corner.
+
+    The corner is drawn so that ALL 8 neighbours fit, whatever the label: were it drawn for the
+    chosen neighbour only, a centre near the left edge would announce "the neighbour is on the
+    right", a shortcut through the patch's absolute position.
+    """
+    _check_geometry(patch, gap, jitter)
+    need = footprint(patch, gap, jitter)
+    if min(height, width) < need:
+        raise ValueError(f"images must be at least {need}x{need} pixels for patch={patch}, gap={gap}, "
+                         f"jitter={jitter} (3*patch + 2*gap + 2*jitter), got {height}x{width}")
+    step = patch + gap
+    return (step + jitter, step + jitter), (height - patch - step - jitter, width - patch - step - jitter)
+
+
+def pair_positions(num: int, height: int, width: int, generator: torch.Generator, patch: int = 7, gap: int = 2,
+                   jitter: int = 1, corner=None, y=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Lesson 3: the top-left corners (N, 2) of the centre patch and of its neighbour, and the labels (N,).
+
+    The centre cell's corner is drawn uniformly where all 8 neighbours fit (or is `corner`, a
+    (row, column) pair); the neighbour's cell is one grid step (patch + gap) away in the label's
+    direction; each patch then moves by its own random jitter in -jitter..jitter on both axes.
+    Labels are drawn uniformly unless given as `y`.
+    """
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    if isinstance(num, bool) or not isinstance(num, int) or num < 0:
+        raise ValueError(f"num must be a non-negative int, got {num!r}")
+    lo, hi = centre_range(height, width, patch, gap, jitter)
+    device = generator.device
+    if corner is None:
+        base = torch.stack([torch.randint(lo[i], hi[i] + 1, (num,), generator=generator, device=device)
+                            for i in range(2)], 1)
+    else:
+        if not (len(corner) == 2 and all(lo[i] <= int(corner[i]) <= hi[i] for i in range(2))):
+            raise ValueError(f"corner must be a (row, column) with rows in {lo[0]}..{hi[0]} and columns in "
+                             f"{lo[1]}..{hi[1]} so that all 8 neighbours fit, got {tuple(corner)}")
+        base = torch.tensor([int(c) for c in corner], device=device).expand(num, 2)
+    if y is None:
+        y = torch.randint(0, 8, (num,), generator=generator, device=device)
+    elif not (isinstance(y, torch.Tensor) and y.shape == (num,)):
+        raise ValueError(f"y must be None or a tensor of {num} labels, got {getattr(y, 'shape', type(y).__name__)}")
+    shake = torch.randint(-jitter, jitter + 1, (num, 2, 2), generator=generator, device=device)
+    centre = base + shake[:, 0]
+    neighbour = base + (patch + gap) * neighbour_offsets(y) + shake[:, 1]
+    return centre, neighbour, y
+
+
+def crop_patches(X: torch.Tensor, corners: torch.Tensor, patch: int, index: torch.Tensor | None = None) -> torch.Tensor:
+    """Lesson 3: cut a patch x patch square at each top-left corner (M, 2) of image index[m], all at once.
+
+    One gather with index tensors, no loop over images: rows (M, p, 1) and columns (M, 1, p)
+    broadcast to every pixel of every patch.
+    """
+    if index is None:
+        index = torch.arange(len(corners), device=X.device)
+    offsets = torch.arange(patch, device=X.device)
+    rows = (corners[:, 0, None] + offsets)[:, :, None]
+    cols = (corners[:, 1, None] + offsets)[:, None, :]
+    # advanced indices around a slice put their broadcast shape first: (M, p, p, C)
+    return X[index[:, None, None], :, rows, cols].permute(0, 3, 1, 2).contiguous()
+
+
+def normalize_patches(P: torch.Tensor, min_std: float = MIN_STD) -> torch.Tensor:
+    """Lesson 3: each patch (or image) over its last three dims (C, H, W) to zero mean and unit std."""
+    mean = P.mean((-3, -2, -1), keepdim=True)
+    std = P.std((-3, -2, -1), keepdim=True, unbiased=False).clamp_min(min_std)
+    return (P - mean) / std
+
+
+def drop_color(P: torch.Tensor, generator: torch.Generator, noise: float = 0.01) -> torch.Tensor:
+    """Lesson 3: colour dropping: keep one random channel of each patch, the other two become noise.
+
+    As Doersch et al.: the dropped channels are Gaussian noise around the kept channel's mean with
+    1/100 of its std, so no comparison between channels (chromatic aberration) survives.
+    """
+    if not isinstance(P, torch.Tensor) or P.dim() < 3 or P.shape[-3] != 3:
+        raise ValueError(f"P must be colour patches (..., 3, H, W) for colour dropping, got shape "
+                         f"{tuple(getattr(P, 'shape', ()))}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    lead, (h, w) = P.shape[:-3], P.shape[-2:]
+    keep = torch.randint(0, 3, lead, generator=generator, device=P.device)
+    kept = P.gather(-3, keep[..., None, None, None].expand(*lead, 1, h, w))
+    mean = kept.mean((-2, -1), keepdim=True)
+    std = kept.std((-2, -1), keepdim=True, unbiased=False)
+    fill = mean + noise * std * torch.randn(P.shape, generator=generator, device=P.device, dtype=P.dtype)
+    is_kept = torch.arange(3, device=P.device) == keep[..., None]
+    return torch.where(is_kept[..., None, None], P, fill)
+
+
+def sample_pairs(X: torch.Tensor, generator: torch.Generator, patch: int = 7, gap: int = 2, jitter: int = 1,
+                 normalize: bool = True, color_drop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 3: a (centre, neighbour) pair per image, shape (N, 2, C, patch, patch), and its label in 0..7."""
+    check_images(X)
+    _check_geometry(patch, gap, jitter)
+    if color_drop and X.shape[1] != 3:
+        raise ValueError(f"color_drop needs colour images (3 channels), got X with {X.shape[1]} channel(s)")
+    X = to_float(X)
+    N, C, H, W = X.shape
+    centre, neighbour, y = pair_positions(N, H, W, generator, patch, gap, jitter)
+    corners = torch.stack([centre, neighbour], 1).flatten(0, 1)  # centre, neighbour, centre, ...
+    index = torch.arange(N, device=X.device).repeat_interleave(2)
+    P = crop_patches(X, corners, patch, index).view(N, 2, C, patch, patch)
+    if color_drop:
+        P = drop_color(P, generator)
+    if normalize:
+        P = normalize_patches(P)
+    return P, y
+
+
+class PairNet(nn.Module):
+    """Lesson 3: late fusion: the shared trunk on both patches, features concatenated, fully connected layers."""
+
+    def __init__(self, trunk: nn.Module, num_classes: int = 8, hidden: int | None = None):
+        super().__init__()
+        self.trunk = trunk
+        features = trunk.out_features
+        hidden = hidden or 2 * features
+        self.head = nn.Sequential(nn.Linear(2 * features, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, num_classes))
+
+    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
+        if pairs.dim() != 5 or pairs.shape[1] != 2:
+            raise ValueError(f"pairs must be (N, 2, C, H, W), a centre and a neighbour patch per row, "
+                             f"got shape {tuple(pairs.shape)}")
+        # both patches go through the trunk as one batch: the same weights see either position
+        features = self.trunk(pairs.flatten(0, 1))
+        return self.head(features.view(len(pairs), -1))
+
+
+@dataclasses.dataclass
+class RelativePositionTask(PretextTask):
+    """Lesson 3: predict where a neighbour patch sits around a centre patch (8 classes).
+
+    The default is the lesson's geometry for 28 px Fashion-MNIST: 7 px patches, a 2 px gap and
+    a 1 px jitter cover 3*7 + 2*2 + 2*1 = 27 px, so the 3x3 arrangement fits with a pixel to spare;
+    the gap and jitter stop the network matching the edges of touching patches (Doersch et al.
+    use 96 px patches, a 48 px gap, 7 px jitter on photos). Each patch is normalised on its own.
+    """
+
+    num_classes: int = 8
+    min_size: int = 27
+    patch: int = 7
+    gap: int = 2
+    jitter: int = 1
+    normalize: bool = True
+    color_drop: bool = False
+
+    name = "relative_position"
+    presets: ClassVar[dict] = {
+        # patches are 7 px, so a step costs far less than a 28 px image: more images, more epochs
+        "quick": dict(num_images=20000, num_epochs=4, batch_size=128, lr=0.05),
+        "full": dict(num_images=60000, num_epochs=40, batch_size=128, lr=0.05),
+    }
+
+    def __post_init__(self):
+        _check_geometry(self.patch, self.gap, self.jitter)
+        if self.num_classes != 8:
+            raise ValueError(f"num_classes must be 8 (the neighbours of a patch), got {self.num_classes}")
+        self.min_size = max(self.min_size, footprint(self.patch, self.gap, self.jitter))
+
+    def make_batch(self, X, generator):
+        return sample_pairs(X, generator, self.patch, self.gap, self.jitter, self.normalize, self.color_drop)
+
+    def build_net(self, trunk):
+        return PairNet(trunk, self.num_classes)
+
+    def preprocess(self, X):
+        # downstream the trunk sees a whole image: normalise it as training normalised a patch
+        return normalize_patches(to_float(X)) if self.normalize else X
+
+
+def mirror_confusion(y: torch.Tensor, y_hat: torch.Tensor) -> dict[str, float]:
+    """Lesson 3: how often a position is mistaken for its left/right mirror, its up/down mirror, or any other one."""
+    y, y_hat = torch.as_tensor(y).long(), torch.as_tensor(y_hat).long()
+    if y.shape != y_hat.shape or y.dim() != 1:
+        raise ValueError(f"y and y_hat must be 1-D and of equal length, got {tuple(y.shape)} and {tuple(y_hat.shape)}")
+    out = {}
+    for name, mirror in (("left/right", LEFT_RIGHT_MIRROR), ("up/down", UP_DOWN_MIRROR)):
+        m = torch.tensor(mirror, device=y.device)[y]
+        has_mirror = m != y  # top and bottom have no left/right mirror, left and right no up/down mirror
+        out[name] = float((y_hat[has_mirror] == m[has_mirror]).float().mean())
+    # the rate at which one given wrong position is chosen: errors spread evenly over the 7 others
+    out["any other"] = float((y_hat != y).float().mean()) / 7
+    return out
+
+
+def _as_image(image) -> torch.Tensor:
+    image = torch.as_tensor(image)
+    if image.dim() == 2:
+        image = image[None]
+    if image.dim() != 3:
+        raise ValueError(f"image must be (C, H, W) or (H, W), got shape {tuple(image.shape)}")
+    return to_float(check_images(image[None], name="image")[0])
+
+
+def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1, net=None, neighbour: int | None = None,
+               normalize: bool = True, seed: int = 0):
+    """Lesson 3: the 8 candidate neighbours of a centre patch with their labels, the gap and the jitter.
+
+    `centre` is the (row, column) of the centre patch's middle pixel (default: the middle of the
+    image). The left panel draws each cell (solid) and how far jitter can move it (dotted); the
+    right one shows the jittered patches drawn with `seed`. With a trained `net`, each neighbour's
+    title gives the probability of its true position, and a third panel shows the probabilities
+    over the 8 positions for `neighbour` (default: the most uncertain one).
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    image = _as_image(image)
+    C, H, W = image.shape
+    lo, hi = centre_range(H, W, patch, gap, jitter)
+    if centre is None:
+        corner = ((lo[0] + hi[0]) // 2, (lo[1] + hi[1]) // 2)
+    else:
+        if len(centre) != 2:
+            raise ValueError(f"centre must be a (row, column) pair, got {centre!r}")
+        corner = (int(centre[0]) - patch // 2, int(centre[1]) - patch // 2)
+        if not all(lo[i] <= corner[i] <= hi[i] for i in range(2)):
+            raise ValueError(f"centre must keep all 8 neighbours inside the {H}x{W} image: rows "
+                             f"{lo[0] + patch // 2}..{hi[0] + patch // 2}, columns {lo[1] + patch // 2}.."
+                             f"{hi[1] + patch // 2}, got {tuple(centre)}")
+    if neighbour is not None and neighbour not in range(8):
+        raise ValueError(f"neighbour must be a label in 0..7 or None, got {neighbour!r}")
+    g = torch.Generator().manual_seed(seed)
+    # one draw per label: the same centre cell, each neighbour with its own jitter
+    centre_tl, neighbour_tl, y = pair_positions(8, H, W, g, patch, gap, jitter, corner=corner, y=torch.arange(8))
+    centre_tl = centre_tl[:1].expand(8, 2)
+    corners = torch.stack([centre_tl, neighbour_tl], 1).flatten(0, 1)
+    P = crop_patches(image[None], corners, patch, torch.zeros(16, dtype=torch.int64)).view(8, 2, C, patch, patch)
+    probs = None
+    if net is not None:
+        probs = _pair_probabilities(net, P, normalize)
+        if neighbour is None:
+            neighbour = int(probs[y, y].argmin())
+    ncols = 2 if probs is None else 4
+    fig = plt.figure(figsize=(3.2 * ncols, 3.4))
+    grid = fig.add_gridspec(3, 3 * ncols)
+    ax = fig.add_subplot(grid[:, 0:3])
+    _show(ax, image)
+    ax.set_title(f"patch {patch}, gap {gap}, jitter {jitter}", fontsize=9)
+    cells = [(corner[0] + dy * (patch + gap), corner[1] + dx * (patch + gap)) for dy, dx in NEIGHBOUR_OFFSETS]
+    for k, (r, c) in enumerate([tuple(corner)] + cells):
+        colour = "gold" if k == 0 else "tab:cyan"
+        ax.add_patch(Rectangle((c - 0.5, r - 0.5), patch, patch, fill=False, ec=colour, lw=1.5))
+        if jitter:  # the square the jittered patch stays inside
+            ax.add_patch(Rectangle((c - jitter - 0.5, r - jitter - 0.5), patch + 2 * jitter, patch + 2 * jitter,
+                                   fill=False, ec=colour, lw=0.8, ls=":"))
+        if k:
+            ax.text(c + patch / 2 - 0.5, r + patch / 2 - 0.5, str(k - 1), color="white", ha="center", va="center",
+                    fontsize=10, fontweight="bold", bbox=dict(fc="black", alpha=0.5, lw=0, pad=1))
+    # the jittered patches, laid out as they sit around the centre
+    for slot, (dy, dx) in [(4, (0, 0))] + [(3 * (dy + 1) + dx + 1, (dy, dx)) for dy, dx in NEIGHBOUR_OFFSETS]:
+        sub = fig.add_subplot(grid[slot // 3, 3 + slot % 3])
+        if (dy, dx) == (0, 0):
+            _show(sub, P[0, 0])
+            sub.set_title("centre", fontsize=8)
+            continue
+        k = NEIGHBOUR_OFFSETS.index((dy, dx))
+        _show(sub, P[k, 1])
+        sub.set_title(f"{k}: {POSITION_NAMES[k]}" if probs is None else f"{k}: p={probs[k, k]:.2f}", fontsize=8,
+                      color="black" if neighbour != k or probs is None else "tab:red")
+    if probs is not None:
+        ax = fig.add_subplot(grid[:, 6:9])
+        _show(ax, P[neighbour, 1])
+        ax.set_title(f"neighbour {neighbour} ({POSITION_NAMES[neighbour]})", fontsize=9)
+        ax = fig.add_subplot(grid[:, 9:12])
+        board = torch.full((3, 3), float("nan"))
+        for k, (dy, dx) in enumerate(NEIGHBOUR_OFFSETS):
+            board[dy + 1, dx + 1] = probs[neighbour, k]
+        ax.imshow(board, cmap="Blues", vmin=0, vmax=1)
+        for k, (dy, dx) in enumerate(NEIGHBOUR_OFFSETS):
+            ax.text(dx + 1, dy + 1, f"{probs[neighbour, k]:.2f}", ha="center", va="center", fontsize=9,
+                    color="white" if probs[neighbour, k] > 0.5 else "black",
+                    fontweight="bold" if k == neighbour else "normal")
+        ax.add_patch(Rectangle((NEIGHBOUR_OFFSETS[neighbour][1] + 0.5, NEIGHBOUR_OFFSETS[neighbour][0] + 0.5), 1, 1,
+                               fill=False, ec="tab:red", lw=2))
+        ax.text(1, 1, "centre", ha="center", va="center", fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title("the network's probabilities\n(red: true position)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def _show(ax, img):
+    img = img.float()
+    lo, hi = float(img.min()), float(img.max())
+    img = (img - lo) / (hi - lo) if hi > lo else img.clamp(0, 1)
+    ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+@torch.no_grad()
+def _pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool) -> torch.Tensor:
+    trunk = getattr(net, "trunk", net)
+    wanted = getattr(trunk, "in_channels", P.shape[2])
+    if wanted != P.shape[2]:
+        if wanted != 1:
+            raise ValueError(f"net reads {wanted}-channel patches, but the image has {P.shape[2]} channel(s)")
+        P = P.mean(2, keepdim=True)  # a grayscale network reads a colour photo as its brightness
+    if normalize:
+        P = normalize_patches(P)
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    try:
+        return torch.softmax(net(P.to(device)).float(), 1).cpu()
+    finally:
+        net.train(was_training)
+
+
+def default_images(num: int = 6) -> dict[str, torch.Tensor]:
+    """Lesson 3: a few Fashion-MNIST test images by name, for the explorer."""
+    from .data import FASHION_MNIST_CLASSES, load_fashion_mnist
+
+    X, y = load_fashion_mnist("test")
+    out = {}
+    for i in range(len(X)):
+        name = FASHION_MNIST_CLASSES[int(y[i])]
+        if name not in out:
+            out[name] = X[i]
+        if len(out) == num:
+            break
+    return out
+
+
+def relative_position_explorer(images: dict | None = None, net=None, patch: int = 7, gap: int = 2, jitter: int = 1,
+                               normalize: bool = True):
+    """Lesson 3: pick an image, move the centre patch, see the 8 neighbours (and a network's guesses)."""
+    import ipywidgets as widgets
+
+    from .widgets import explorer
+
+    images = images if images is not None else default_images()
+    if not isinstance(images, dict) or not images:
+        raise ValueError(f"images must be a non-empty dict of name -> image (C, H, W), got {type(images).__name__}")
+    images = {name: _as_image(img) for name, img in images.items()}
+    sizes = {tuple(img.shape[-2:]) for img in images.values()}
+    if len(sizes) != 1:
+        raise ValueError(f"images must all have the same size (the sliders share one range), got sizes {sorted(sizes)}")
+    H, W = sizes.pop()
+    lo, hi = centre_range(H, W, patch, gap, jitter)
+    half = patch // 2
+
+    def show(image, row, column, neighbour, seed):
+        return plot_pairs(images[image], (row, column), patch, gap, jitter, net=net,
+                          neighbour=None if neighbour == "least sure" else neighbour, normalize=normalize, seed=seed)
+
+    choices = (["least sure"] if net is not None else []) + [(f"{k}: {n}", k) for k, n in enumerate(POSITION_NAMES)]
+    return explorer(
+        show,
+        image=widgets.Dropdown(options=list(images), description="image"),
+        row=widgets.IntSlider(value=(lo[0] + hi[0]) // 2 + half, min=lo[0] + half, max=hi[0] + half,
+                              description="centre row"),
+        column=widgets.IntSlider(value=(lo[1] + hi[1]) // 2 + half, min=lo[1] + half, max=hi[1] + half,
+                                 description="centre col"),
+        neighbour=widgets.Dropdown(options=choices, value="least sure" if net is not None else 0,
+                                   description="neighbour", disabled=net is None),
+        seed=widgets.IntSlider(value=0, min=0, max=20, description="jitter seed"),
+    )
