@@ -1,0 +1,131 @@
+"""Lesson 2 benchmark: permutation sets, tile making against a training step, vectorised against a loop.
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_jigsaw.py
+
+Every speed figure is printed as a ratio against a baseline measured in the same run, so a busy
+machine shifts both sides alike; the absolute seconds are printed too, with the load average.
+The tile section runs at torch's default thread count and at one thread: on an oversubscribed
+CPU, every multi-threaded small operation waits for a descheduled thread, which distorts both sides.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from pretext_lessons.data import pretrain_split, to_float
+from pretext_lessons.jigsaw import JigsawTask, make_puzzles
+from pretext_lessons.permutations import (all_permutations, greedy_permutations, random_permutations,
+                                          set_distances)
+from pretext_lessons.training import build_net
+
+
+def timed(fn, repeat: int = 1) -> float:
+    """Median seconds of `repeat` calls (after one warm-up call when repeating)."""
+    if repeat > 1:
+        fn()
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def greedy_recomputing(num: int, seed: int = 0) -> np.ndarray:
+    """The reference script's way: every step recomputes the distances to the whole chosen set."""
+    candidates = all_permutations(3)
+    shuffled = candidates[np.random.default_rng(seed).permutation(len(candidates))]
+    columns = np.ascontiguousarray(shuffled.T)
+    chosen = [0]
+    for _ in range(num - 1):
+        total = np.zeros(len(shuffled), dtype=np.int32)
+        for c in chosen:
+            for i in range(9):
+                total += columns[i] != columns[i, c]
+        total[chosen] = -1
+        chosen.append(int(np.argmax(total)))
+    return shuffled[chosen].astype(np.int64)
+
+
+def loop_puzzles(X, permutations, generator, tile, jitter):
+    """A per-image, per-tile Python loop making the same puzzles as `make_puzzles` (same random draws)."""
+    N, K, grid = len(X), 9, 3
+    cell = X.shape[-1] // grid
+    y = torch.randint(len(permutations), (N,), generator=generator)
+    offsets = (cell - tile - jitter) // 2 + torch.randint(jitter + 1, (N, K, 2), generator=generator)
+    puzzles = []
+    for n in range(N):
+        tiles = []
+        for k in permutations[int(y[n])].tolist():
+            r, c = divmod(k, grid)
+            dy, dx = offsets[n, k].tolist()
+            t = X[n, :, r * cell + dy:r * cell + dy + tile, c * cell + dx:c * cell + dx + tile]
+            mean, std = t.mean((-2, -1), keepdim=True), t.std((-2, -1), keepdim=True, unbiased=False)
+            tiles.append((t - mean) / std.clamp_min(1 / 255))
+        puzzles.append(torch.stack(tiles))
+    return torch.stack(puzzles), y
+
+
+def bench_permutation_sets():
+    print("\n== Permutation sets (3x3 grid, 9! = 362,880 candidates) ==")
+    all_permutations(3)  # enumeration is shared by every set; not part of the per-set time
+    for num, bar in ((100, 5), (1000, 60)):
+        for criterion in ("minimum", "average"):
+            seconds = timed(lambda: greedy_permutations(num, 3, criterion, seed=0))
+            d = set_distances(greedy_permutations(num, 3, criterion, seed=0))
+            print(f"greedy {criterion:>7}, {num:>4} permutations: {seconds:6.2f} s (bar {bar} s, "
+                  f"{seconds / bar:.2f} of it); Hamming distance min {d['min']}, mean {d['mean']:.3f}")
+        rand = [set_distances(random_permutations(num, 3, seed=s)) for s in range(3)]
+        print(f"random sets,      {num:>4} permutations (seeds 0-2): min "
+              f"{[r['min'] for r in rand]}, mean {[round(r['mean'], 3) for r in rand]}")
+    num = 100
+    reference = timed(lambda: greedy_recomputing(num))
+    running = timed(lambda: greedy_permutations(num, 3, "average", seed=0))
+    same = np.array_equal(greedy_recomputing(num), greedy_permutations(num, 3, "average", seed=0))
+    print(f"running sum vs recomputing every step ({num} permutations, average criterion): "
+          f"{reference:.2f} s / {running:.2f} s = {reference / running:.1f}x faster (same set: {same})")
+
+
+def bench_tiles(batch_size: int = 128, repeat: int = 30):
+    print(f"\n== Tiles for a batch of {batch_size} Fashion-MNIST images (quick preset network, width 16), "
+          f"{torch.get_num_threads()} thread(s) ==")
+    task = JigsawTask()
+    X = to_float(pretrain_split(batch_size, seed=0))
+    g = torch.Generator().manual_seed(0)
+    make = timed(lambda: task.make_batch(X, g), repeat)
+    inputs, y = task.make_batch(X, g)
+    net = build_net(task, "cnn", 1, 16, seed=0)
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+
+    def step():
+        loss = F.cross_entropy(net(inputs), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+
+    step_seconds = timed(step, repeat)
+    print(f"making the puzzles: {make * 1e3:.2f} ms; one training step on them: {step_seconds * 1e3:.1f} ms; "
+          f"ratio {make / step_seconds:.3f} (target <= 0.05)")
+    P = task.permutations
+    loop = timed(lambda: loop_puzzles(X, P, torch.Generator().manual_seed(1), task.tile, task.jitter), 5)
+    vector = timed(lambda: make_puzzles(X, P, torch.Generator().manual_seed(1), 3, task.tile, task.jitter), repeat)
+    a, ya = loop_puzzles(X, P, torch.Generator().manual_seed(1), task.tile, task.jitter)
+    b, yb = make_puzzles(X, P, torch.Generator().manual_seed(1), 3, task.tile, task.jitter)
+    same = torch.equal(ya, yb) and torch.allclose(a, b, atol=1e-4)
+    print(f"per-image loop: {loop * 1e3:.1f} ms; vectorised: {vector * 1e3:.2f} ms; "
+          f"{loop / vector:.0f}x faster (target >= 10x; same puzzles: {same})")
+
+
+if __name__ == "__main__":
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {load} (a busy machine inflates absolute times; ratios compare like with like)")
+    bench_permutation_sets()
+    for threads in sorted({torch.get_num_threads(), 1}, reverse=True):
+        torch.set_num_threads(threads)
+        bench_tiles()

@@ -1,0 +1,454 @@
+"""Lesson 2: jigsaw puzzles (Noroozi & Favaro, ECCV 2016) as a pretext task.
+
+An image is cut into a g x g grid of cells; from each cell a smaller tile is cut at a random
+offset (the gap and jitter that stop a network from matching edges); the tiles are shuffled by
+one permutation of a fixed, far-apart set, and the network predicts which one.
+
+Convention, used in labels, plots and exercises alike: with label y and ``perm = permutations[y]``,
+the tile shown at position i comes from cell ``perm[i]`` (cells and positions are numbered row by
+row, 0 at the top left). So ``puzzle = tiles_in_cell_order[perm]``.
+
+Fashion-MNIST images are 28 px; the puzzle uses the central 27 px, so cells are 9 px, tiles 7 px
+and the jitter 2 px: the paper's proportions (64 px tiles in 85 px cells, 21 px jitter), which a
+256 px photo reproduces exactly. 7 px tiles reach the PlainCNN's fc1 as a 2 x 2 map, like a
+28 px image does after its adaptive pooling (tiles under 5 px would shrink to 1 x 1 by conv3).
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from .data import check_images, to_float
+from .permutations import (CRITERIA, all_permutations, check_permutations, greedy_permutations, greedy_select,
+                           hamming_distances, permutation_set, random_permutations, set_distances)
+from .tasks import PretextTask
+
+__all__ = ["CRITERIA", "JigsawNet", "JigsawTask", "all_permutations", "check_permutations", "cut_tiles",
+           "flat_cells", "greedy_permutations", "greedy_select", "hamming_distances", "indistinguishable_pairs",
+           "jigsaw_explorer", "make_puzzles",
+           "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry", "random_permutations",
+           "set_distances", "to_grayscale"]
+
+GRAYSCALE_P = 0.3  # bbrattoli/JigsawPuzzlePytorch; VISSL and Kolesnikov et al. use 0.66
+MIN_STD = 1 / 255  # one grey level: a flat tile becomes zeros instead of dividing by 0
+LUMA = (0.299, 0.587, 0.114)
+
+
+# ----------------------------------------------------------------------------------------------
+# 1. labels: cutting tiles and making puzzles
+# ----------------------------------------------------------------------------------------------
+
+def _check_int(name: str, value, low: int, high: int | None = None, why: str = "") -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
+    if value < low or (high is not None and value > high):
+        span = f">= {low}" if high is None else f"between {low} and {high}"
+        raise ValueError(f"{name} must be {span}{why}, got {value}")
+    return int(value)
+
+
+def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = None,
+                    jitter: int | None = None) -> dict:
+    """Lesson 2: where the puzzle sits in an image: cell and tile sides, jitter, and the central crop's corner.
+
+    Cells are ``min(height, width) // grid`` px; tile defaults to the paper's proportion
+    (64 of 85 px: a quarter of the cell left as gap) and jitter to the whole gap.
+    """
+    grid = _check_int("grid", grid, 2)
+    cell = min(height, width) // grid
+    if cell < 1:
+        raise ValueError(f"images must be at least {grid}x{grid} pixels for a grid of {grid}, got {height}x{width}")
+    tile = cell - round(cell / 4) if tile is None else _check_int("tile", tile, 1)
+    jitter = None if jitter is None else _check_int("jitter", jitter, 0)
+    need = grid * (tile + (jitter or 0))
+    needs = f"images must be at least {need} px for grid={grid}, tile={tile}" + (f" and jitter={jitter}" if jitter else "")
+    if tile > cell:
+        raise ValueError(f"tile must fit in a cell of {cell} px ({height}x{width} images, grid={grid}): "
+                         f"{needs}; got tile={tile}")
+    gap = cell - tile
+    jitter = gap if jitter is None else jitter
+    if jitter > gap:
+        raise ValueError(f"jitter must be at most the gap cell - tile = {cell} - {tile} = {gap} px: {needs}; "
+                         f"got jitter={jitter}")
+    side = grid * cell
+    return {"grid": grid, "cell": cell, "tile": tile, "gap": gap, "jitter": jitter,
+            "top": (height - side) // 2, "left": (width - side) // 2,
+            # a jitter smaller than the gap moves the tile around the centre of its cell
+            "base": (gap - jitter) // 2}
+
+
+def cut_tiles(X: torch.Tensor, grid: int, tile: int, offsets: torch.Tensor, order: torch.Tensor | None = None
+              ) -> torch.Tensor:
+    """Lesson 2: cut one tile per cell, at `offsets` (N, g*g, 2) from each cell's corner; (N, g*g, C, t, t).
+
+    ``offsets[n, k] = (dy, dx)`` places the tile of cell k. With `order` (N, g*g) the tile at
+    position i comes from cell ``order[n, i]`` (cut and shuffle in one gather). One gather over
+    the whole batch, no Python loop per image.
+    """
+    check_images(X, channels=(1, 2, 3, 4))
+    N, C, H, W = X.shape
+    geo = puzzle_geometry(H, W, grid, tile, jitter=0)
+    K, cell = geo["grid"] ** 2, geo["cell"]
+    if not isinstance(offsets, torch.Tensor) or offsets.dtype.is_floating_point or offsets.dtype == torch.bool:
+        raise TypeError(f"offsets must be an integer tensor (N, {K}, 2), got "
+                        f"{getattr(offsets, 'dtype', type(offsets).__name__)}")
+    if tuple(offsets.shape) != (N, K, 2):
+        raise ValueError(f"offsets must have shape (N, {K}, 2) = {(N, K, 2)}, got {tuple(offsets.shape)}")
+    if len(offsets) and (int(offsets.min()) < 0 or int(offsets.max()) > cell - tile):
+        raise ValueError(f"offsets must lie in 0..{cell - tile} (cell {cell} px - tile {tile} px) so tiles stay "
+                         f"inside their cells, got values from {int(offsets.min())} to {int(offsets.max())}")
+    cells = torch.arange(K, device=X.device).expand(N, K)
+    if order is not None:
+        if not isinstance(order, torch.Tensor) or tuple(order.shape) != (N, K):
+            raise ValueError(f"order must be a tensor (N, {K}) = {(N, K)} of cell indices, got "
+                             f"{tuple(getattr(order, 'shape', ()))}")
+        cells = order.to(X.device, torch.int64)
+        offsets = offsets.gather(1, cells[..., None].expand(N, K, 2))
+    offsets = offsets.to(X.device, torch.int64)
+    # flat index of each cell's top-left pixel; integer arithmetic only: a float `/` in tile
+    # coordinates silently cuts the wrong tiles (JigsawPuzzlePytorch issue #12)
+    lines = torch.arange(grid, device=X.device) * cell
+    origin = ((geo["top"] + lines[:, None]) * W + geo["left"] + lines).flatten()
+    start = origin[cells] + offsets[..., 0] * W + offsets[..., 1]  # (N, K)
+    ar = torch.arange(tile, device=X.device)
+    flat = start[..., None, None] + (ar[:, None] * W + ar)  # (N, K, t, t) pixel indices
+    tiles = X.reshape(N, C, H * W).gather(2, flat.reshape(N, 1, K * tile * tile).expand(N, C, -1))
+    return tiles.view(N, C, K, tile, tile).transpose(1, 2).contiguous()
+
+
+def normalize_tiles(T: torch.Tensor, min_std: float = MIN_STD) -> torch.Tensor:
+    """Lesson 2: each tile (or image) to zero mean and unit std per channel, over its last two dims."""
+    if not isinstance(T, torch.Tensor) or not T.dtype.is_floating_point:
+        raise TypeError(f"T must be a float tensor (..., H, W), got {getattr(T, 'dtype', type(T).__name__)}")
+    if T.dim() < 2:
+        raise ValueError(f"T must have at least 2 dimensions (..., H, W), got shape {tuple(T.shape)}")
+    x = T.reshape(-1, T.shape[-2] * T.shape[-1])
+    # plain mean and mean of squares over short rows: several times faster than torch.std here
+    centred = x - x.mean(1, keepdim=True)
+    std = (centred * centred).mean(1, keepdim=True).sqrt_().clamp_min_(min_std)
+    return (centred / std).view(T.shape)
+
+
+def to_grayscale(X: torch.Tensor) -> torch.Tensor:
+    """Lesson 2: colour images (..., 3, H, W) to gray, kept as 3 equal channels (luma weights)."""
+    if X.dim() < 3 or X.shape[-3] != 3:
+        raise ValueError(f"X must have 3 colour channels at dim -3, got shape {tuple(X.shape)}")
+    w = torch.tensor(LUMA, dtype=X.dtype, device=X.device).view(3, 1, 1)
+    return (X * w).sum(-3, keepdim=True).expand_as(X)
+
+
+def _as_permutation_tensor(permutations, num_tiles: int, device) -> torch.Tensor:
+    # validating a (100, 9) set costs microseconds: every batch checks it
+    return torch.as_tensor(check_permutations(permutations, num_tiles), dtype=torch.int64, device=device)
+
+
+def make_puzzles(X: torch.Tensor, permutations, generator: torch.Generator, grid: int = 3, tile: int | None = None,
+                 jitter: int | None = None, grayscale_p: float = GRAYSCALE_P, normalize: bool = True,
+                 y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 2: a batch of puzzles: tiles (N, g*g, C, t, t) and the permutation index y of each.
+
+    Each image gets a permutation drawn from `permutations` (unless `y` is given), one random
+    offset per tile within the cell's gap, random grayscale for colour images, then each tile
+    is normalised. The tile at position i comes from cell ``permutations[y][i]``.
+    """
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    check_images(X)
+    if not 0 <= grayscale_p <= 1:
+        raise ValueError(f"grayscale_p must be a probability in [0, 1], got {grayscale_p!r}")
+    X = to_float(X)
+    N, C, H, W = X.shape
+    geo = puzzle_geometry(H, W, grid, tile, jitter)
+    K = geo["grid"] ** 2
+    P = _as_permutation_tensor(permutations, K, X.device)
+    dev = dict(generator=generator, device=X.device)
+    if y is None:
+        y = torch.randint(len(P), (N,), **dev)
+    else:
+        if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or tuple(y.shape) != (N,):
+            raise TypeError(f"y must be an int64 tensor of shape ({N},), got "
+                            f"{getattr(y, 'dtype', type(y).__name__)} {tuple(getattr(y, 'shape', ()))}")
+        if N and (int(y.min()) < 0 or int(y.max()) >= len(P)):
+            raise ValueError(f"y must index the {len(P)} permutations (0..{len(P) - 1}), "
+                             f"got values from {int(y.min())} to {int(y.max())}")
+        y = y.to(X.device)
+    offsets = geo["base"] + torch.randint(geo["jitter"] + 1, (N, K, 2), **dev)
+    tiles = cut_tiles(X, geo["grid"], geo["tile"], offsets, order=P[y])
+    if C == 3 and grayscale_p > 0:
+        gray = torch.rand(N, **dev) < grayscale_p
+        tiles = torch.where(gray.view(N, 1, 1, 1, 1), to_grayscale(tiles), tiles)
+    if normalize:
+        tiles = normalize_tiles(tiles)
+    return tiles, y
+
+
+def flat_cells(X: torch.Tensor, grid: int = 3, min_std: float = MIN_STD) -> torch.Tensor:
+    """Lesson 2: which cells of each image are flat (N, g*g): after normalisation they are all zeros, alike."""
+    check_images(X)
+    X = to_float(X)
+    N, C, H, W = X.shape
+    geo = puzzle_geometry(H, W, grid, jitter=0)
+    g, cell = geo["grid"], geo["cell"]
+    crop = X[:, :, geo["top"]:geo["top"] + g * cell, geo["left"]:geo["left"] + g * cell]
+    cells = crop.reshape(N, C, g, cell, g, cell).permute(0, 2, 4, 1, 3, 5).reshape(N, g * g, C, cell * cell)
+    return (cells.std(-1, unbiased=False) < min_std).all(-1)
+
+
+def indistinguishable_pairs(X: torch.Tensor, permutations, grid: int = 3) -> dict:
+    """Lesson 2: how often two labels give the same puzzle because only flat cells moved.
+
+    Two permutations move the cells at the positions where they differ; if all those cells are
+    flat (background), both puzzles look the same and no network can tell the labels apart.
+    Returns the fraction of (image, pair) cases that look alike and the fraction of images
+    with at least one such pair.
+    """
+    P = check_permutations(permutations, grid * grid)
+    if len(P) < 2:
+        raise ValueError(f"permutations must hold at least 2 permutations, got {len(P)}")
+    flat = flat_cells(X, grid).numpy()  # (N, K)
+    i, j = np.triu_indices(len(P), k=1)
+    differ = P[i] != P[j]  # (pairs, K) positions where the two puzzles show different cells
+    # cell c sits at position argsort(P[i])[c]: it moves when that position differs
+    moved = np.take_along_axis(differ, np.argsort(P[i], axis=1), axis=1)
+    alike_cases, images_with_alike = 0, 0
+    step = max(1, 2 ** 24 // moved.size)  # images per chunk: about 16 MB of booleans at a time
+    for start in range(0, len(flat), step):
+        # a pair looks alike on an image when every moved cell is flat there
+        alike = ~(moved[None, :, :] & ~flat[start:start + step, None, :]).any(-1)  # (chunk, pairs)
+        alike_cases += int(alike.sum())
+        images_with_alike += int(alike.any(1).sum())
+    return {"pairs": alike_cases / (len(flat) * len(i)), "images": images_with_alike / len(flat)}
+
+
+# ----------------------------------------------------------------------------------------------
+# 2. batch transform and 3. model head
+# ----------------------------------------------------------------------------------------------
+
+class JigsawNet(nn.Module):
+    """Lesson 2: the context-free network: a shared trunk on every tile, features concatenated, fc layers."""
+
+    def __init__(self, trunk: nn.Module, num_tiles: int, num_classes: int, hidden: int | None = None):
+        super().__init__()
+        self.trunk, self.num_tiles = trunk, num_tiles
+        hidden = hidden or 4 * trunk.out_features
+        # the tiles meet only here: the trunk never sees two tiles together (hence "context-free")
+        self.head = nn.Sequential(nn.Linear(num_tiles * trunk.out_features, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, num_classes))
+
+    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
+        if tiles.dim() != 5 or tiles.shape[1] != self.num_tiles:
+            raise ValueError(f"tiles must be (N, {self.num_tiles}, C, t, t), got shape {tuple(tiles.shape)}")
+        N = tiles.shape[0]
+        features = self.trunk(tiles.flatten(0, 1))  # all N * g*g tiles as one batch
+        return self.head(features.reshape(N, -1))
+
+
+TASK_CRITERIA = CRITERIA + ("random",)
+
+
+@dataclasses.dataclass
+class JigsawTask(PretextTask):
+    """Lesson 2: solve a g x g jigsaw puzzle: which of `num_classes` far-apart permutations shuffled the tiles?
+
+    The default is the lesson's Fashion-MNIST configuration: 3 x 3 cells of 9 px in the central
+    27 px, 7 px tiles with 2 px jitter, 100 permutations chosen greedily by minimum Hamming distance.
+    """
+
+    num_classes: int = 100
+    min_size: int = dataclasses.field(default=27, init=False)
+    grid: int = 3
+    tile: int = 7
+    jitter: int = 2
+    criterion: str = "minimum"
+    permutation_seed: int = 0
+    grayscale_p: float = GRAYSCALE_P
+    normalize: bool = True
+
+    name = "jigsaw"
+    # ~8 s of pretext training per 1,000 images (x epochs) on a 2-core CPU at width 16
+    presets = {
+        "quick": dict(num_images=10000, num_epochs=4, batch_size=128, lr=0.05, width=16),
+        "full": dict(num_images=60000, num_epochs=60, batch_size=128, lr=0.05, width=48),
+    }
+
+    def __post_init__(self):
+        grid = _check_int("grid", self.grid, 2)
+        _check_int("tile", self.tile, 1)
+        _check_int("jitter", self.jitter, 0)
+        limit = math.factorial(grid * grid)
+        _check_int("num_classes", self.num_classes, 2, limit, f" ({grid * grid}! permutations exist for grid={grid})")
+        if self.criterion not in TASK_CRITERIA:
+            raise ValueError(f"criterion must be one of {TASK_CRITERIA}, got {self.criterion!r}")
+        if not 0 <= self.grayscale_p <= 1:
+            raise ValueError(f"grayscale_p must be a probability in [0, 1], got {self.grayscale_p!r}")
+        self.min_size = grid * (self.tile + self.jitter)
+        self._device_permutations = {}
+
+    @property
+    def permutations(self) -> np.ndarray:
+        """Lesson 2: the task's permutation set (num_classes, g*g); label y means permutation `permutations[y]`."""
+        if "numpy" not in self._device_permutations:
+            if self.criterion == "random":
+                P = random_permutations(self.num_classes, self.grid, self.permutation_seed)
+            else:
+                P = permutation_set(self.num_classes, self.grid, self.criterion, self.permutation_seed)
+            self._device_permutations["numpy"] = P
+        return self._device_permutations["numpy"].copy()
+
+    def _permutations_on(self, device) -> torch.Tensor:
+        key = str(device)
+        if key not in self._device_permutations:
+            self._device_permutations[key] = _as_permutation_tensor(self.permutations, self.grid ** 2,
+                                                                    torch.device(device))
+        return self._device_permutations[key]
+
+    def make_batch(self, X, generator):
+        return make_puzzles(X, self._permutations_on(X.device), generator, self.grid, self.tile, self.jitter,
+                            self.grayscale_p, self.normalize)
+
+    def build_net(self, trunk):
+        return JigsawNet(trunk, self.grid ** 2, self.num_classes)
+
+    def preprocess(self, X):
+        # the trunk only ever saw normalised tiles: show whole images the same way
+        return normalize_tiles(to_float(X)) if self.normalize else to_float(X)
+
+
+# ----------------------------------------------------------------------------------------------
+# 4. visualisation
+# ----------------------------------------------------------------------------------------------
+
+def _one_image(image) -> torch.Tensor:
+    image = to_float(torch.as_tensor(image))
+    if image.dim() == 2:
+        image = image[None]
+    if image.dim() == 4 and len(image) == 1:
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"image must be one image (C, H, W) with 1 or 3 channels, or (H, W), "
+                         f"got shape {tuple(image.shape)}")
+    return image
+
+
+def _show(ax, img: torch.Tensor):
+    img = img.detach().float().cpu().clamp(0, 1)
+    if img.shape[0] == 1:
+        ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
+    else:
+        ax.imshow(img.permute(1, 2, 0).numpy())
+
+
+def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | None = None,
+                jitter: int | None = None, net: nn.Module | None = None, seed: int = 0, preprocess=None):
+    """Lesson 2: an image with its cells and tiles, the puzzle for permutation `index`, and a net's top-5 guesses.
+
+    `gap` is the cell side minus the tile side, `jitter` the random part of each tile's offset
+    (at most the gap); `seed` draws the offsets. With `net` (a trained JigsawNet for the same
+    permutation set), a third panel shows its five most likely permutations.
+    """
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    image = _one_image(image)
+    C, H, W = image.shape
+    cell = min(H, W) // _check_int("grid", grid, 2)
+    if cell < 1:
+        raise ValueError(f"image must be at least {grid}x{grid} pixels for grid={grid}, got {H}x{W}")
+    gap = round(cell / 4) if gap is None else _check_int("gap", gap, 0, cell - 1, f" (cells are {cell} px)")
+    geo = puzzle_geometry(H, W, grid, cell - gap, jitter)
+    P = check_permutations(permutations, grid * grid)
+    index = _check_int("index", index, 0, len(P) - 1)
+    perm = P[index]
+    K, t = grid * grid, geo["tile"]
+
+    offsets = geo["base"] + torch.randint(geo["jitter"] + 1, (1, K, 2), generator=torch.Generator().manual_seed(int(seed)))
+    raw = cut_tiles(image[None], grid, t, offsets, order=torch.as_tensor(P[index:index + 1], dtype=torch.int64))
+    offsets = offsets[0]  # in cell order: outlines where each tile was cut
+
+    ncols = 3 if net is not None else 2
+    fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols, 3.9))
+    ax = axes[0]
+    _show(ax, image)
+    for k in range(K):
+        r, c = divmod(k, grid)
+        y0, x0 = geo["top"] + r * geo["cell"], geo["left"] + c * geo["cell"]
+        ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), geo["cell"], geo["cell"], fill=False, ec="white", lw=0.6, ls=":"))
+        oy, ox = int(offsets[k, 0]), int(offsets[k, 1])
+        ax.add_patch(Rectangle((x0 + ox - 0.5, y0 + oy - 0.5), t, t, fill=False, ec="tab:orange", lw=1.5))
+        ax.text(x0 + ox, y0 + oy, str(k), color="tab:orange", fontsize=8, va="top", ha="left",
+                bbox=dict(facecolor="black", alpha=0.5, pad=0.5, lw=0))
+    ax.set_title(f"cells (dotted) and tiles\ncell {geo['cell']} px, tile {t} px, gap {geo['gap']}, "
+                 f"jitter {geo['jitter']}", fontsize=9)
+    ax.axis("off")
+
+    # the puzzle: tile i (from cell perm[i]) at position i, with a 1-tile-wide white seam
+    sep = max(1, t // 8)
+    side = grid * t + (grid - 1) * sep
+    mosaic = torch.ones(C, side, side)
+    for i in range(K):
+        r, c = divmod(i, grid)
+        mosaic[:, r * (t + sep):r * (t + sep) + t, c * (t + sep):c * (t + sep) + t] = raw[0, i]
+    ax = axes[1]
+    _show(ax, mosaic)
+    for i in range(K):
+        r, c = divmod(i, grid)
+        ax.text(c * (t + sep), r * (t + sep), str(int(perm[i])), color="tab:orange", fontsize=8, va="top",
+                ha="left", bbox=dict(facecolor="black", alpha=0.5, pad=0.5, lw=0))
+    distance = int((perm != np.arange(K)).sum())
+    ax.set_title(f"puzzle: permutation #{index} = {perm.tolist()}\nHamming distance to the identity: {distance}",
+                 fontsize=9)
+    ax.axis("off")
+
+    if net is not None:
+        device = next(net.parameters()).device
+        tiles = normalize_tiles(raw).to(device)  # exactly the tiles shown, as the net saw them in training
+        was_training = net.training
+        net.eval()
+        with torch.no_grad():
+            probs = F.softmax(net(tiles).float(), dim=1)[0].cpu()
+        net.train(was_training)
+        if len(probs) != len(P):
+            raise ValueError(f"net predicts {len(probs)} classes but permutations holds {len(P)}: "
+                             "use the permutation set the net was trained with")
+        top_p, top_i = probs.topk(min(5, len(P)))
+        ax = axes[2]
+        colors = ["tab:green" if int(i) == index else "tab:gray" for i in top_i]
+        ax.barh(range(len(top_i))[::-1], top_p.numpy(), color=colors)
+        ax.set_yticks(range(len(top_i))[::-1],
+                      [f"#{int(i)} (d={int((P[int(i)] != perm).sum())})" for i in top_i], fontsize=8)
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("probability")
+        ax.set_title("net's top-5 guesses\n(green: right; d: Hamming distance to it)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def jigsaw_explorer(images, permutations, net: nn.Module | None = None, grid: int = 3):
+    """Lesson 2: sliders for the image, the permutation index, the gap, the jitter and the random draw."""
+    import ipywidgets as widgets
+
+    from .widgets import explorer
+
+    images = to_float(torch.as_tensor(images))
+    if images.dim() == 3:
+        images = images[None]
+    check_images(images, "images", min_size=2 * grid)
+    P = check_permutations(permutations, grid * grid)
+    cell = min(images.shape[-2:]) // grid
+
+    def draw(image, index, gap, jitter, seed):
+        # jitter cannot exceed the gap: the slider may ask for more, the plot uses what fits
+        return plot_puzzle(images[image], P, index, grid, gap, min(jitter, gap), net, seed)
+
+    slider = dict(continuous_update=False)
+    return explorer(draw,
+                    image=widgets.IntSlider(0, 0, len(images) - 1, description="image", **slider),
+                    index=widgets.IntSlider(0, 0, len(P) - 1, description="permutation", **slider),
+                    gap=widgets.IntSlider(round(cell / 4), 0, cell - 1, description="gap (px)", **slider),
+                    jitter=widgets.IntSlider(round(cell / 4), 0, cell - 1, description="jitter (px)", **slider),
+                    seed=widgets.IntSlider(0, 0, 20, description="draw", **slider))
