@@ -12,6 +12,8 @@ chance without it or with colour dropping, the fix of Doersch et al.
 """
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -147,9 +149,33 @@ def position_net(num_classes: int = 9, width: int = 16) -> nn.Module:
     )
 
 
+@contextlib.contextmanager
+def _threads(num_threads):
+    # a 12 px patch network gains little from a second thread, and on a busy machine waiting for
+    # that thread at every small operation costs far more than it saves
+    before = torch.get_num_threads()
+    if num_threads:
+        torch.set_num_threads(num_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def train_position_classifier(P: torch.Tensor, y: torch.Tensor, num_classes: int, num_epochs: int = 5,
-                              batch_size: int = 128, lr: float = 1e-2, width: int = 16, seed: int = 0) -> nn.Module:
+                              batch_size: int = 128, lr: float = 1e-2, width: int = 16, seed: int = 0,
+                              num_threads: int | None = 1) -> nn.Module:
     """Lesson 3: fit `position_net` on patches P and cells y with Adam; returns the trained network."""
+    if not (isinstance(P, torch.Tensor) and P.dim() == 4 and isinstance(y, torch.Tensor) and y.shape == (len(P),)):
+        raise ValueError(f"P must be patches (N, 3, H, W) and y their N cells, got shapes "
+                         f"{tuple(getattr(P, 'shape', ()))} and {tuple(getattr(y, 'shape', ()))}")
+    if len(P) < batch_size:
+        raise ValueError(f"P must hold at least batch_size={batch_size} patches, got {len(P)}")
+    with _threads(num_threads):
+        return _train(P, y, num_classes, num_epochs, batch_size, lr, width, seed)
+
+
+def _train(P, y, num_classes, num_epochs, batch_size, lr, width, seed):
     torch.manual_seed(seed)
     net = position_net(num_classes, width)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -180,7 +206,7 @@ def accuracy(net: nn.Module, P: torch.Tensor, y: torch.Tensor, batch_size: int =
 
 def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: float = 0.05, num_train: int = 6000,
                           num_test: int = 2000, grid: int = 3, num_epochs: int = 5, photos=None,
-                          progress: bool = True) -> dict[str, list[float]]:
+                          progress: bool = True, num_threads: int | None = 1) -> dict[str, list[float]]:
     """Lesson 3: held-out accuracy of the cell classifier per condition and seed (chance is 1 / grid**2).
 
     Conditions: "aberration" (the lens, colour kept), "colour dropping" (the lens, one channel
@@ -191,19 +217,24 @@ def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: floa
         raise ValueError(f"conditions must be among {CONDITIONS}, got {unknown}")
     photos = load_photos_for_experiment() if photos is None else photos
     table = {c: [] for c in conditions}
-    for seed in seeds:
-        for condition in conditions:
-            s = 0.0 if condition == "no aberration" else strength
-            drop = condition == "colour dropping"
-            g = torch.Generator().manual_seed(1000 * seed + 1)
-            P, y = position_patches(photos, num_train, g, s, drop, grid=grid)
-            g = torch.Generator().manual_seed(1000 * seed + 2)
-            P_test, y_test = position_patches(photos, num_test, g, s, drop, grid=grid)
-            net = train_position_classifier(P, y, grid * grid, num_epochs=num_epochs, seed=seed)
-            table[condition].append(accuracy(net, P_test, y_test))
-            if progress:
-                print(f"seed {seed}, {condition}: {table[condition][-1]:.1%}", flush=True)
+    with _threads(num_threads):
+        for seed in seeds:
+            _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress)
     return table
+
+
+def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress):
+    for condition in conditions:
+        s = 0.0 if condition == "no aberration" else strength
+        drop = condition == "colour dropping"
+        # the same crops, cells and symmetries in every condition of a seed: only the lens and the fix differ
+        P, y = position_patches(photos, num_train, torch.Generator().manual_seed(1000 * seed + 1), s, drop, grid=grid)
+        P_test, y_test = position_patches(photos, num_test, torch.Generator().manual_seed(1000 * seed + 2), s, drop,
+                                          grid=grid)
+        net = train_position_classifier(P, y, grid * grid, num_epochs=num_epochs, seed=seed, num_threads=None)
+        table[condition].append(accuracy(net, P_test, y_test))
+        if progress:
+            print(f"seed {seed}, {condition}: {table[condition][-1]:.1%}", flush=True)
 
 
 def load_photos_for_experiment(size: int = 256) -> torch.Tensor:
