@@ -1,0 +1,135 @@
+"""Every notebook of the course executes headless: lessons in order, solutions, and exercises up to their first stub.
+
+Lessons run in lesson order in one checkpoint folder (tests/conftest.py gives the session a private
+one, which the kernels inherit), so lesson 4 and 5 find the networks of lessons 1 to 3. Solutions and
+exercises run as the grader runs them (the grading preset). Seconds per notebook go to
+build/notebook-times.json, which the README's syllabus table reports.
+"""
+import json
+import os
+import re
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient.exceptions import CellExecutionError
+
+from pretext_lessons.notebooks import execute_notebook
+
+ROOT = Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+TIMES = BUILD / "notebook-times.json"
+FOLDERS = ("notebooks", "solutions", "exercises")
+GRADING_VARIABLES = ("PRETEXT_LESSONS_GRADING", "NBGRADER_EXECUTION")
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+# ipywidgets' own text/plain, e.g. "VBox(children=(...))": a static render shows it as an empty box would be
+BARE_WIDGET_REPR = re.compile(r"^\w+\(children=")
+
+
+def notebook_paths(folder: str) -> list[Path]:
+    path = ROOT / folder
+    return sorted(p for p in path.glob("*.ipynb") if not p.name.startswith(".")) if path.is_dir() else []
+
+
+ALL = [pytest.param(folder, path, id=f"{folder}/{path.name}") for folder in FOLDERS for path in notebook_paths(folder)]
+LESSONS = [pytest.param(path, id=path.name) for path in notebook_paths("notebooks")]
+
+
+def kernel_env(grading: bool) -> dict:
+    # kernels start in the notebook's folder: a relative PYTHONPATH (e.g. ".") would not find the package there
+    pythonpath = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    return {"PYTHONPATH": pythonpath, **({"PRETEXT_LESSONS_GRADING": "1"} if grading else {})}
+
+
+def load_average():
+    """The 1-minute load average (None where the OS has none): it says how shared the CPU was while timing."""
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
+
+
+def children_cpu_seconds():
+    """CPU seconds used by finished child processes (the kernels): unlike wall time, barely inflated by a busy CPU."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def record_time(key: str, seconds: float, load_before, outcome: str, cpu_before) -> None:
+    """Merge one measurement into build/notebook-times.json (a partial run keeps the others)."""
+    cpu_after = children_cpu_seconds()
+    TIMES.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        times = json.loads(TIMES.read_text())
+    except (OSError, ValueError):
+        times = {}
+    times[key] = {"seconds": round(seconds, 1), "outcome": outcome, "cpus": os.cpu_count(),
+                  "kernel_cpu_seconds": round(cpu_after - cpu_before, 1) if cpu_before is not None else None,
+                  "load_average": [load_before, load_average()],
+                  "measured": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    TIMES.write_text(json.dumps(dict(sorted(times.items())), indent=1) + "\n")
+
+
+def static_fallback_problems(nb) -> list[str]:
+    """Outputs that a front end without widgets (nbconvert, GitHub) would show as an empty box."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if WIDGET_VIEW not in data or "image/png" in data:
+                continue
+            text = str(data.get("text/plain", "")).strip()
+            if not text or BARE_WIDGET_REPR.match(text):
+                problems.append(f"cell {index}: a widget output with no static fallback (text/plain {text[:60]!r})")
+    return problems
+
+
+@pytest.mark.parametrize("folder, path", ALL)
+def test_notebook_executes(folder, path, monkeypatch):
+    grading = folder != "notebooks"
+    if not grading:
+        for name in GRADING_VARIABLES:  # lessons are timed in their own preset, never the grading one
+            monkeypatch.delenv(name, raising=False)
+    out = BUILD / "executed" / folder / path.name
+    load_before, cpu_before = load_average(), children_cpu_seconds()
+    start = time.perf_counter()
+    if folder == "exercises":
+        with pytest.raises(CellExecutionError) as info:
+            execute_notebook(path, out, env=kernel_env(grading))
+        record_time(f"{folder}/{path.name}", time.perf_counter() - start, load_before, "stopped at a stub",
+                    cpu_before)
+        assert info.value.ename == "NotImplementedError", (
+            f"{path.name} must stop at its first unsolved stub with NotImplementedError, but stopped with "
+            f"{info.value.ename}: {info.value.evalue} (executed copy: {out})")
+        return
+    nb, seconds = execute_notebook(path, out, env=kernel_env(grading))
+    record_time(f"{folder}/{path.name}", seconds, load_before, "ok", cpu_before)
+    assert static_fallback_problems(nb) == [], f"{path.name}: widgets without a static picture (see {out})"
+
+
+@pytest.mark.parametrize("path", LESSONS)
+def test_lesson_has_the_course_shape(path):
+    """Learning goals first, one settings cell (preset, seed, device), a summary with pointers to the exercises last."""
+    nb = nbformat.read(path, as_version=4)
+    cells = nb.cells
+    assert len(cells) >= 3, f"{path.name}: expected a title, a settings cell and a summary, got {len(cells)} cells"
+    first, second, last = cells[0], cells[1], cells[-1]
+    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), (
+        f"{path.name}: the first cell must be a markdown title (# ...), got a {first.cell_type} cell")
+    assert "learning goals" in first.source.lower(), f"{path.name}: the first cell must state the learning goals"
+    assert second.cell_type == "code", f"{path.name}: the second cell must be the settings cell (code)"
+    for name in ("PRESET", "SEED", "DEVICE"):
+        assert re.search(rf"^{name}\s*=", second.source, re.M), f"{path.name}: the settings cell must set {name}"
+    assert last.cell_type == "markdown" and "summary" in last.source.lower(), (
+        f"{path.name}: the last cell must be a markdown summary")
+    assert "exercises/" in last.source, f"{path.name}: the summary must point to the exercises (exercises/...)"
+
+
+@pytest.mark.parametrize("folder, path", ALL)
+def test_notebook_is_stored_without_outputs(folder, path):
+    nb = nbformat.read(path, as_version=4)
+    assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernelspec must be python3"
+    stored = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
+    assert stored == [], f"{folder}/{path.name}: cells {stored} are stored with outputs; clear them before committing"
