@@ -4,16 +4,11 @@ The student's code runs only in the kernel, a separate process: an endless loop 
 (or the kernel restarted, the cells that ran before replayed), a dying kernel is restarted, and
 the other cells still run. Each code cell gets
 `metadata.grader = {"status": ok|error|timeout|died|not_run, "ename", "evalue", "seconds"}`.
-Also a script for looking at one notebook by hand:
-`python -m pretext_lessons.grading.runner IN.ipynb OUT.ipynb --cell-timeout 60 --timeout 600`.
 """
 from __future__ import annotations
 
-import argparse
 import asyncio
 import copy
-import json
-import sys
 import time
 from pathlib import Path
 
@@ -29,14 +24,6 @@ def _trim_streams(cell) -> None:
             out["text"] = out["text"][:MAX_STREAM_CHARS] + "\n... [output cut by the grader]\n"
 
 
-def _write(nb, out_path: Path) -> None:
-    import nbformat
-
-    tmp = out_path.with_name(out_path.name + ".tmp")
-    tmp.write_text(nbformat.writes(nb), encoding="utf-8")
-    tmp.replace(out_path)
-
-
 class _Run:
     """One notebook's execution: the client, the replies it saw, the kernel's pid for a last-resort kill."""
 
@@ -45,7 +32,6 @@ class _Run:
 
         self.replies: dict[int, dict] = {}
         self.pid_file = pid_file
-        self.pid = None
         self.client = NotebookClient(
             nb, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True, record_timing=False,
             startup_timeout=STARTUP_TIMEOUT, resources={"metadata": {"path": cwd}},
@@ -55,9 +41,9 @@ class _Run:
         self.replies[cell_index] = execute_reply.get("content", {})
 
     def note_pid(self) -> None:
-        self.pid = getattr(getattr(self.client.km, "provisioner", None), "pid", None)
-        if self.pid_file and self.pid:
-            self.pid_file.write_text(str(self.pid))
+        pid = getattr(getattr(self.client.km, "provisioner", None), "pid", None)
+        if self.pid_file and pid:
+            self.pid_file.write_text(str(pid))
 
     async def execute(self, cell, index: int, timeout: float) -> dict:
         """Run one cell; returns its grader status (the cell's outputs are filled in place)."""
@@ -72,7 +58,7 @@ class _Run:
         try:
             await self.client.async_execute_cell(cell, index)
         except DeadKernelError:
-            return {"status": "died", "ename": "DeadKernelError", "seconds": time.perf_counter() - start,
+            return {"status": "died", "ename": "DeadKernelError", "seconds": round(time.perf_counter() - start, 3),
                     "evalue": "the kernel died while running this cell (a crash, os._exit or out of memory)"}
         reply = self.replies.get(index, {})
         status = "ok"
@@ -109,8 +95,8 @@ class _Run:
 
 
 async def run_notebook(nb, cell_timeout: float, notebook_timeout: float, cwd: str, env: dict | None = None,
-                       out_path: Path | None = None, pid_file: Path | None = None, kernel_log=None) -> None:
-    """Lesson 0: execute `nb` in place, cell by cell under both time limits (written to `out_path` after each cell).
+                       pid_file: Path | None = None, kernel_log=None) -> None:
+    """Lesson 0: execute `nb` in place, cell by cell, under both time limits.
 
     `env` is the kernel's whole environment (default: this process's); `kernel_log` an open file
     for the kernel's own output.
@@ -139,27 +125,3 @@ async def run_notebook(nb, cell_timeout: float, notebook_timeout: float, cwd: st
                 done.append(cell)
             elif info["status"] == "died" or (info["status"] == "timeout" and not await run.responsive()):
                 await run.restart(done)
-            if out_path:
-                _write(nb, out_path)
-
-
-def main(argv=None) -> int:
-    import nbformat
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("notebook")
-    parser.add_argument("out")
-    parser.add_argument("--cell-timeout", type=float, required=True)
-    parser.add_argument("--timeout", type=float, required=True)
-    parser.add_argument("--cwd", default=".")
-    args = parser.parse_args(argv)
-    nb = nbformat.read(args.notebook, as_version=4)
-    asyncio.run(run_notebook(nb, args.cell_timeout, args.timeout, args.cwd, out_path=Path(args.out)))
-    for cell in nb.cells:
-        if cell.cell_type == "code":
-            print(json.dumps(cell.metadata.get("grader")))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -84,11 +84,12 @@ def exercise_notebook(exercise: str | None):
     path = Path(exercise)
     if path.suffix == ".ipynb" and path.is_file():
         return path
-    released = EXERCISES / f"{path.stem}.ipynb"
-    if not released.is_file():
-        known = sorted(p.stem for p in EXERCISES.glob("*.ipynb"))
+    known = sorted(p.stem for p in EXERCISES.glob("*.ipynb"))
+    # a renamed copy ("01_rotation-Copy1", "alice_01_rotation") still finds its exercise
+    names = [name for name in known if name in path.stem]
+    if not names:
         raise ValueError(f"exercise must be one of {known}, got {str(exercise)!r}")
-    return released
+    return EXERCISES / f"{max(names, key=len)}.ipynb"
 
 
 def _namespace(namespace):
