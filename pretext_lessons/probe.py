@@ -1,6 +1,7 @@
 """Linear probes: what a frozen network's features are worth downstream, layer by layer."""
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
@@ -77,33 +78,82 @@ def fit_linear(F_train: torch.Tensor, y_train: torch.Tensor, C: float = 1.0, max
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if tol is not None and not tol > 0:
         raise ValueError(f"tol must be None or a positive number, got {tol!r}")
-    F_train = F_train.double()
+    with _one_thread():
+        return _fit_linear(F_train.double(), y_train, C, max_iter, tol)
+
+
+@contextlib.contextmanager
+def _one_thread():
+    # these matrices are small: a second thread gains little, and on a busy CPU, threads waiting
+    # for each other made a fit ten times slower (benchmarks/bench_probe.py); SciPy's BLAS has
+    # its own threads, which threadpoolctl (where installed) limits too
+    global _THREADPOOLS
+    if _THREADPOOLS is None:
+        import scipy.optimize  # noqa: F401  (loads SciPy's BLAS before the scan below)
+
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _THREADPOOLS = ThreadpoolController()  # scanning the loaded libraries is slow: once
+        except ImportError:
+            _THREADPOOLS = False
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with _THREADPOOLS.limit(limits=1) if _THREADPOOLS else contextlib.nullcontext():
+            yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+_THREADPOOLS = None
+
+
+def _fit_linear(F_train, y_train, C, max_iter, tol) -> LinearClassifier:
     mean = F_train.mean(0)
     std = F_train.std(0, unbiased=False).clamp_min(1e-6)
     Z = (F_train - mean) / std
     basis = None
-    if len(Z) < Z.shape[1]:
-        # Fewer images than features (few labels): from W = 0, every L-BFGS step is a sum of
+    if 4 * len(Z) <= Z.shape[1]:
+        # Far fewer images than features (few labels): from W = 0, every L-BFGS step is a sum of
         # gradients, which lie in the span of the images, so solving in the coordinates of an
-        # orthonormal basis of that span (Z^T = QR) gives the same iterates on N, not D, columns.
+        # orthonormal basis of that span (Z^T = QR) follows the same path on N, not D, columns (the
+        # stopping test then reads the gradient in that basis). Below 4x fewer the QR costs more than it saves.
         basis, R = torch.linalg.qr(Z.T)
         Z = R.T
     num_classes = int(y_train.max()) + 1
-    scale = 1.0 if tol is None else 1.0 / (C * len(Z))
-    W = torch.zeros(num_classes, Z.shape[1], dtype=torch.float64, requires_grad=True)
-    b = torch.zeros(num_classes, dtype=torch.float64, requires_grad=True)
-    opt = torch.optim.LBFGS([W, b], lr=1, max_iter=max_iter, tolerance_grad=1e-6 if tol is None else tol,
-                            tolerance_change=1e-10, history_size=20, line_search_fn="strong_wolfe")
+    W, b = _lbfgs_softmax(Z, y_train, num_classes, C, max_iter, tol)
+    W = W if basis is None else W @ basis.T
+    return LinearClassifier(mean.float(), std.float(), W.float(), b.float())
 
-    def closure():
-        opt.zero_grad()
-        loss = scale * (C * F.cross_entropy(Z @ W.T + b, y_train, reduction="sum") + 0.5 * (W * W).sum())
-        loss.backward()
-        return loss
 
-    opt.step(closure)
-    W = W.detach() if basis is None else W.detach() @ basis.T
-    return LinearClassifier(mean.float(), std.float(), W.float(), b.detach().float())
+def _lbfgs_softmax(Z: torch.Tensor, y: torch.Tensor, num_classes: int, C: float, max_iter: int, tol):
+    """Lesson 0: weights and biases minimising C * sum CE + ||W||^2 / 2 on Z (float64), by SciPy's L-BFGS."""
+    from scipy.optimize import minimize
+
+    N, D = Z.shape
+    # tol=None: the sum objective, gradient entries <= 1e-6, in float64; a number: scikit-learn's
+    # scaling and rule, whose tolerance (1e-4) is far above float32 rounding: float32 products are faster
+    scale, gtol, dtype = (1.0, 1e-6, torch.float64) if tol is None else (1.0 / (C * N), tol, torch.float32)
+    Z = Z.to(dtype)
+    onehot = F.one_hot(y, num_classes).to(dtype)
+
+    def loss_and_grad(params):
+        Wb = torch.from_numpy(params).view(num_classes, D + 1).to(dtype)
+        W, b = Wb[:, :D], Wb[:, D]
+        logp = torch.log_softmax(torch.addmm(b, Z, W.T), dim=1)
+        loss = -C * (logp * onehot).sum() + 0.5 * (W * W).sum()
+        G = C * (logp.exp() - onehot)  # the gradient of the loss with respect to the logits
+        grad = torch.cat([G.T @ Z + W, G.sum(0, keepdim=True).T], dim=1)
+        return scale * float(loss), (scale * grad).double().flatten().numpy()
+
+    # analytic gradients and SciPy's L-BFGS (as scikit-learn does): far less overhead per step
+    # than autograd and torch.optim.LBFGS on problems this small
+    res = minimize(loss_and_grad, torch.zeros(num_classes * (D + 1), dtype=torch.float64).numpy(), jac=True,
+                   method="L-BFGS-B", options=dict(maxiter=max_iter, gtol=gtol,
+                                                   ftol=64 * torch.finfo(torch.float64).eps, maxls=50))
+    Wb = torch.from_numpy(res.x).view(num_classes, D + 1)
+    return Wb[:, :D].clone(), Wb[:, D].clone()
 
 
 def layer_features(net: nn.Module, X: torch.Tensor, layers=None, target: int = DEFAULT_POOLED_SIZE,
