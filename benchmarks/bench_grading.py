@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pretext_lessons.grading import grade, release  # noqa: E402
 from pretext_lessons.grading.release import SOLUTIONS, solution_paths  # noqa: E402
-from pretext_lessons.notebooks import execute_notebook  # noqa: E402
+from pretext_lessons.notebooks import ROOT, execute_notebook  # noqa: E402
 
 
 def submissions(solutions: Path, folder: Path, copies: int) -> list[Path]:
@@ -39,12 +39,16 @@ def submissions(solutions: Path, folder: Path, copies: int) -> list[Path]:
 
 
 def baseline(paths: list[Path], folder: Path) -> float:
-    """Seconds to execute every notebook once with plain nbclient (no grading)."""
+    """Seconds to execute every notebook once with plain nbclient (no grading), each with its own checkpoints."""
     start = time.perf_counter()
-    for path in paths:
-        execute_notebook(path, timeout=600, allow_errors=True, cwd=folder,
-                         env={"PRETEXT_LESSONS_GRADING": "1",
-                              "PRETEXT_LESSONS_CHECKPOINTS": str(folder / "checkpoints" / path.parent.name)})
+    for i, path in enumerate(paths):
+        env = {"PRETEXT_LESSONS_GRADING": "1", "PYTHONPATH": str(ROOT),
+               "PRETEXT_LESSONS_CHECKPOINTS": str(folder / "checkpoints" / str(i))}
+        nb, _ = execute_notebook(path, timeout=600, allow_errors=True, cwd=folder, env=env)
+        failed = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells
+                  if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+        if "student" in path.parent.parent.name and failed:
+            raise RuntimeError(f"the baseline run of solution {path} failed in cells {failed}")
     return time.perf_counter() - start
 
 

@@ -39,10 +39,12 @@ def kernel_env(threads: int) -> dict:
 
 
 def _kill(pid_file: Path) -> None:
-    # a kernel that outlived its client (a hung shut-down) is ended by the pid recorded when it started
+    # a kernel that outlived its client is ended by the pid it started with, if that is still our kernel
     try:
-        os.kill(int(pid_file.read_text()), signal.SIGKILL)
-    except (FileNotFoundError, ValueError, ProcessLookupError, PermissionError):
+        pid = int(pid_file.read_text())
+        if b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes():
+            os.kill(pid, signal.SIGKILL)
+    except (OSError, ValueError):
         pass
 
 
@@ -62,8 +64,8 @@ def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int
             error = f"grading was stopped after {timeout + GRACE:.0f} s"
         except Exception as err:  # noqa: BLE001 - e.g. a kernel that never starts; the report says so
             error = f"the notebook could not be run ({type(err).__name__}: {err})"
-        finally:
-            _kill(pid_file)
+    if error:
+        _kill(pid_file)
     return error
 
 
