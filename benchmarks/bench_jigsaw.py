@@ -21,7 +21,11 @@ from pretext_lessons.data import pretrain_split, to_float
 from pretext_lessons.jigsaw import JigsawTask, make_puzzles
 from pretext_lessons.permutations import (all_permutations, greedy_permutations, random_permutations,
                                           set_distances)
-from pretext_lessons.training import build_net
+from pretext_lessons.models import make_backbone
+from pretext_lessons.tasks import PretextNet
+from pretext_lessons.training import build_net, resolve_preset
+
+SPINE_IMAGES_PER_S = 2300  # the spine's whole-image PlainCNN at width 16 on the course's unloaded 2-core CPU
 
 
 def timed(fn, repeat: int = 1) -> float:
@@ -111,6 +115,25 @@ def bench_tiles(batch_size: int = 128, repeat: int = 30):
     step_seconds = timed(step, repeat)
     print(f"making the puzzles: {make * 1e3:.2f} ms; one training step on them: {step_seconds * 1e3:.1f} ms; "
           f"ratio {make / step_seconds:.3f} (target <= 0.05)")
+
+    whole = PretextNet(make_backbone("cnn", 1, 16), 4)
+    whole_opt = torch.optim.SGD(whole.parameters(), lr=0.05, momentum=0.9, nesterov=True)
+    y4 = y % 4
+
+    def whole_step():
+        loss = F.cross_entropy(whole(X), y4)
+        whole_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        whole_opt.step()
+
+    whole_seconds = timed(whole_step, repeat)
+    ratio = (make + step_seconds) / whole_seconds
+    quick = resolve_preset("quick", task)
+    puzzles = quick["num_images"] * quick["num_epochs"]
+    print(f"a jigsaw step (puzzles made + trained) costs {ratio:.2f}x a training step of the same trunk on the "
+          f"whole 28 px images ({whole_seconds * 1e3:.1f} ms); the quick preset's {puzzles:,} puzzles are worth "
+          f"{puzzles * ratio:,.0f} whole images, {puzzles * ratio / SPINE_IMAGES_PER_S:.0f} s at the spine's "
+          f"unloaded {SPINE_IMAGES_PER_S:,} images/s (bar 90 s, plus 4 held-out evaluations of 2,000 puzzles)")
     P = task.permutations
     loop = timed(lambda: loop_puzzles(X, P, torch.Generator().manual_seed(1), task.tile, task.jitter), 5)
     vector = timed(lambda: make_puzzles(X, P, torch.Generator().manual_seed(1), 3, task.tile, task.jitter), repeat)

@@ -37,6 +37,7 @@ __all__ = ["CRITERIA", "JigsawNet", "JigsawTask", "all_permutations", "check_per
 GRAYSCALE_P = 0.3  # bbrattoli/JigsawPuzzlePytorch; VISSL and Kolesnikov et al. use 0.66
 MIN_STD = 1 / 255  # one grey level: a flat tile becomes zeros instead of dividing by 0
 LUMA = (0.299, 0.587, 0.114)
+LABEL_BOX = dict(facecolor="tab:orange", alpha=0.85, pad=1, lw=0)  # cell numbers readable on any background
 
 
 # ----------------------------------------------------------------------------------------------
@@ -380,13 +381,13 @@ def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | N
         ax.add_patch(Rectangle((x0 - 0.5, y0 - 0.5), geo["cell"], geo["cell"], fill=False, ec="white", lw=0.6, ls=":"))
         oy, ox = int(offsets[k, 0]), int(offsets[k, 1])
         ax.add_patch(Rectangle((x0 + ox - 0.5, y0 + oy - 0.5), t, t, fill=False, ec="tab:orange", lw=1.5))
-        ax.text(x0 + ox, y0 + oy, str(k), color="tab:orange", fontsize=8, va="top", ha="left",
-                bbox=dict(facecolor="black", alpha=0.5, pad=0.5, lw=0))
+        ax.text(x0 + ox, y0 + oy, str(k), color="black", fontsize=8, va="top", ha="left",
+                bbox=LABEL_BOX)
     ax.set_title(f"cells (dotted) and tiles\ncell {geo['cell']} px, tile {t} px, gap {geo['gap']}, "
                  f"jitter {geo['jitter']}", fontsize=9)
     ax.axis("off")
 
-    # the puzzle: tile i (from cell perm[i]) at position i, with a 1-tile-wide white seam
+    # the puzzle: tile i (from cell perm[i]) at position i, with thin white seams between tiles
     sep = max(1, t // 8)
     side = grid * t + (grid - 1) * sep
     mosaic = torch.ones(C, side, side)
@@ -397,8 +398,8 @@ def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | N
     _show(ax, mosaic)
     for i in range(K):
         r, c = divmod(i, grid)
-        ax.text(c * (t + sep), r * (t + sep), str(int(perm[i])), color="tab:orange", fontsize=8, va="top",
-                ha="left", bbox=dict(facecolor="black", alpha=0.5, pad=0.5, lw=0))
+        ax.text(c * (t + sep), r * (t + sep), str(int(perm[i])), color="black", fontsize=8, va="top",
+                ha="left", bbox=LABEL_BOX)
     distance = int((perm != np.arange(K)).sum())
     ax.set_title(f"puzzle: permutation #{index} = {perm.tolist()}\nHamming distance to the identity: {distance}",
                  fontsize=9)
