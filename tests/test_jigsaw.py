@@ -344,10 +344,19 @@ def test_fit_trains_the_context_free_network_on_puzzles():
     (dict(tile=0), ValueError, "tile"),
     (dict(grid=3.0), TypeError, "grid"),
     (dict(grayscale_p=-0.1), ValueError, "grayscale_p"),
+    (dict(grid=4, tile=5, jitter=1), ValueError, "too many"),
 ])
 def test_task_bad_configuration(kwargs, error, words):
     with pytest.raises(error, match=words):
         JigsawTask(**kwargs)
+
+
+def test_task_with_a_random_set_for_the_comparison():
+    task = JigsawTask(num_classes=10, criterion="random", permutation_seed=4)
+    assert np.array_equal(task.permutations, perms.random_permutations(10, grid=3, seed=4))
+    big = JigsawTask(num_classes=20, grid=4, tile=5, jitter=1, criterion="random")
+    inputs, y = check_task_batch(big, torch.rand(3, 1, 28, 28))
+    assert inputs.shape == (3, 16, 1, 5, 5) and big.min_size == 24
 
 
 def test_task_rejects_images_too_small_for_its_tiles():
