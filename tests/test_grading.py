@@ -410,6 +410,17 @@ def test_grader_stops_an_infinite_loop_and_grades_the_rest(graded):
     assert q2["points"] == 3 and q2["status"] == "passed"
 
 
+def test_grader_stops_at_the_notebook_time_limit_and_reports_what_did_not_run(released_toy, tmp_path):
+    nb = read_notebook(released_toy)
+    _answer(nb, "q1", "def count_labels(y, num_classes):\n    import time\n    time.sleep(3600)")
+    _answer(nb, "q2", RIGHT_FLIP)
+    path = _write(nb, tmp_path / "slow-90_toy.ipynb")
+    report = grade([path], solutions=FIXTURES, cell_timeout=CELL_TIMEOUT, timeout=CELL_TIMEOUT + 5)[0]
+    assert report["status"] == "graded" and report["points"] == 0
+    messages = [f["message"] for f in report["questions"]["q2"]["failures"]]
+    assert messages and all(f"the notebook's time limit of {CELL_TIMEOUT + 5} s was used up" in m for m in messages)
+
+
 def test_grader_uses_the_original_tests_when_they_were_edited_or_deleted(graded):
     report = graded[0]["tampered"]
     assert report["questions"]["q1"]["points"] == 0
