@@ -1,0 +1,407 @@
+"""Lesson 4, layer alignment: the layer-wise probe, the table, and verdicts that follow from the numbers."""
+import dataclasses
+import math
+import random
+
+import nbformat
+import pytest
+import torch
+
+from pretext_lessons import alignment, probe
+from pretext_lessons.data import fewshot_split, pretrain_split, to_float
+from pretext_lessons.models import make_backbone
+from pretext_lessons.notebooks import ROOT, execute_notebook
+from pretext_lessons.tasks import PretextTask
+
+NOTEBOOK = ROOT / "notebooks" / "04_layer_alignment.ipynb"
+
+
+@dataclasses.dataclass
+class FlipTask(PretextTask):
+    """A stand-in pretext task: was the image mirrored? Downstream, images are shown inverted."""
+
+    num_classes: int = 2
+    name = "flip"
+
+    def make_batch(self, X, generator):
+        y = torch.randint(0, 2, (len(X),), generator=generator, device=X.device)
+        return torch.where(y.view(-1, 1, 1, 1) == 1, X.flip(-1), X), y
+
+    def preprocess(self, X):
+        return 1 - to_float(X)
+
+
+def tiny_split(n_per_class=12, num_classes=4, seed=0):
+    """Images whose brightness and a bar's position tell the class: separable at some layers, not trivially."""
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n):
+        y = torch.arange(num_classes).repeat_interleave(n)
+        X = torch.rand(len(y), 1, 28, 28, generator=g) * 0.3
+        for i, c in enumerate(y.tolist()):
+            X[i, 0, 4 * c:4 * c + 4] += 0.6
+        return (X.clamp(0, 1) * 255).to(torch.uint8), y
+
+    X_train, y_train = make(n_per_class)
+    X_test, y_test = make(n_per_class)
+    return X_train, y_train, X_test, y_test
+
+
+def curve_rows(task, accs_per_seed, arch="cnn", k=10, layers=None):
+    layers = layers or [f"l{d}" for d in range(1, len(accs_per_seed[0]) + 1)]
+    return [dict(task=task, arch=arch, seed=seed, layer=layer, depth=d, accuracy=a, k=k)
+            for seed, accs in enumerate(accs_per_seed) for d, (layer, a) in enumerate(zip(layers, accs), start=1)]
+
+
+# ---------- features and probes ----------
+
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_pooled_sizes_are_the_probe_feature_widths(arch):
+    sizes = alignment.pooled_sizes(arch, width=8)
+    net = make_backbone(arch, 1, width=8)
+    feats = probe.layer_features(net, torch.rand(2, 1, 28, 28))
+    assert list(sizes) == list(net.layer_names)
+    for name, (shape, n) in sizes.items():
+        assert feats[name].shape[1] == n
+        full = math.prod(shape)
+        assert n <= full
+        if len(shape) == 3:  # maps are pooled to the side whose size comes closest to the target
+            C, H = shape[0], shape[1]
+            best = min(range(1, H + 1), key=lambda s: abs(C * s * s - probe.DEFAULT_POOLED_SIZE))
+            assert abs(n - probe.DEFAULT_POOLED_SIZE) <= abs(C * best * best - probe.DEFAULT_POOLED_SIZE)
+
+
+def test_budgets_are_nested_prefixes_of_the_fewshot_split():
+    X, y, X_test, y_test = alignment.downstream_split((10, 30), seed=3, num_test=500)
+    X10, y10, X10_test, y10_test = fewshot_split(k=10, seed=3, num_test=500)
+    idx = alignment.budget_indices(y, 10)
+    assert torch.equal(X[idx], X10) and torch.equal(y[idx], y10)
+    assert torch.equal(X_test, X10_test) and torch.equal(y_test, y10_test)
+    assert torch.bincount(y[alignment.budget_indices(y, 30)]).tolist() == [30] * 10
+
+
+def test_labelled_subset_is_the_pretraining_split_with_its_labels():
+    X, y = alignment.labelled_subset(300, seed=5)
+    assert torch.equal(X, pretrain_split(300, seed=5))
+    assert y.shape == (300,) and y.dtype == torch.int64
+
+
+def test_probe_features_agree_with_fitting_each_budget_directly():
+    X_train, y_train, X_test, y_test = tiny_split()
+    net = make_backbone("cnn", 1, width=4)
+    F_train, F_test = probe.layer_features(net, X_train), probe.layer_features(net, X_test)
+    accs = alignment.probe_features(F_train, y_train, F_test, y_test, ks=(3, 12))
+    for k in (3, 12):
+        idx = alignment.budget_indices(y_train, k)
+        for name in F_train:
+            clf = probe.fit_linear(F_train[name][idx], y_train[idx], tol=alignment.PROBE_TOL)
+            assert accs[k][name] == clf.score(F_test[name], y_test)
+
+
+def test_probe_network_computes_features_once_for_all_budgets():
+    split = tiny_split()
+    net = FlipTask().build_net(make_backbone("cnn", 1, width=4))
+    calls = []
+    net.trunk.register_forward_hook(lambda *args: calls.append(1))
+    rows = alignment.probe_network(net, FlipTask(), "cnn", seed=7, ks=(2, 5, 12), split=split)
+    assert len(calls) == 1  # 96 images fit one batch: one forward pass, whatever the number of budgets
+    assert [r["layer"] for r in rows if r["k"] == 2] == list(net.trunk.layer_names)
+    assert [r["depth"] for r in rows if r["k"] == 5] == list(range(1, 7))
+    assert {(r["task"], r["arch"], r["seed"]) for r in rows} == {("flip", "cnn", 7)}
+    assert sorted({r["k"] for r in rows}) == [2, 5, 12]
+    assert all(tuple(r) == alignment.ROW_KEYS and 0 <= r["accuracy"] <= 1 for r in rows)
+
+
+@dataclasses.dataclass
+class BlankTask(FlipTask):
+    """A stand-in whose downstream view hides everything: a probe that honours preprocess is at chance."""
+
+    name = "blank"
+
+    def preprocess(self, X):
+        return torch.zeros_like(to_float(X))
+
+
+def test_probe_network_shows_images_as_the_task_says():
+    split = tiny_split()
+    net = make_backbone("cnn", 1, width=4)
+    by_task = [r["accuracy"] for r in alignment.probe_network(net, BlankTask(), "cnn", ks=(6,), split=split)]
+    by_hand = [r["accuracy"] for r in alignment.probe_network(net, "blank", "cnn", ks=(6,), split=split,
+                                                              preprocess=lambda X: torch.zeros_like(X))]
+    plain = [r["accuracy"] for r in alignment.probe_network(net, "blank", "cnn", ks=(6,), split=split)]
+    assert by_task == by_hand and max(by_task) <= 0.25 + 1e-6  # identical features: one class for all
+    assert min(plain) > 0.5
+
+
+def test_pixel_rows_are_one_layer_shared_by_every_arch():
+    split = tiny_split()
+    rows = alignment.probe_pixels(seed=1, ks=(4, 12), archs=("cnn", "resnet"), split=split)
+    assert len(rows) == 4 and {r["layer"] for r in rows} == {alignment.PIXELS} and {r["depth"] for r in rows} == {0}
+    for k in (4, 12):
+        accs = {r["arch"]: r["accuracy"] for r in rows if r["k"] == k}
+        assert accs["cnn"] == accs["resnet"]
+    assert max(r["accuracy"] for r in rows) > 0.9  # a bar's position separates these classes in pixel space
+
+
+def test_random_net_depends_on_the_seed_only():
+    a, b, c = alignment.random_net("resnet", 3), alignment.random_net("resnet", 3), alignment.random_net("resnet", 4)
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
+    assert not a.training
+
+
+def test_fit_linear_with_a_tolerance_agrees_with_scikit_learn():
+    from sklearn.linear_model import LogisticRegression
+
+    g = torch.Generator().manual_seed(0)
+    centres = torch.randn(5, 300, generator=g)
+    y = torch.arange(5).repeat(40)
+    F_ = centres[y] + 3 * torch.randn(len(y), 300, generator=g)  # overlapping classes, D > N / 4
+    F_test = centres[y] + 3 * torch.randn(len(y), 300, generator=g)
+    ours = probe.fit_linear(F_[:60], y[:60], C=0.5, tol=1e-4).predict(F_test)
+    mean, std = F_[:60].mean(0), F_[:60].std(0, unbiased=False)
+    sk = LogisticRegression(C=0.5, tol=1e-4, max_iter=200).fit(((F_[:60] - mean) / std).numpy(), y[:60].numpy())
+    theirs = torch.from_numpy(sk.predict(((F_test - mean) / std).numpy()))
+    assert (ours == theirs).float().mean() >= 0.97
+
+
+def test_fit_linear_reaches_the_optimum_with_far_fewer_images_than_features():
+    # the span-of-the-images shortcut (N <= D / 4) must still solve the full problem
+    g = torch.Generator().manual_seed(2)
+    y = torch.arange(4).repeat(10)
+    F_ = torch.randn(4, 400, generator=g)[y] + torch.randn(40, 400, generator=g)
+    clf = probe.fit_linear(F_, y, C=0.3)
+    W = clf.linear.weight.detach().double().requires_grad_()
+    b = clf.linear.bias.detach().double().requires_grad_()
+    Z = ((F_ - clf.mean) / clf.std).double()
+    loss = 0.3 * torch.nn.functional.cross_entropy(Z @ W.T + b, y, reduction="sum") + 0.5 * (W * W).sum()
+    loss.backward()
+    assert float(W.grad.abs().max()) < 1e-3 and float(b.grad.abs().max()) < 1e-3
+
+
+def test_fit_linear_leaves_the_thread_count_as_it_was():
+    before = torch.get_num_threads()
+    probe.fit_linear(torch.randn(20, 5), torch.arange(4).repeat(5), tol=1e-4)
+    assert torch.get_num_threads() == before
+
+
+# ---------- the table and its verdicts ----------
+
+def test_best_layer_mean_spread_and_last_layer_by_construction():
+    table = curve_rows("rotation", [[0.60, 0.72, 0.50], [0.62, 0.70, 0.52], [0.61, 0.74, 0.49]])
+    (best,) = alignment.best_layers(table)
+    assert best["best_layer"] == "l2" and best["last_layer"] == "l3" and not best["is_last"]
+    assert best["best_mean"] == pytest.approx(0.72) and best["best_min"] == 0.70 and best["best_max"] == 0.74
+    assert best["best_std"] == pytest.approx(0.02)
+    assert best["drop"] == pytest.approx(100 * (0.72 - (0.50 + 0.52 + 0.49) / 3)) and best["clear"] and best["n_seeds"] == 3
+    assert best["seed_best"] == ["l2", "l2", "l2"]
+    assert alignment.last_layer_relation(best) == "clear"
+
+
+@pytest.mark.parametrize("curves, relation", [
+    ([[0.5, 0.6, 0.7], [0.52, 0.61, 0.69]], "last"),
+    ([[0.5, 0.70, 0.66], [0.5, 0.64, 0.69], [0.5, 0.69, 0.66]], "overlap"),
+    ([[0.5, 0.7, 0.6]], "one_seed"),
+])
+def test_relation_of_the_last_layer(curves, relation):
+    (best,) = alignment.best_layers(curve_rows("jigsaw", curves))
+    assert alignment.last_layer_relation(best) == relation
+    assert best["is_last"] == (relation == "last")
+
+
+def test_pixel_rows_have_no_best_layer_and_tasks_stay_apart():
+    table = (curve_rows("rotation", [[0.5, 0.6]]) + curve_rows("jigsaw", [[0.7, 0.4]])
+             + [dict(task="pixels", arch="cnn", seed=0, layer="pixels", depth=0, accuracy=0.55, k=10)])
+    best = {b["task"]: b["best_layer"] for b in alignment.best_layers(table)}
+    assert best == {"rotation": "l2", "jigsaw": "l1"}
+
+
+def test_alignment_verdict_states_the_table_numbers():
+    table = curve_rows("rotation", [[0.60, 0.72, 0.50], [0.62, 0.70, 0.52], [0.61, 0.74, 0.49]])
+    (best,) = alignment.best_layers(table)
+    text = alignment.alignment_verdict(best)
+    assert text.startswith("Verdict [rotation, cnn, k=10]: best layer l2 72.0% (seeds 70.0-74.0, n=3)")
+    assert "last layer l3 reaches 50.3% (seeds 49.0-52.0, n=3), 21.7 points lower" in text
+    assert "not aligned" in text
+    rising = alignment.best_layers(curve_rows("rotation", [[0.5, 0.6, 0.7], [0.5, 0.6, 0.7]]))[0]
+    assert "not aligned" not in alignment.alignment_verdict(rising)
+    assert "It is the last layer" in alignment.alignment_verdict(rising)
+
+
+def test_baselines_get_their_own_reading():
+    table = curve_rows("random", [[0.7, 0.6], [0.71, 0.62]]) + curve_rows("supervised", [[0.7, 0.9], [0.71, 0.91]])
+    texts = {b["task"]: alignment.alignment_verdict(b) for b in alignment.best_layers(table)}
+    assert "pretext" not in texts["random"] and "learned nothing" in texts["random"]
+    assert "aligned" in texts["supervised"] and "It is the last layer" in texts["supervised"]
+
+
+@pytest.mark.parametrize("resnet_last, word", [(0.69, "as Kolesnikov"), (0.40, "unlike Kolesnikov")])
+def test_architecture_verdict_follows_the_drops(resnet_last, word):
+    table = (curve_rows("rotation", [[0.6, 0.7, 0.5]], arch="cnn")
+             + curve_rows("rotation", [[0.6, 0.7, resnet_last]], arch="resnet"))
+    text = alignment.architecture_verdict(alignment.best_layers(table), "rotation", 10)
+    assert word in text
+    assert "loses 20.0 points" in text and f"{100 * (0.7 - resnet_last):.1f} with them" in text
+
+
+def test_rank_correlation_matches_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    rng = random.Random(0)
+    for _ in range(20):
+        a = [rng.choice([0.1, 0.2, 0.3, 0.4]) for _ in range(9)]
+        b = [rng.random() for _ in range(9)]
+        assert alignment.rank_correlation(a, b) == pytest.approx(spearmanr(a, b).statistic)
+    assert alignment.rank_correlation([1, 2, 3], [10, 20, 30]) == pytest.approx(1)
+    assert alignment.rank_correlation([1, 2, 3], [3, 2, 1]) == pytest.approx(-1)
+
+
+def pretext_case(downstream_order):
+    """Three networks with pretext accuracies 0.9 > 0.6 > 0.3 and downstream best-layer accuracies given."""
+    table, pretext = [], []
+    for seed, (pre, down) in enumerate(zip([0.9, 0.6, 0.3], downstream_order)):
+        table += curve_rows("rotation", [[down - 0.1, down]], k=10)
+        for row in table[-2:]:
+            row["seed"] = seed
+        pretext.append(dict(task="rotation", arch="cnn", seed=seed, pretext_accuracy=pre))
+    return table, pretext
+
+
+def test_pretext_verdict_follows_the_rank_correlation():
+    table, pretext = pretext_case([0.8, 0.7, 0.6])
+    agrees = alignment.pretext_verdict(alignment.pretext_points(table, pretext, 10), "cnn")
+    assert "rank correlation +1.00" in agrees and "did rank the networks" in agrees
+    table, pretext = pretext_case([0.6, 0.7, 0.8])
+    disagrees = alignment.pretext_verdict(alignment.pretext_points(table, pretext, 10, "last"), "cnn")
+    assert "rank correlation -1.00" in disagrees and "did not predict" in disagrees
+
+
+def test_verdicts_cover_every_curve_and_comparison():
+    table = (curve_rows("rotation", [[0.6, 0.7, 0.5]] * 3, arch="cnn") + curve_rows("rotation", [[0.6, 0.7, 0.69]],
+                                                                                    arch="resnet")
+             + curve_rows("jigsaw", [[0.6, 0.5, 0.4]] * 3, arch="cnn"))
+    for i, row in enumerate(table):
+        row["seed"] = (i // 3) % 3 if row["arch"] == "cnn" else 0
+    pretext = [dict(task=t, arch="cnn", seed=s, pretext_accuracy=0.5 + 0.1 * s) for t in ("rotation", "jigsaw")
+               for s in range(3)]
+    out = alignment.verdicts(table, pretext)
+    assert len(out["alignment"]) == 3 and len(out["architecture"]) == 1 and len(out["pretext"]) == 2
+    assert all(line.startswith("Verdict [") for lines in out.values() for line in lines)
+
+
+def test_published_lines_are_labelled_and_computed():
+    lines = alignment.published_lines()
+    assert len(lines) == len(alignment.PUBLISHED)
+    assert all(line.startswith("Published, not this run") for line in lines)
+    assert "Best res4; the last layer, res5, is 8.26 points lower" in lines[0]
+
+
+# ---------- plots, widget, record ----------
+
+def test_plot_layers_draws_a_line_and_band_per_task_and_pixels_as_a_level():
+    table = (curve_rows("rotation", [[0.6, 0.7, 0.5], [0.62, 0.7, 0.52]]) + curve_rows("random", [[0.5, 0.5, 0.4]])
+             + [dict(task="pixels", arch="cnn", seed=0, layer="pixels", depth=0, accuracy=0.55, k=10)])
+    fig = alignment.plot_layers(table, "cnn", 10)
+    ax = fig.axes[0]
+    labels = [line.get_label() for line in ax.get_lines()]
+    assert labels == ["rotation (2 seeds)", "random (1 seed)", "pixels (1 seed)"]
+    assert len(ax.collections) == 2  # one spread band per curve
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["l1", "l2", "l3"]
+    fig = alignment.plot_layers(table, "cnn", 10, tasks=["rotation"], spread="std")
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["rotation (2 seeds)"]
+
+
+def test_layer_explorer_has_controls_and_a_static_picture():
+    table = curve_rows("rotation", [[0.6, 0.7]], k=10) + curve_rows("rotation", [[0.7, 0.8]], k=100)
+    box = alignment.layer_explorer(table)
+    assert [w.description for w in box.children[:3]] == ["arch", "labels/class", "tasks"]
+    assert box.png.startswith(b"\x89PNG")
+
+
+def test_read_record_returns_what_the_notebook_displayed():
+    table = curve_rows("rotation", [[0.6, 0.7]])
+    payload = {"table": table, "pretext": [], "settings": {"KS": [10]}}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("record()", outputs=[
+        nbformat.v4.new_output("display_data", data={alignment.JSON_MIME: payload, "text/plain": "Recorded"})])])
+    assert alignment.read_record(nb) == payload
+    with pytest.raises(ValueError, match="no alignment record"):
+        alignment.read_record(nbformat.v4.new_notebook())
+
+
+# ---------- bad input ----------
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: alignment.check_table({"task": "x"}), "table must be a list"),
+    (lambda: alignment.check_table([[1, 2]]), r"table\[0\] must be a dict"),
+    (lambda: alignment.check_table([dict(task="x", arch="cnn", seed=0, layer="a", depth=1, k=10)]),
+     r"missing \['accuracy'\]"),
+    (lambda: alignment.check_table(curve_rows("x", [[1.5, 0.2]])), "must be a fraction in"),
+    (lambda: alignment.select([], colour="red"), "columns must be among"),
+    (lambda: alignment.budget_indices([0, 1], 1), "y must be a 1-D tensor"),
+    (lambda: alignment.budget_indices(torch.tensor([0, 1, 1]), 0), "k must be a positive integer"),
+    (lambda: alignment.budget_indices(torch.tensor([0, 1, 1]), 2), "class 0 holds only 1"),
+    (lambda: alignment.downstream_split((0, 10)), "ks must be positive integers"),
+    (lambda: alignment.probe_network(make_backbone("cnn", 1, 4), 3, "cnn", split=tiny_split()), "task must be"),
+    (lambda: alignment.probe_features({"a": torch.zeros(2, 2)}, torch.zeros(2, dtype=torch.long),
+                                      {"b": torch.zeros(2, 2)}, torch.zeros(2, dtype=torch.long)), "same layers"),
+    (lambda: alignment.pooled_sizes("cnn", image_size=0), "image_size must be a positive integer"),
+    (lambda: alignment.pooled_sizes("vgg"), "arch must be one of"),
+    (lambda: alignment.labelled_subset(0), "num_images must be an integer between 1 and 60000"),
+    (lambda: alignment.alignment_verdict({"task": "x"}), "missing 'arch'"),
+    (lambda: alignment.architecture_verdict(alignment.best_layers(curve_rows("r", [[0.1, 0.2]])), "r", 10),
+     r"missing \['resnet'\]"),
+    (lambda: alignment.rank_correlation([1, 2], [1]), "equal length"),
+    (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10, "top"),
+     "layer must be 'best' or 'last'"),
+    (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0)], 10), "missing 'pretext_accuracy'"),
+    (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10),
+     "no rows for task 'r'"),
+    (lambda: alignment.pretext_verdict([], "x"), "at least 3 networks"),
+    (lambda: alignment.plot_layers(curve_rows("r", [[0.1, 0.2]]), "resnet", 10), r"no rows for arch='resnet'"),
+    (lambda: alignment.plot_layers(curve_rows("r", [[0.1, 0.2]]), spread="iqr"), "spread must be"),
+    (lambda: probe.fit_linear(torch.randn(4, 3), torch.arange(4), tol=0), "tol must be None or a positive"),
+    (lambda: probe.fit_linear(torch.randn(4, 3), torch.arange(4), max_iter=0), "max_iter must be a positive"),
+])
+def test_bad_input(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
+
+
+# ---------- the lesson notebook: its printed verdicts follow from its own table ----------
+
+@pytest.fixture(scope="module")
+def executed_lesson(tmp_path_factory):
+    # the grading preset (set by this variable) trains tiny networks, so the whole lesson runs in minutes
+    out = tmp_path_factory.mktemp("lesson04") / NOTEBOOK.name
+    nb, _ = execute_notebook(NOTEBOOK, out, timeout=1200, env={"PRETEXT_LESSONS_GRADING": "1"})
+    return nb
+
+
+def printed_lines(nb):
+    lines = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stdout":
+                lines += out["text"].splitlines()
+    return lines
+
+
+def test_lesson_verdicts_are_computed_from_its_table(executed_lesson):
+    record = alignment.read_record(executed_lesson)
+    expected = alignment.verdicts(record["table"], record["pretext"])
+    printed = [line for line in printed_lines(executed_lesson) if line.startswith("Verdict [")]
+    recomputed = [line for lines in expected.values() for line in lines]
+    assert expected["alignment"] and expected["architecture"] and expected["pretext"]
+    assert sorted(printed) == sorted(recomputed)  # every printed verdict, and only those, follows from the table
+
+
+def test_lesson_table_covers_the_tasks_baselines_archs_and_budgets(executed_lesson):
+    record = alignment.read_record(executed_lesson)
+    table, settings = record["table"], record["settings"]
+    tasks = {r["task"] for r in table}
+    assert {alignment.SUPERVISED, alignment.RANDOM, alignment.PIXELS} <= tasks
+    assert {"rotation", "jigsaw", "relative_position"} & tasks
+    assert {r["arch"] for r in table} == {"cnn", "resnet"}
+    assert sorted({r["k"] for r in table}) == sorted(settings["KS"])
+    cnn_seeds = {r["seed"] for r in table if r["arch"] == "cnn" and r["task"] == alignment.SUPERVISED}
+    assert sorted(cnn_seeds) == sorted(settings["CNN_SEEDS"]) and len(cnn_seeds) >= 3
