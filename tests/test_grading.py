@@ -478,6 +478,24 @@ def test_grader_writes_reports_and_a_gradebook(graded):
         assert Path(report["report"]).with_suffix(".txt").read_text() == summary(report)
 
 
+def test_failures_of_the_exercises_own_cells_become_notes():
+    from pretext_lessons.grading.assemble import assemble
+    from pretext_lessons.grading.catalog import load_exercise
+    from pretext_lessons.grading.scoring import fixed_cell_errors
+
+    exercise = load_exercise(TOY)
+    executed, _ = assemble(exercise, toy())
+    for cell in executed.cells:
+        if cell.cell_type == "code":
+            cell.metadata["grader"] = {"status": "ok"}
+    cell_of(executed, "setup").metadata["grader"] = {"status": "error", "ename": "ModuleNotFoundError",
+                                                     "evalue": "No module named 'pretext_lessons'"}
+    cell_of(executed, "q1_tests").metadata["grader"] = {"status": "error", "ename": "CheckFailed", "evalue": "no"}
+    assert fixed_cell_errors(exercise, executed) == [
+        "cell setup (part of the exercise, not an answer) failed: ModuleNotFoundError: No module named "
+        "'pretext_lessons'"]
+
+
 def test_grade_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="submissions must name at least one notebook"):
         grade([], solutions=FIXTURES)

@@ -16,7 +16,7 @@ from .assemble import assemble
 from .catalog import catalog, identify, named_exercise
 from .report import write_reports
 from .runner import run_notebook
-from .scoring import score
+from .scoring import fixed_cell_errors, score
 
 CELL_TIMEOUT = 120.0
 NOTEBOOK_TIMEOUT = 600.0
@@ -140,6 +140,7 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
         report = _blank(path, student, ex, "grader_error", error or "no cell was run")
     else:
         questions = score(ex, graded)
+        notes += fixed_cell_errors(ex, graded)
         report = {"submission": str(path), "student": student, "exercise": found,
                   "status": "graded", "message": error or "", "questions": questions, "notes": notes,
                   "points": sum(q["points"] for q in questions.values()),

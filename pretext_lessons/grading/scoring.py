@@ -93,3 +93,16 @@ def score(exercise: Exercise, executed) -> dict:
                         "status": status, "failures": failures,
                         "pending": [g for g in manual if answers[g] is not None], "written_answers": answers}
     return result
+
+
+def fixed_cell_errors(exercise: Exercise, executed) -> list[str]:
+    """Lesson 0: notes for the exercise's own cells (set-up, data, training) that failed, which cost later tests."""
+    graded = {g for q in exercise.questions.values() for g in q.answers + q.tests + q.manual}
+    hidden = hidden_lines(exercise)
+    notes = []
+    for cell in executed.cells:
+        gid, info = grade_id(cell), cell.get("metadata", {}).get("grader", {})
+        if gid and gid not in graded and "grader_role" not in cell.metadata and info.get("status", "ok") != "ok":
+            notes.append(f"cell {gid} (part of the exercise, not an answer) failed: "
+                         + redact(failure_message(info), hidden))
+    return notes
