@@ -101,3 +101,145 @@ def _show_small(ax, img):
     ax.imshow(img.permute(1, 2, 0).clamp(0, 1) if img.dim() == 3 else img, cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
+
+
+# ------------------------------------------------------------------------------------------------
+# Lesson 5: catching shortcuts
+# ------------------------------------------------------------------------------------------------
+
+def _as_long(permutations) -> torch.Tensor:
+    P = torch.as_tensor(permutations)
+    if P.dim() != 2 or P.dtype.is_floating_point:
+        raise ValueError(f"permutations must be an integer array (M, tiles), got shape {tuple(P.shape)} "
+                         f"and dtype {P.dtype}")
+    return P.long()
+
+
+def edge_solver(tiles: torch.Tensor, permutations, grid: int = 3) -> torch.Tensor:
+    """Lesson 5: solve jigsaw puzzles without learning: the permutation whose tile borders match best.
+
+    `tiles` (N, grid*grid, C, h, w) as `JigsawTask.make_batch` returns them, where the tile at
+    position i comes from cell `permutations[y][i]`. For each candidate permutation, the cost is the
+    mean squared difference across every pair of borders it would put side by side; the cheapest
+    one is the answer. If this solver beats chance, a network can solve the task from edges too.
+    """
+    if not isinstance(tiles, torch.Tensor) or tiles.dim() != 5:
+        raise ValueError(f"tiles must be a tensor (N, tiles, C, h, w), got "
+                         f"{tuple(tiles.shape) if isinstance(tiles, torch.Tensor) else type(tiles).__name__}")
+    T = grid * grid
+    if tiles.shape[1] != T:
+        raise ValueError(f"tiles must hold grid*grid = {T} tiles per puzzle, got {tiles.shape[1]}")
+    P = _as_long(permutations).to(tiles.device)
+    if P.shape[1] != T:
+        raise ValueError(f"permutations must have {T} entries each (grid={grid}), got {P.shape[1]}")
+    t = tiles.float()
+    # cost[n, a, b]: tile a placed left of (or above) tile b
+    side = ((t[:, :, None, ..., -1] - t[:, None, :, ..., 0]) ** 2).flatten(3).mean(-1)
+    below = ((t[:, :, None, ..., -1, :] - t[:, None, :, ..., 0, :]) ** 2).flatten(3).mean(-1)
+    where = P.argsort(1)  # where[m, c]: the position holding cell c's tile under permutation m
+    cells = torch.arange(T).view(grid, grid)
+    pairs_side = torch.stack([cells[:, :-1].flatten(), cells[:, 1:].flatten()], 1)
+    pairs_below = torch.stack([cells[:-1, :].flatten(), cells[1:, :].flatten()], 1)
+    cost = torch.zeros(len(t), len(P), device=t.device)
+    for C_, pairs in ((side, pairs_side), (below, pairs_below)):
+        flat = (where[:, pairs[:, 0]] * T + where[:, pairs[:, 1]]).to(t.device)  # (M, pairs)
+        cost += C_.flatten(1)[:, flat].sum(-1)
+    return cost.argmin(1)
+
+
+def low_level_features(inputs: torch.Tensor) -> torch.Tensor:
+    """Lesson 5: statistics a network can read without understanding anything, for each image or tile of a pretext input.
+
+    Per part (an image, a tile, a patch): mean and spread of the intensity, horizontal and
+    vertical gradient energy, the mean of each border row and column, the centre of mass, and
+    the mean of each colour channel.
+    """
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 4:
+        raise ValueError(f"inputs must be a tensor (N, ..., C, H, W) as make_batch returns it, got "
+                         f"{tuple(inputs.shape) if isinstance(inputs, torch.Tensor) else type(inputs).__name__}")
+    X = inputs.detach().float().cpu()
+    parts = X.reshape(len(X), -1, *X.shape[-3:])  # (N, parts, C, H, W)
+    gray = parts.mean(2)
+    H, W = gray.shape[-2:]
+    mass = (gray - gray.amin((-1, -2), keepdim=True)) + 1e-6
+    total = mass.sum((-1, -2))
+    ys = torch.linspace(0, 1, H).view(H, 1)
+    xs = torch.linspace(0, 1, W).view(1, W)
+    stats = [gray.mean((-1, -2)), gray.std((-1, -2), unbiased=False),
+             (gray[..., :, 1:] - gray[..., :, :-1]).abs().mean((-1, -2)) if W > 1 else torch.zeros_like(total),
+             (gray[..., 1:, :] - gray[..., :-1, :]).abs().mean((-1, -2)) if H > 1 else torch.zeros_like(total),
+             gray[..., 0, :].mean(-1), gray[..., -1, :].mean(-1), gray[..., :, 0].mean(-1), gray[..., :, -1].mean(-1),
+             (mass * xs).sum((-1, -2)) / total, (mass * ys).sum((-1, -2)) / total]
+    channels = parts.mean((-1, -2)) if parts.shape[2] > 1 else parts.new_zeros(*parts.shape[:2], 0)
+    return torch.cat([torch.stack(stats, -1), channels], -1).flatten(1)
+
+
+def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float = 0.75) -> dict:
+    """Lesson 5: how well a linear classifier on `low_level_features` predicts the task's pseudo labels.
+
+    Returns held-out `accuracy`, `chance` (the most frequent held-out label's share) and the
+    number of images used. Far above chance means the labels leak through low-level cues: a
+    network will find that shortcut too.
+    """
+    from .probe import fit_linear
+    from .tasks import PretextTask
+
+    if not isinstance(task, PretextTask):
+        raise TypeError(f"task must be a PretextTask, got {type(task).__name__}")
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must be between 0 and 1, got {train_fraction!r}")
+    if not isinstance(X, torch.Tensor) or len(X) < 8:
+        raise ValueError(f"X must be a tensor of at least 8 images, got "
+                         f"{len(X) if isinstance(X, torch.Tensor) else type(X).__name__}")
+    inputs, y = task.make_batch(to_float(X), torch.Generator(device=X.device).manual_seed(seed))
+    F_ = low_level_features(inputs)
+    y = y.cpu()
+    n = int(train_fraction * len(y))
+    clf = fit_linear(F_[:n], y[:n])
+    y_test = y[n:]
+    # a class never drawn in the training part cannot be predicted: score it honestly as a miss
+    logits_ok = int(y_test.max()) < clf.linear.out_features
+    accuracy = clf.score(F_[n:], y_test) if logits_ok else float(
+        (clf.predict(F_[n:]) == y_test).float().mean())
+    chance = float(torch.bincount(y_test).max()) / len(y_test)
+    return {"accuracy": accuracy, "chance": chance, "num_images": len(y)}
+
+
+# ------------------------------------------------------------------------------------------------
+# Lesson 5: the layer-wise report of lesson 4, for the classic tasks and yours
+# ------------------------------------------------------------------------------------------------
+
+def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", device=None) -> list[tuple]:
+    """Lesson 5: (task, net, history) for the default tasks of lessons 1 to 3, as those lessons trained them.
+
+    Loaded from the checkpoint cache when the lessons ran with the same preset and seed; trained
+    otherwise (minutes on a CPU).
+    """
+    from .alignment import lesson_tasks
+    from .training import train_or_load
+
+    return [(task, *train_or_load(task, arch=arch, preset=preset, seed=seed, device=device, progress=False))
+            for task in lesson_tasks(verbose=False).values()]
+
+
+def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset: str = "quick") -> list[dict]:
+    """Lesson 5: lesson 4's table (one row per task and layer) for `networks`, with the raw-pixel and random-weights rows.
+
+    `networks` is a list of (task, net) or (task, net, history); each trunk is probed with a linear
+    classifier on `k` labelled images per class, whole images shown as `task.preprocess` shows them.
+    """
+    from . import alignment
+    from .tasks import PretextTask
+
+    items = list(networks)
+    for i, item in enumerate(items):
+        if not (isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], PretextTask)):
+            raise TypeError(f"networks[{i}] must be a pair (task, net) or a triple (task, net, history) with a "
+                            f"PretextTask first, got {type(item).__name__}")
+    split = alignment.downstream_split((k,), seed)
+    table = alignment.probe_pixels(seed, (k,), (arch,), split)
+    table += alignment.probe_network(alignment.random_net(arch, seed, preset), alignment.RANDOM, arch, seed, (k,),
+                                     split)
+    for task, net, *_ in items:
+        table += alignment.probe_network(net, task, arch, seed, (k,), split)
+    return table
