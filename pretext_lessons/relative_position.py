@@ -209,7 +209,7 @@ class RelativePositionTask(PretextTask):
     name = "relative_position"
     presets: ClassVar[dict] = {
         # patches are 7 px, so a step costs far less than a 28 px image: more images, more epochs
-        "quick": dict(num_images=20000, num_epochs=4, batch_size=128, lr=0.05),
+        "quick": dict(num_images=20000, num_epochs=3, batch_size=128, lr=0.05),
         "full": dict(num_images=60000, num_epochs=40, batch_size=128, lr=0.05),
     }
 
@@ -243,6 +243,20 @@ def mirror_confusion(y: torch.Tensor, y_hat: torch.Tensor) -> dict[str, float]:
     # the rate at which one given wrong position is chosen: errors spread evenly over the 7 others
     out["any other"] = float((y_hat != y).float().mean()) / 7
     return out
+
+
+def object_aspect(X: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
+    """Lesson 3: height / width of the box around each image's object (its pixels brighter than `threshold`)."""
+    X = to_float(check_images(X)).amax(1)
+    on = X > threshold
+
+    def extent(mask):  # rows (or columns) from the first to the last one holding the object
+        idx = torch.arange(mask.shape[1], device=mask.device)
+        first = torch.where(mask, idx, mask.shape[1]).min(1).values
+        last = torch.where(mask, idx, -1).max(1).values
+        return (last - first + 1).clamp_min(1).float()
+
+    return extent(on.any(2)) / extent(on.any(1))
 
 
 def _as_image(image) -> torch.Tensor:
@@ -290,7 +304,7 @@ def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1
     P = crop_patches(image[None], corners, patch, torch.zeros(16, dtype=torch.int64)).view(8, 2, C, patch, patch)
     probs = None
     if net is not None:
-        probs = _pair_probabilities(net, P, normalize)
+        probs = pair_probabilities(net, P, normalize)
         if neighbour is None:
             neighbour = int(probs[y, y].argmin())
     ncols = 2 if probs is None else 4
@@ -354,7 +368,14 @@ def _show(ax, img):
 
 
 @torch.no_grad()
-def _pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool) -> torch.Tensor:
+def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    """Lesson 3: a pair network's probabilities (N, 8) over the positions, for pairs P (N, 2, C, p, p).
+
+    With `normalize`, each patch is normalised first (for raw patches); a grayscale network reads
+    colour patches as their brightness.
+    """
+    if not isinstance(P, torch.Tensor) or P.dim() != 5 or P.shape[1] != 2:
+        raise ValueError(f"P must be pairs (N, 2, C, H, W), got shape {tuple(getattr(P, 'shape', ()))}")
     trunk = getattr(net, "trunk", net)
     wanted = getattr(trunk, "in_channels", P.shape[2])
     if wanted != P.shape[2]:
