@@ -98,7 +98,7 @@ def _show_small(ax, img):
         img = img[0]
     if img.dim() == 3 and img.shape[0] == 1:
         img = img[0]
-    ax.imshow(img.permute(1, 2, 0).clamp(0, 1) if img.dim() == 3 else img, cmap="gray", vmin=0, vmax=1)
+    ax.imshow((img.permute(1, 2, 0).clamp(0, 1) if img.dim() == 3 else img).numpy(), cmap="gray", vmin=0, vmax=1)
     ax.set_xticks([])
     ax.set_yticks([])
 

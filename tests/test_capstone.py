@@ -1,0 +1,155 @@
+"""Lessons 0 and 5: the pipeline diagram, the shortcut checks (edge solver, low-level probe), the layer report."""
+import dataclasses
+import itertools
+
+import matplotlib.pyplot as plt
+import pytest
+import torch
+from torch.nn import functional as F
+
+from pretext_lessons.capstone import (BOX_KEYS, edge_solver, layer_report, low_level_features, low_level_probe,
+                                      plot_pipeline)
+from pretext_lessons.tasks import PretextTask
+from pretext_lessons.training import build_net
+
+
+@dataclasses.dataclass
+class DimTask(PretextTask):
+    """Labels readable from brightness alone."""
+
+    num_classes: int = 4
+    name = "dim_test"
+
+    def make_batch(self, X, generator):
+        y = torch.randint(0, self.num_classes, (len(X),), generator=generator, device=X.device)
+        return X * (1 - y.float() / self.num_classes).view(-1, 1, 1, 1), y
+
+
+@dataclasses.dataclass
+class BlindTask(PretextTask):
+    """Labels that nothing in the input predicts."""
+
+    num_classes: int = 4
+    name = "blind_test"
+
+    def make_batch(self, X, generator):
+        return X.clone(), torch.randint(0, self.num_classes, (len(X),), generator=generator, device=X.device)
+
+
+def smooth_images(n, size=27, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 1, 4, 4, generator=g)
+    return F.interpolate(coarse, size=(size, size), mode="bicubic", align_corners=True)
+
+
+def touching_puzzles(X, permutations, y, grid=3):
+    """Cut each image into grid x grid touching tiles; the tile at position i comes from cell permutations[y][i]."""
+    n, c, h, w = X.shape
+    t = h // grid
+    cells = X.unfold(2, t, t).unfold(3, t, t)  # (n, c, grid, grid, t, t)
+    cells = cells.permute(0, 2, 3, 1, 4, 5).reshape(n, grid * grid, c, t, t)
+    order = permutations[y]  # (n, tiles)
+    return torch.gather(cells, 1, order.view(n, -1, 1, 1, 1).expand_as(cells))
+
+
+def test_plot_pipeline_draws_the_diagram_with_the_example_images():
+    X = smooth_images(1, 28)[0]
+    fig = plot_pipeline(X, X.flip(-1), y_tilde=1, highlight="g")
+    assert len(fig.axes[0].child_axes) == 2  # the two pictures of the example
+    texts = " ".join(t.get_text() for t in fig.axes[0].texts)
+    assert "you design this" in texts and "task.make_batch(X, generator)" in texts
+    plt.close(fig)
+
+
+def test_plot_pipeline_rejects_an_unknown_box():
+    with pytest.raises(ValueError, match=r"highlight must be one of .*'g'.*, got 'h'"):
+        plot_pipeline(highlight="h")
+    assert "g" in BOX_KEYS
+
+
+def test_plot_pipeline_needs_both_images():
+    with pytest.raises(ValueError, match="x and x_tilde must be given together"):
+        plot_pipeline(x=torch.zeros(1, 28, 28))
+
+
+def test_edge_solver_recovers_touching_puzzles_of_smooth_images():
+    permutations = torch.tensor(list(itertools.islice(itertools.permutations(range(9)), 0, 40000, 400)))
+    g = torch.Generator().manual_seed(1)
+    y = torch.randint(0, len(permutations), (60,), generator=g)
+    tiles = touching_puzzles(smooth_images(60, seed=2), permutations, y)
+    accuracy = float((edge_solver(tiles, permutations) == y).float().mean())
+    assert accuracy > 0.9, f"the edge solver found {accuracy:.0%} of touching puzzles of smooth images"
+
+
+def test_edge_solver_knows_nothing_where_tiles_share_no_edge():
+    permutations = torch.tensor(list(itertools.islice(itertools.permutations(range(9)), 0, 40000, 400)))
+    g = torch.Generator().manual_seed(3)
+    y = torch.randint(0, len(permutations), (300,), generator=g)
+    tiles = torch.rand(300, 9, 1, 5, 5, generator=g)  # independent noise tiles: borders say nothing
+    accuracy = float((edge_solver(tiles, permutations) == y).float().mean())
+    assert accuracy < 0.05, f"the edge solver found {accuracy:.0%} of puzzles made of unrelated noise tiles"
+
+
+def test_edge_solver_checks_its_inputs():
+    P = torch.tensor([list(range(9)), list(range(8, -1, -1))])
+    with pytest.raises(ValueError, match=r"tiles must be a tensor \(N, tiles, C, h, w\), got \(2, 9, 5, 5\)"):
+        edge_solver(torch.zeros(2, 9, 5, 5), P)
+    with pytest.raises(ValueError, match="tiles must hold grid\\*grid = 9 tiles per puzzle, got 4"):
+        edge_solver(torch.zeros(2, 4, 1, 5, 5), P)
+    with pytest.raises(ValueError, match="permutations must have 9 entries each \\(grid=3\\), got 4"):
+        edge_solver(torch.zeros(2, 9, 1, 5, 5), torch.tensor([[0, 1, 2, 3]]))
+    with pytest.raises(ValueError, match="permutations must be an integer array"):
+        edge_solver(torch.zeros(2, 9, 1, 5, 5), P.float())
+
+
+def test_low_level_features_per_part():
+    X = torch.rand(6, 1, 28, 28)
+    F_ = low_level_features(X)
+    assert F_.shape == (6, 10)
+    torch.testing.assert_close(F_[:, 0], X.mean((1, 2, 3)))
+    assert low_level_features(torch.rand(6, 9, 1, 7, 7)).shape == (6, 90)  # one set per tile
+    assert low_level_features(torch.rand(6, 3, 20, 24)).shape == (6, 13)  # and the colour means
+
+
+def test_low_level_features_checks_its_input():
+    with pytest.raises(ValueError, match=r"inputs must be a tensor \(N, \.\.\., C, H, W\).*got \(6, 28, 28\)"):
+        low_level_features(torch.zeros(6, 28, 28))
+
+
+def test_low_level_probe_catches_a_brightness_shortcut_and_not_a_blind_task():
+    X = (smooth_images(800, 28, seed=4) * 255).to(torch.uint8)
+    dim = low_level_probe(DimTask(), X, seed=0)
+    blind = low_level_probe(BlindTask(), X, seed=0)
+    assert dim["accuracy"] > 0.8, f"brightness labels: low-level statistics found only {dim['accuracy']:.0%}"
+    assert blind["accuracy"] < blind["chance"] + 0.1, f"labels independent of the input: {blind}"
+    assert dim["num_images"] == 800 and 0.25 <= dim["chance"] < 0.5
+
+
+def test_low_level_probe_checks_its_inputs():
+    X = torch.zeros(20, 1, 8, 8)
+    with pytest.raises(TypeError, match="task must be a PretextTask, got str"):
+        low_level_probe("rotation", X)
+    with pytest.raises(ValueError, match="train_fraction must be between 0 and 1, got 1.5"):
+        low_level_probe(DimTask(), X, train_fraction=1.5)
+    with pytest.raises(ValueError, match="X must be a tensor of at least 8 images, got 3"):
+        low_level_probe(DimTask(), X[:3])
+
+
+def test_layer_report_has_the_baselines_and_one_row_per_layer_of_each_network():
+    task = DimTask()
+    net = build_net(task, "cnn", width=8, seed=0)
+    table = layer_report([(task, net)], seed=0, k=2, preset="grading")
+    layers = list(net.trunk.layer_names)
+    assert [r["layer"] for r in table if r["task"] == "dim_test"] == layers
+    assert [r["layer"] for r in table if r["task"] == "random"] == layers
+    assert [r["layer"] for r in table if r["task"] == "pixels"] == ["pixels"]
+    assert all(0 <= r["accuracy"] <= 1 and r["k"] == 2 for r in table)
+    # an untrained network built from the same seed is the random baseline itself
+    mine = {r["layer"]: r["accuracy"] for r in table if r["task"] == "dim_test"}
+    random = {r["layer"]: r["accuracy"] for r in table if r["task"] == "random"}
+    assert mine == pytest.approx(random)
+
+
+def test_layer_report_checks_its_networks():
+    with pytest.raises(TypeError, match=r"networks\[0\] must be a pair \(task, net\).*got str"):
+        layer_report(["rotation"])
