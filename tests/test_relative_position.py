@@ -9,7 +9,8 @@ from pretext_lessons.aberration import (CONDITIONS, aberration_experiment, apply
 from pretext_lessons.relative_position import (LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR, PairNet,
                                                RelativePositionTask, centre_range, crop_patches, drop_color,
                                                footprint, mirror_confusion, neighbour_offsets, normalize_patches,
-                                               pair_positions, plot_pairs, relative_position_explorer, sample_pairs)
+                                               object_aspect, pair_positions, pair_probabilities, plot_pairs,
+                                               relative_position_explorer, sample_pairs)
 
 GEOMETRIES = [(7, 2, 1), (7, 2, 0), (5, 0, 3), (3, 4, 2), (1, 0, 0)]
 
@@ -218,6 +219,30 @@ def test_mirror_confusion_counts_mirrors():
     assert rates["up/down"] == 1.0 and rates["left/right"] == 0.0
     with pytest.raises(ValueError, match="equal length"):
         mirror_confusion(y, y[:3])
+
+
+def test_object_aspect_measures_the_box_around_the_object():
+    X = torch.zeros(3, 1, 28, 28)
+    X[0, 0, 4:14, 10:15] = 1        # 10 rows by 5 columns
+    X[1, 0, 20:22, 2:26] = 0.5      # 2 rows by 24 columns
+    X[1, 0, 27, 27] = 0.05          # too faint to count
+    assert torch.allclose(object_aspect(X), torch.tensor([2.0, 2 / 24, 1.0]))  # an empty image counts as 1 x 1
+
+
+def test_pair_probabilities_for_gray_and_colour_pairs():
+    net = RelativePositionTask().build_net(make_backbone("cnn", 1, 4))
+    net.train()
+    P, _ = sample_pairs(torch.rand(6, 3, 28, 28), gen())
+    probs = pair_probabilities(net, P)  # a gray network reads colour patches as their brightness
+    assert probs.shape == (6, 8) and torch.allclose(probs.sum(1), torch.ones(6))
+    assert net.training  # the network's mode is given back
+    gray = pair_probabilities(net, P.mean(2, keepdim=True))
+    assert torch.allclose(probs, gray, atol=1e-6)
+    with pytest.raises(ValueError, match=r"P must be pairs \(N, 2, C, H, W\)"):
+        pair_probabilities(net, P[:, 0])
+    colour_net = RelativePositionTask().build_net(make_backbone("cnn", 3, 4))
+    with pytest.raises(ValueError, match="net reads 3-channel patches"):
+        pair_probabilities(colour_net, P.mean(2, keepdim=True))
 
 
 # visualisation -------------------------------------------------------------------------------
