@@ -25,6 +25,7 @@ GRADING_VARIABLES = ("PRETEXT_LESSONS_GRADING", "NBGRADER_EXECUTION")
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 # ipywidgets' own text/plain, e.g. "VBox(children=(...))": a static render shows it as an empty box would be
 BARE_WIDGET_REPR = re.compile(r"^\w+\(children=")
+GOALS = re.compile(r"learning goals|this lesson,? you can", re.I)
 
 
 def notebook_paths(folder: str) -> list[Path]:
@@ -118,7 +119,8 @@ def test_lesson_has_the_course_shape(path):
     first, second, last = cells[0], cells[1], cells[-1]
     assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), (
         f"{path.name}: the first cell must be a markdown title (# ...), got a {first.cell_type} cell")
-    assert "learning goals" in first.source.lower(), f"{path.name}: the first cell must state the learning goals"
+    assert GOALS.search(first.source) and re.search(r"^\s*(\d+\.|[-*]) ", first.source, re.M), (
+        f"{path.name}: the first cell must state the learning goals as a list")
     assert second.cell_type == "code", f"{path.name}: the second cell must be the settings cell (code)"
     for name in ("PRESET", "SEED", "DEVICE"):
         assert re.search(rf"^{name}\s*=", second.source, re.M), f"{path.name}: the settings cell must set {name}"
