@@ -148,7 +148,7 @@ def edge_solver(tiles: torch.Tensor, permutations, grid: int = 3) -> torch.Tenso
 
 
 def low_level_features(inputs: torch.Tensor) -> torch.Tensor:
-    """Lesson 5: statistics a network can read without understanding anything, for each image or tile of a pretext input.
+    """Lesson 5: statistics a network can read without understanding anything, per image or tile of a pretext input.
 
     Per part (an image, a tile, a patch): mean and spread of the intensity, horizontal and
     vertical gradient energy, the mean of each border row and column, the centre of mass, and
@@ -223,7 +223,7 @@ def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", de
 
 
 def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset: str = "quick") -> list[dict]:
-    """Lesson 5: lesson 4's table (one row per task and layer) for `networks`, with the raw-pixel and random-weights rows.
+    """Lesson 5: lesson 4's table (a row per task and layer) for `networks`, with raw-pixel and random-weight rows.
 
     `networks` is a list of (task, net) or (task, net, history); each trunk is probed with a linear
     classifier on `k` labelled images per class, whole images shown as `task.preprocess` shows them.

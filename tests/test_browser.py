@@ -60,7 +60,8 @@ def wait_for_server(proc, url: str, log: Path) -> None:
                     return
         except OSError:
             time.sleep(0.5)
-    raise RuntimeError(f"JupyterLab did not answer {url} within {SERVER_START_S} s; its log:\n{log.read_text()[-3000:]}")
+    raise RuntimeError(f"JupyterLab did not answer {url} within {SERVER_START_S} s; its log:\n"
+                       f"{log.read_text()[-3000:]}")
 
 
 @pytest.fixture(scope="module")
@@ -170,6 +171,6 @@ def test_explorer_redraws_in_jupyterlab(lab):
             context.close()
 
     assert shown == 1, f"the explorer's cell shows {shown} pictures; expected only the widget's"
-    assert (before_value, after_value) == ("0", "1"), f"the slider moved from {before_value} to {after_value}, not 0 to 1"
+    assert (before_value, after_value) == ("0", "1"), f"the slider went {before_value} -> {after_value}, not 0 -> 1"
     assert after_src != before_src, "the explorer's picture did not change when its slider moved"
     assert after != before, "the screenshots before and after moving the slider are identical"
