@@ -18,6 +18,9 @@ test: $(STAMP)  ## the test suite (what CI runs)
 	APT_PACKAGES="dataset-fashion-mnist chromium" bash scripts/setup.sh
 	$(BIN)/python -m pytest -q
 
+release: $(STAMP)  ## write exercises/ from solutions/ (instructors)
+	$(BIN)/python -m pretext_lessons release
+
 lab: $(STAMP)  ## open the course in JupyterLab (lessons in notebooks/, exercises in exercises/)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/00_introduction.ipynb
 
