@@ -18,6 +18,7 @@ of the dataclass goes into the checkpoint key, so changing one retrains.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import torch
 from torch import nn
@@ -54,8 +55,34 @@ class PretextTask:
         return X
 
     def config(self) -> dict:
-        """Lesson 0: everything that defines the task, for the checkpoint key."""
-        return {"task": type(self).__name__, "name": self.name, **dataclasses.asdict(self)}
+        """Lesson 0: everything that defines the task, for the checkpoint key (its code included)."""
+        return {"task": type(self).__name__, "name": self.name, **dataclasses.asdict(self),
+                "code": code_fingerprint(type(self))}
+
+
+def _code_parts(code):
+    yield code.co_code
+    yield repr(code.co_names).encode()
+    for const in code.co_consts:
+        if hasattr(const, "co_code"):
+            yield from _code_parts(const)
+        else:
+            yield repr(const).encode()
+
+
+def code_fingerprint(cls) -> str:
+    """Lesson 0: a hash of the methods a task class defines, so editing make_batch in a notebook retrains."""
+    digest = hashlib.sha256()
+    for klass in cls.__mro__:
+        if klass is PretextTask or klass is object:
+            break
+        for name, value in sorted(vars(klass).items()):
+            code = getattr(value, "__code__", None)
+            if code is not None:
+                digest.update(name.encode())
+                for part in _code_parts(code):
+                    digest.update(part)
+    return digest.hexdigest()[:12]
 
 
 @dataclasses.dataclass

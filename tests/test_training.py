@@ -180,8 +180,19 @@ def test_check_task_batch_catches_broken_tasks():
         check_task_batch(WrongDtype(), X)
 
 
-def test_task_config_names_every_field():
-    assert FlipTask().config() == {"task": "FlipTask", "name": "flip-test", "num_classes": 2, "min_size": 1}
+def test_task_config_names_every_field_and_the_code():
+    config = FlipTask().config()
+    assert {k: v for k, v in config.items() if k != "code"} == {
+        "task": "FlipTask", "name": "flip-test", "num_classes": 2, "min_size": 1}
+
+    @dataclasses.dataclass
+    class FlipTask2(FlipTask):  # the same fields, another make_batch: a student's edit
+        def make_batch(self, X, generator):
+            y = torch.randint(0, 2, (len(X),), generator=generator, device=X.device)
+            return torch.where(y[:, None, None, None] == 0, X.flip(-1), X), y
+
+    assert FlipTask2().config()["code"] != config["code"]
+    assert FlipTask().config()["code"] == config["code"]
 
 
 def test_bad_arguments_are_named(cache):
