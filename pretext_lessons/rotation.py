@@ -1,0 +1,284 @@
+"""Lesson 1: rotation prediction (RotNet, Gidaris, Singh, Komodakis 2018).
+
+The pseudo label is how far an image was turned: 0, 90, 180 or 270 degrees counter-clockwise
+(labels 0..3). Rotations by multiples of 90 degrees are flips and transposes of the pixel grid,
+so they are exact: no interpolation leaves a trace the network could read instead of the object.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+
+import torch
+from torch.nn import functional as F
+
+from .data import FASHION_MNIST_CLASSES, PHOTO_NAMES, check_images, load_fashion_mnist, load_photo, to_float
+from .tasks import PretextTask
+
+ANGLES = (0, 90, 180, 270)
+ROTATION_NAMES = tuple(f"{a}°" for a in ANGLES)
+
+
+# 1. labels ----------------------------------------------------------------------------------------
+
+def _check_square(X, name: str = "X") -> torch.Tensor:
+    check_images(X, name=name)
+    if X.shape[-2] != X.shape[-1]:
+        raise ValueError(f"{name} must hold square images (a quarter turn swaps height and width), "
+                         f"got {X.shape[-2]}x{X.shape[-1]}; crop them square first")
+    return X
+
+
+def rotate_batch(X: torch.Tensor, generator: torch.Generator | None = None,
+                 all_rotations: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 1: rotated copies of square images X (N, C, H, W) and their labels 0..3 (0/90/180/270 degrees).
+
+    all_rotations=True (RotNet's reference loader): the four rotations of every image, image by
+    image: inputs[4 * i + r] is image i turned by r quarter turns, so N images give 4N inputs.
+    all_rotations=False (VISSL): one rotation per image, drawn from `generator`.
+    Rotations are exact (torch.rot90: flips and transposes); the dtype of X is kept.
+    """
+    _check_square(X)
+    if not isinstance(all_rotations, bool):
+        raise TypeError(f"all_rotations must be True or False, got {all_rotations!r}")
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if all_rotations:
+        # one rot90 per angle over the whole batch; stacking on dim 1 keeps an image's four turns together
+        inputs = torch.stack([torch.rot90(X, r, dims=(2, 3)) for r in range(4)], dim=1).flatten(0, 1)
+        y = torch.arange(4, device=X.device).repeat(len(X))
+        return inputs, y
+    if generator is not None and generator.device != X.device:
+        raise ValueError(f"generator must live on X's device ({X.device}), got one on {generator.device}")
+    y = torch.randint(0, 4, (len(X),), generator=generator, device=X.device)
+    inputs = torch.empty_like(X)
+    for r in range(4):  # four masked copies, not one per image
+        chosen = y == r
+        inputs[chosen] = torch.rot90(X[chosen], r, dims=(2, 3))
+    return inputs, y
+
+
+def unrotate(inputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Lesson 1: turn rotated images back upright, given their labels (the inverse of rotate_batch)."""
+    _check_square(inputs, "inputs")
+    if not isinstance(y, torch.Tensor) or y.shape != (len(inputs),):
+        raise ValueError(f"y must be a tensor of {len(inputs)} rotation labels, got "
+                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    out = torch.empty_like(inputs)
+    for r in range(4):
+        chosen = y == r
+        out[chosen] = torch.rot90(inputs[chosen], -r, dims=(2, 3))
+    return out
+
+
+# 2. batch transform -------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class RotationTask(PretextTask):
+    """Lesson 1: predict which of four rotations (0/90/180/270 degrees) an image was given."""
+
+    num_classes: int = 4
+    min_size: int = 1
+    all_rotations: bool = True
+
+    name = "rotation"
+    # Tuned on a 2-core laptop CPU (see the lesson and benchmarks/bench_rotation.py): with all four
+    # rotations of an image in a batch, a step sees 4 x batch_size inputs.
+    presets = {
+        "quick": dict(num_images=5000, num_epochs=3, batch_size=64, lr=0.1, width=16),
+        "full": dict(num_images=60000, num_epochs=30, batch_size=128, lr=0.1, width=48),
+    }
+
+    def __post_init__(self):
+        if self.num_classes != 4:
+            raise ValueError(f"num_classes must be 4 for rotation prediction (0/90/180/270), got {self.num_classes}")
+
+    def make_batch(self, X, generator):
+        return rotate_batch(X, generator, self.all_rotations)
+
+
+# 3. model head: the default linear head of PretextTask (RotNet's 4-way linear layer on pooled features)
+
+# evaluation helpers ----------------------------------------------------------------------------------
+
+@torch.no_grad()
+def rotation_probabilities(net, X: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Lesson 1: the net's probabilities (N, 4, 4): for each image, each of its rotations, each label."""
+    check_images(X)
+    device = next(net.parameters()).device
+    was_training = net.training
+    net.eval()
+    chunks = []
+    for start in range(0, len(X), batch_size):
+        inputs, _ = rotate_batch(to_float(X[start:start + batch_size]).to(device))
+        chunks.append(F.softmax(net(inputs).float(), dim=1).view(-1, 4, 4).cpu())
+    net.train(was_training)
+    return torch.cat(chunks)
+
+
+def rotation_confusions(probs: torch.Tensor, y: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
+    """Lesson 1: counts (num_classes, 4, 4): per object class, true rotation x predicted rotation."""
+    if not isinstance(probs, torch.Tensor) or probs.dim() != 3 or probs.shape[1:] != (4, 4):
+        raise ValueError(f"probs must be (N, 4, 4) from rotation_probabilities, got "
+                         f"{tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__}")
+    if not isinstance(y, torch.Tensor) or y.shape != (len(probs),) or y.dtype != torch.int64:
+        raise ValueError(f"y must be {len(probs)} int64 class labels (one per image), got "
+                         f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
+    num_classes = num_classes or int(y.max()) + 1
+    pred = probs.argmax(2)  # (N, 4)
+    true = torch.arange(4).expand_as(pred)
+    counts = torch.zeros(num_classes, 4, 4)
+    counts.index_put_((y[:, None].expand_as(pred), true, pred), torch.ones(pred.shape), accumulate=True)
+    return counts
+
+
+@torch.no_grad()
+def upright_lookalike(X: torch.Tensor, X_reference: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Lesson 1: how upright each image's rotations look (N, 3): 90/180/270 degrees, near 1 = as upright as the original.
+
+    For each image, the pixel distance from each rotated copy to its nearest upright reference
+    image, divided by the same distance for the image itself. A ratio near 1 means the turned
+    image resembles some real upright image as much as the original does, so its rotation label
+    is hard to tell from the pixels. Use references that do not contain the images themselves.
+    """
+    X, X_reference = to_float(_check_square(X)), to_float(_check_square(X_reference, "X_reference"))
+    if X.shape[1:] != X_reference.shape[1:]:
+        raise ValueError(f"X_reference must hold images shaped like X's {tuple(X.shape[1:])}, "
+                         f"got {tuple(X_reference.shape[1:])}")
+    if len(X_reference) == 0:
+        raise ValueError("X_reference must hold at least one image, got none")
+    reference = X_reference.flatten(1)
+    ratios = []
+    for start in range(0, len(X), batch_size):
+        chunk = X[start:start + batch_size]
+        inputs, _ = rotate_batch(chunk)
+        nearest = torch.cdist(inputs.flatten(1), reference).min(1).values.view(len(chunk), 4)
+        ratios.append(nearest[:, 1:] / nearest[:, :1].clamp_min(1e-6))
+    return torch.cat(ratios) if ratios else torch.zeros(0, 3)
+
+
+# 4. visualisation ---------------------------------------------------------------------------------
+
+def _as_image(image) -> torch.Tensor:
+    image = torch.as_tensor(image)
+    if image.dim() == 2:
+        image = image[None]
+    if image.dim() == 4 and len(image) == 1:
+        image = image[0]
+    if image.dim() != 3:
+        raise ValueError(f"image must be one image (H, W), (C, H, W) or (1, C, H, W), got shape {tuple(image.shape)}")
+    return _check_square(image[None], "image")[0]
+
+
+def image_for_net(image, in_channels: int = 1, size: int = 28) -> torch.Tensor:
+    """Lesson 1: an image as a network trained on Fashion-MNIST reads it: grayscale, size x size, float."""
+    image = to_float(_as_image(image))
+    if image.shape[0] == 3 and in_channels == 1:
+        # ITU-R 601 luma, the usual grayscale conversion (PIL's "L" mode uses the same weights)
+        image = (image * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True)
+    elif image.shape[0] == 1 and in_channels == 3:
+        image = image.expand(3, -1, -1)
+    if image.shape[-1] != size:
+        image = F.interpolate(image[None], size=(size, size), mode="bilinear", antialias=True,
+                              align_corners=False)[0].clamp(0, 1)
+    return image
+
+
+def plot_rotations(image, net=None, title: str | None = None):
+    """Lesson 1: an image's four rotations with their labels; with a net, its probabilities for each."""
+    import matplotlib.pyplot as plt
+
+    image = to_float(_as_image(image))
+    inputs, y = rotate_batch(image[None])
+    probs = None
+    if net is not None:
+        in_channels = getattr(getattr(net, "trunk", net), "in_channels", image.shape[0])
+        if image.shape[0] != in_channels:
+            raise ValueError(f"image must have the {in_channels} channel(s) the net reads, got {image.shape[0]}; "
+                             "convert it with image_for_net(image, in_channels)")
+        probs = rotation_probabilities(net, image[None])[0]
+    fig, axes = plt.subplots(2 if net is not None else 1, 4, figsize=(7.2, 4.2 if net is not None else 2.2),
+                             squeeze=False, gridspec_kw={"height_ratios": [1, 0.7]} if net is not None else None)
+    for r in range(4):
+        ax = axes[0, r]
+        shown = inputs[r]
+        ax.imshow((shown[0] if shown.shape[0] == 1 else shown.permute(1, 2, 0)).numpy(), cmap="gray", vmin=0, vmax=1)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(f"label {int(y[r])}: {ROTATION_NAMES[r]}", fontsize=9)
+        if probs is None:
+            continue
+        guess = int(probs[r].argmax())
+        ax.set_xlabel(f"predicted {ROTATION_NAMES[guess]}", fontsize=9,
+                      color="tab:green" if guess == r else "tab:red")
+        bar = axes[1, r]
+        colours = ["tab:green" if j == r else "tab:gray" for j in range(4)]
+        bar.bar(range(4), probs[r].tolist(), color=colours)
+        bar.set_xticks(range(4), ROTATION_NAMES, fontsize=8)
+        bar.set_ylim(0, 1)
+        bar.set_yticks([0, 0.5, 1] if r == 0 else [])
+        if r == 0:
+            bar.set_ylabel("probability", fontsize=8)
+    fig.suptitle(title or ("The four rotations and their pseudo labels" if net is None
+                           else "The four rotations and the network's probabilities (green: the right label)"),
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_class_accuracy(confusions: torch.Tensor, class_names=FASHION_MNIST_CLASSES, ax=None,
+                        title: str = "Rotation accuracy per class and rotation"):
+    """Lesson 1: a heat map of pretext accuracy per object class (rows) and rotation (columns)."""
+    import matplotlib.pyplot as plt
+
+    if not isinstance(confusions, torch.Tensor) or confusions.dim() != 3 or confusions.shape[1:] != (4, 4):
+        raise ValueError(f"confusions must be (num_classes, 4, 4) counts from rotation_confusions, got "
+                         f"{tuple(confusions.shape) if isinstance(confusions, torch.Tensor) else type(confusions).__name__}")
+    if len(class_names) != len(confusions):
+        raise ValueError(f"class_names must name the {len(confusions)} classes, got {len(class_names)} names")
+    acc = confusions.diagonal(dim1=1, dim2=2) / confusions.sum(2).clamp_min(1)
+    overall = confusions.diagonal(dim1=1, dim2=2).sum(1) / confusions.sum((1, 2)).clamp_min(1)
+    table = torch.cat([acc, overall[:, None]], 1)
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.2, 0.9 + 0.36 * len(confusions)))
+    fig = ax.figure
+    ax.imshow(table.numpy(), cmap="RdYlGn", vmin=min(0.5, float(table.min())), vmax=1, aspect="auto")
+    ax.set_xticks(range(5), ROTATION_NAMES + ("all",), fontsize=8)
+    ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
+    ax.axvline(3.5, color="white", lw=3)
+    for i in range(table.shape[0]):
+        for j in range(5):
+            ax.text(j, i, f"{table[i, j]:.1%}", ha="center", va="center", fontsize=7)
+    ax.set_xlabel("rotation given")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@functools.lru_cache(maxsize=len(PHOTO_NAMES))
+def _photo(name: str) -> torch.Tensor:
+    return load_photo(name)
+
+
+def rotation_explorer(net=None, X: torch.Tensor | None = None, y: torch.Tensor | None = None, size: int = 28):
+    """Lesson 1: pick a Fashion-MNIST test image (by index) or a photo (by name) and see plot_rotations."""
+    import ipywidgets as widgets
+
+    from .widgets import explorer
+
+    if X is None:
+        X, y = load_fashion_mnist("test")
+    check_images(X)
+    in_channels = getattr(getattr(net, "trunk", net), "in_channels", X.shape[1]) if net is not None else X.shape[1]
+    sources = ("Fashion-MNIST",) + PHOTO_NAMES
+
+    def draw(source, index):
+        if source == "Fashion-MNIST":
+            image = X[index]
+            what = f"Fashion-MNIST image {index}" + (f" ({FASHION_MNIST_CLASSES[int(y[index])]})" if y is not None else "")
+        else:
+            image, what = _photo(source), f"photo '{source}' as the net reads it (gray, {size} px)"
+        return plot_rotations(image_for_net(image, in_channels, size), net, title=what)
+
+    return explorer(draw, source=widgets.Dropdown(options=sources, value="Fashion-MNIST", description="image"),
+                    index=widgets.IntSlider(value=0, min=0, max=len(X) - 1, description="index"))
