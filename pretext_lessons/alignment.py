@@ -189,8 +189,10 @@ def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,)
     n = len(X_train)
     accs = probe_features({l: f[:n] for l, f in feats.items()}, y_train,
                           {l: f[n:] for l, f in feats.items()}, y_test, ks, C)
-    return [dict(task=name, arch=arch, seed=seed, layer=layer, depth=depth, accuracy=accs[k][layer], k=k)
-            for k in ks for depth, layer in enumerate(layers, start=1)]
+    order = list(getattr(trunk, "layer_names", layers))  # depth counts from the trunk's first layer, even for a subset
+    return [dict(task=name, arch=arch, seed=seed, layer=layer, depth=order.index(layer) + 1 if layer in order else i,
+                 accuracy=accs[k][layer], k=k)
+            for k in ks for i, layer in enumerate(layers, start=1)]
 
 
 def probe_pixels(seed: int = 0, ks=(10,), archs=("cnn",), split=None, C: float = 1.0,
@@ -289,6 +291,18 @@ def best_layers(table, **where) -> list[dict]:
     return out
 
 
+def best_table_text(best) -> str:
+    """Lesson 4: the `best_layers` entries as a text table: best layer, its mean and seed range, the last layer's drop."""
+    lines = [f"{'task':<18} {'arch':<6} {'k':>4}  {'best layer':<10} {'mean':>6}  {'seed range':<11} "
+             f"{'seeds pick it':<13} {'last layer':<10} {'last is lower by':>16}"]
+    for b in sorted(best, key=lambda b: (b["arch"], b["k"], _task_order(b["task"]))):
+        seed_range = f"{100 * b['best_min']:.1f}-{100 * b['best_max']:.1f}" if b["n_seeds"] > 1 else "1 seed"
+        picks = f"{b['seed_best'].count(b['best_layer'])}/{len(b['seed_best'])}"
+        lines.append(f"{b['task']:<18} {b['arch']:<6} {b['k']!s:>4}  {b['best_layer']:<10} {100 * b['best_mean']:>5.1f}%  "
+                     f"{seed_range:<11} {picks:<13} {b['last_layer']:<10} {b['drop']:>10.1f} points")
+    return "\n".join(lines)
+
+
 # 3. verdicts, computed from the table ------------------------------------------------------------
 
 def _pct(mean, lo=None, hi=None, n=1):
@@ -335,13 +349,32 @@ _SENTENCES = {
 }
 
 
-def alignment_verdict(best: dict) -> str:
-    """Lesson 4: one sentence on a `best_layers` entry: is the last layer the best, and what that says."""
+def alignment_verdict(best: dict, reference: dict | None = None) -> str:
+    """Lesson 4: one sentence on a `best_layers` entry: is the last layer the best, and what that says.
+
+    `reference` is the supervised network's entry for the same arch and k: a pretext task is called
+    misaligned only if its last layer clearly drops (no seed overlap) and drops more than the
+    reference's, since a drop the labels also show comes from the architecture or the probe.
+    """
     for key in ("task", "arch", "k", "best_layer", "last_layer", "is_last", "clear", "drop", "n_seeds", "seed_best"):
         if key not in best:
             raise ValueError(f"best must be an entry of best_layers(...), missing {key!r}")
+    if reference is not None and (reference.get("arch"), reference.get("k")) != (best["arch"], best["k"]):
+        raise ValueError(f"reference must be the entry for arch {best['arch']!r} and k={best['k']}, got arch "
+                         f"{reference.get('arch')!r} and k={reference.get('k')}")
     relation = last_layer_relation(best)
-    sentence = _SENTENCES.get(best["task"], _SENTENCES["pretext"])[relation]
+    kind = best["task"] if best["task"] in _SENTENCES else "pretext"
+    sentence = _SENTENCES[kind][relation]
+    if kind == "pretext" and reference is not None:
+        ref = f"the supervised reference's last layer is {reference['drop']:.1f} points below its best"
+        if relation == "clear" and reference["drop"] >= best["drop"]:
+            sentence = (f"no seed overlaps, but {ref}, as much or more: the drop comes with the architecture "
+                        f"and the probe, not from the pretext task.")
+        elif relation == "clear":
+            sentence = (f"no seed overlaps, and {ref}: the last layers specialised in the pretext task, which "
+                        f"is not aligned with the transfer task.")
+        else:
+            sentence = f"{sentence[:-1]} ({ref})."
     head = (f"Verdict [{best['task']}, {best['arch']}, k={best['k']}]: best layer {best['best_layer']} "
             f"{_pct(best['best_mean'], best['best_min'], best['best_max'], best['n_seeds'])}")
     if len(best["seed_best"]) > 1:
@@ -351,6 +384,12 @@ def alignment_verdict(best: dict) -> str:
     return (f"{head}; the last layer {best['last_layer']} reaches "
             f"{_pct(best['last_mean'], best['last_min'], best['last_max'], best['n_seeds'])}, "
             f"{best['drop']:.1f} points lower; {sentence}")
+
+
+def reference_for(best, entry: dict) -> dict | None:
+    """Lesson 4: the supervised entry of `best` with the same arch and k as `entry` (None if there is none)."""
+    return next((b for b in best if b["task"] == SUPERVISED and b["arch"] == entry["arch"] and b["k"] == entry["k"]),
+                None)
 
 
 def architecture_verdict(best, task: str, k: int, plain: str = "cnn", skip: str = "resnet") -> str:
@@ -435,17 +474,25 @@ def pretext_verdict(points, label: str) -> str:
 
 
 def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dict[str, list[str]]:
-    """Lesson 4: every verdict the lesson prints, recomputed from the table alone (the notebook prints these)."""
+    """Lesson 4: every verdict the lesson prints, recomputed from the table alone (the notebook prints these).
+
+    'alignment': one per curve (task, arch, k); 'architecture': one per pretext task and k found in
+    both archs; 'pretext': per group of `pretext` rows (default one group), best and last layer, at
+    the smallest label budget.
+    """
     best = best_layers(table)
-    out = {"alignment": [alignment_verdict(b) for b in best], "architecture": [], "pretext": []}
+    out = {"alignment": [alignment_verdict(b, reference_for(best, b)) for b in best], "architecture": [],
+           "pretext": []}
     for k in sorted({b["k"] for b in best}):
-        for task in sorted({b["task"] for b in best}, key=_task_order):
+        for task in sorted({b["task"] for b in best if b["task"] not in BASELINES}, key=_task_order):
             archs = {b["arch"] for b in best if b["task"] == task and b["k"] == k}
             if {plain, skip} <= archs:
                 out["architecture"].append(architecture_verdict(best, task, k, plain, skip))
-        groups = defaultdict(list)
-        for p in pretext:
-            groups[p.get("group", "all networks")].append(p)
+    groups = defaultdict(list)
+    for p in pretext:
+        groups[p.get("group", "all networks")].append(p)
+    if best:
+        k = min(b["k"] for b in best)
         for label, rows in groups.items():
             for layer in ("best", "last"):
                 points = pretext_points(table, rows, k, layer)
@@ -568,7 +615,7 @@ def plot_pretext_vs_downstream(points, ax=None, title=None):
 
 # 5. the run's record ------------------------------------------------------------------------------
 
-def record(table, pretext=(), **settings):
+def record(table, pretext=(), **settings) -> None:
     """Lesson 4: show the run's table and pretext accuracies as JSON, so the printed verdicts can be checked later."""
     from IPython.display import display
 
@@ -576,7 +623,6 @@ def record(table, pretext=(), **settings):
     text = json.dumps(payload, default=str)
     display({JSON_MIME: json.loads(text), "text/plain": f"Recorded {len(table)} table rows and {len(pretext)} "
                                                          f"pretext accuracies (the run's data, as JSON)."}, raw=True)
-    return payload
 
 
 def read_record(nb) -> dict:

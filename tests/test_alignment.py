@@ -110,6 +110,8 @@ def test_probe_network_computes_features_once_for_all_budgets():
     assert {(r["task"], r["arch"], r["seed"]) for r in rows} == {("flip", "cnn", 7)}
     assert sorted({r["k"] for r in rows}) == [2, 5, 12]
     assert all(tuple(r) == alignment.ROW_KEYS and 0 <= r["accuracy"] <= 1 for r in rows)
+    subset = alignment.probe_network(net, FlipTask(), "cnn", ks=(2,), split=split, layers=["conv3", "fc2"])
+    assert [(r["layer"], r["depth"]) for r in subset] == [("conv3", 3), ("fc2", 6)]  # depth in the whole trunk
 
 
 @dataclasses.dataclass
@@ -226,6 +228,20 @@ def test_alignment_verdict_states_the_table_numbers():
     rising = alignment.best_layers(curve_rows("rotation", [[0.5, 0.6, 0.7], [0.5, 0.6, 0.7]]))[0]
     assert "not aligned" not in alignment.alignment_verdict(rising)
     assert "It is the last layer" in alignment.alignment_verdict(rising)
+
+
+def test_misalignment_is_claimed_only_beyond_the_supervised_drop():
+    pretext = curve_rows("rotation", [[0.60, 0.72, 0.50], [0.62, 0.70, 0.52], [0.61, 0.74, 0.49]])
+    for sup_last, claim in ((0.70, True), (0.40, False)):
+        supervised = curve_rows("supervised", [[0.6, 0.8, sup_last]] * 3)
+        best = alignment.best_layers(pretext + supervised)
+        rot = next(b for b in best if b["task"] == "rotation")
+        ref = alignment.reference_for(best, rot)
+        assert ref["task"] == "supervised" and ref["drop"] == pytest.approx(100 * (0.8 - sup_last))
+        text = alignment.alignment_verdict(rot, ref)
+        assert ("not aligned" in text) == claim
+        assert f"supervised reference's last layer is {ref['drop']:.1f} points below its best" in text
+        assert text in alignment.verdicts(pretext + supervised)["alignment"]
 
 
 def test_baselines_get_their_own_reading():
@@ -348,6 +364,9 @@ def test_read_record_returns_what_the_notebook_displayed():
     (lambda: alignment.pooled_sizes("vgg"), "arch must be one of"),
     (lambda: alignment.labelled_subset(0), "num_images must be an integer between 1 and 60000"),
     (lambda: alignment.alignment_verdict({"task": "x"}), "missing 'arch'"),
+    (lambda: alignment.alignment_verdict(*alignment.best_layers(curve_rows("r", [[0.1, 0.2]], k=10)
+                                                                + curve_rows("s", [[0.1, 0.2]], k=5))),
+     "reference must be the entry for arch 'cnn' and k=10"),
     (lambda: alignment.architecture_verdict(alignment.best_layers(curve_rows("r", [[0.1, 0.2]])), "r", 10),
      r"missing \['resnet'\]"),
     (lambda: alignment.rank_correlation([1, 2], [1]), "equal length"),
