@@ -29,46 +29,53 @@ def _check_square(X, name: str = "X") -> torch.Tensor:
     return X
 
 
+@functools.lru_cache(maxsize=16)
+def rotation_index(channels: int, size: int, device: str = "cpu") -> torch.Tensor:
+    """Lesson 1: where each pixel of a rotated image comes from (4, channels * size * size), for turns 0..3.
+
+    Made by torch.rot90 on a grid of pixel numbers, so it is the exact flip-and-transpose
+    permutation: rotating a batch becomes one gather, a single pass over memory.
+    """
+    grid = torch.arange(channels * size * size).view(channels, size, size)
+    return torch.stack([torch.rot90(grid, r, dims=(1, 2)).flatten() for r in range(4)]).to(device)
+
+
 def rotate_batch(X: torch.Tensor, generator: torch.Generator | None = None,
                  all_rotations: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 1: rotated copies of square images X (N, C, H, W) and their labels 0..3 (0/90/180/270 degrees).
 
     all_rotations=True (RotNet's reference loader): the four rotations of every image, image by
-    image: inputs[4 * i + r] is image i turned by r quarter turns, so N images give 4N inputs.
-    all_rotations=False (VISSL): one rotation per image, drawn from `generator`.
-    Rotations are exact (torch.rot90: flips and transposes); the dtype of X is kept.
+    image: inputs[4 * i + r] is image i turned r quarter turns counter-clockwise, so N images give
+    4N inputs. all_rotations=False (VISSL): one rotation per image, drawn from `generator`.
+    Rotations are exact (the pixels of torch.rot90: flips and transposes); the dtype of X is kept.
     """
     _check_square(X)
     if not isinstance(all_rotations, bool):
         raise TypeError(f"all_rotations must be True or False, got {all_rotations!r}")
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    N, C, H, W = X.shape
+    index = rotation_index(C, H, str(X.device))
+    flat = X.reshape(N, C * H * W)
     if all_rotations:
-        # one rot90 per angle over the whole batch; stacking on dim 1 keeps an image's four turns together
-        inputs = torch.stack([torch.rot90(X, r, dims=(2, 3)) for r in range(4)], dim=1).flatten(0, 1)
-        y = torch.arange(4, device=X.device).repeat(len(X))
-        return inputs, y
+        # one gather for the whole batch; the index lists an image's four turns one after the other
+        inputs = flat.index_select(1, index.flatten()).view(4 * N, C, H, W)
+        return inputs, torch.arange(4, device=X.device).repeat(N)
     if generator is not None and generator.device != X.device:
         raise ValueError(f"generator must live on X's device ({X.device}), got one on {generator.device}")
-    y = torch.randint(0, 4, (len(X),), generator=generator, device=X.device)
-    inputs = torch.empty_like(X)
-    for r in range(4):  # four masked copies, not one per image
-        chosen = y == r
-        inputs[chosen] = torch.rot90(X[chosen], r, dims=(2, 3))
-    return inputs, y
+    y = torch.randint(0, 4, (N,), generator=generator, device=X.device)
+    return flat.gather(1, index[y]).view(N, C, H, W), y
 
 
 def unrotate(inputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Lesson 1: turn rotated images back upright, given their labels (the inverse of rotate_batch)."""
     _check_square(inputs, "inputs")
-    if not isinstance(y, torch.Tensor) or y.shape != (len(inputs),):
-        raise ValueError(f"y must be a tensor of {len(inputs)} rotation labels, got "
+    if not isinstance(y, torch.Tensor) or y.shape != (len(inputs),) or y.dtype != torch.int64:
+        raise ValueError(f"y must be a tensor of {len(inputs)} rotation labels (int64), got "
                          f"{tuple(y.shape) if isinstance(y, torch.Tensor) else type(y).__name__}")
-    out = torch.empty_like(inputs)
-    for r in range(4):
-        chosen = y == r
-        out[chosen] = torch.rot90(inputs[chosen], -r, dims=(2, 3))
-    return out
+    N, C, H, W = inputs.shape
+    back = rotation_index(C, H, str(inputs.device))[(4 - y) % 4]  # turning r times back is turning 4 - r times
+    return inputs.reshape(N, C * H * W).gather(1, back).view(N, C, H, W)
 
 
 # 2. batch transform -------------------------------------------------------------------------------

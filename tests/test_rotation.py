@@ -61,8 +61,9 @@ def test_rotations_are_permutations_of_pixels():
             assert torch.equal(inputs[4 * i + r].flatten().sort().values, X[i].flatten().sort().values)
 
 
-def test_one_rotation_per_image():
-    X = random_images(400, 1, 5, torch.float32)
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32])
+def test_one_rotation_per_image(dtype):
+    X = random_images(400, 1, 5, dtype)
     inputs, y = rotate_batch(X, torch.Generator().manual_seed(1), all_rotations=False)
     assert inputs.shape == X.shape and y.shape == (400,) and y.dtype == torch.int64
     counts = torch.bincount(y, minlength=4)
@@ -75,6 +76,16 @@ def test_one_rotation_per_image():
     other = rotate_batch(X, torch.Generator().manual_seed(2), all_rotations=False)
     assert torch.equal(again[0], inputs) and torch.equal(again[1], y)
     assert not torch.equal(other[1], y)
+
+
+def test_rotation_index_rows_are_pixel_permutations():
+    index = rotation.rotation_index(3, 4)
+    assert index.shape == (4, 48) and index.dtype == torch.int64
+    assert torch.equal(index[0], torch.arange(48))
+    for row in index:
+        assert torch.equal(row.sort().values, torch.arange(48))
+    for r in range(1, 4):  # a turn keeps each pixel in its own channel
+        assert torch.equal(index[r] // 16, torch.arange(48) // 16)
 
 
 def test_empty_batch():
