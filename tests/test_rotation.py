@@ -121,8 +121,9 @@ def test_task_passes_check_task_batch(all_rotations):
     inputs, y = check_task_batch(task, X)
     assert len(inputs) == (24 if all_rotations else 6)
     assert task.name == "rotation" and task.num_classes == 4
-    net = build_net(task, "cnn", 1, 4, seed=0)
-    assert net(inputs).shape == (len(inputs), 4) and hasattr(net, "trunk")
+    for arch in ("cnn", "resnet"):
+        net = build_net(task, arch, 1, 4, seed=0)
+        assert net(inputs).shape == (len(inputs), 4) and hasattr(net, "trunk")
 
 
 def test_task_presets_and_config():
