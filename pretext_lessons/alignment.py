@@ -605,7 +605,9 @@ def plot_pretext_vs_downstream(points, ax=None, title=None):
         ax.scatter([100 * p["pretext_accuracy"] for p in mine], [100 * p["downstream_accuracy"] for p in mine],
                    label=run, s=40)
     ax.set_xlabel("pretext accuracy (held out), %")
-    ax.set_ylabel(f"downstream accuracy ({points[0]['layer'] if points else ''} layer), %".replace(" ( layer)", ""))
+    layers = {p["layer"] for p in points}
+    layer = layers.pop() if len(layers) == 1 else "each network's best"
+    ax.set_ylabel(f"downstream accuracy ({layer} layer), %")
     ax.set_title(title or "Does pretext accuracy predict downstream accuracy?")
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

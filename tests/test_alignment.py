@@ -1,6 +1,7 @@
 """Lesson 4, layer alignment: the layer-wise probe, the table, and verdicts that follow from the numbers."""
 import dataclasses
 import math
+import os
 import random
 
 import nbformat
@@ -392,7 +393,9 @@ def test_bad_input(call, message):
 def executed_lesson(tmp_path_factory):
     # the grading preset (set by this variable) trains tiny networks, so the whole lesson runs in minutes
     out = tmp_path_factory.mktemp("lesson04") / NOTEBOOK.name
-    nb, _ = execute_notebook(NOTEBOOK, out, timeout=1200, env={"PRETEXT_LESSONS_GRADING": "1"})
+    # the kernel starts in notebooks/: a relative PYTHONPATH (e.g. ".") would not find the package there
+    pythonpath = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
+    nb, _ = execute_notebook(NOTEBOOK, out, timeout=1200, env={"PRETEXT_LESSONS_GRADING": "1", "PYTHONPATH": pythonpath})
     return nb
 
 
