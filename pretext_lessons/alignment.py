@@ -366,7 +366,8 @@ def alignment_verdict(best: dict, reference: dict | None = None) -> str:
     kind = best["task"] if best["task"] in _SENTENCES else "pretext"
     sentence = _SENTENCES[kind][relation]
     if kind == "pretext" and reference is not None:
-        ref = f"the supervised reference's last layer is {reference['drop']:.1f} points below its best"
+        ref = ("the supervised reference's last layer is its best" if reference["is_last"] else
+               f"the supervised reference's last layer is {reference['drop']:.1f} points below its best")
         if relation == "clear" and reference["drop"] >= best["drop"]:
             sentence = (f"no seed overlaps, but {ref}, as much or more: the drop comes with the architecture "
                         f"and the probe, not from the pretext task.")

@@ -243,6 +243,11 @@ def test_misalignment_is_claimed_only_beyond_the_supervised_drop():
         assert ("not aligned" in text) == claim
         assert f"supervised reference's last layer is {ref['drop']:.1f} points below its best" in text
         assert text in alignment.verdicts(pretext + supervised)["alignment"]
+    rising = curve_rows("supervised", [[0.6, 0.7, 0.8]] * 3)
+    best = alignment.best_layers(pretext + rising)
+    rot = next(b for b in best if b["task"] == "rotation")
+    text = alignment.alignment_verdict(rot, alignment.reference_for(best, rot))
+    assert "the supervised reference's last layer is its best" in text and "not aligned" in text
 
 
 def test_baselines_get_their_own_reading():
