@@ -3,7 +3,9 @@
 Run:  .venv/bin/python benchmarks/bench_fit.py [--steps 40] [--repeats 5] [--arch cnn] [--width 16]
 
 Prints the median seconds per step of both and their ratio (target <= 1.10), then the same
-comparison for bfloat16 autocast on this CPU, which `fit` uses only where the CPU has native bf16.
+comparison for bfloat16 autocast on this CPU, which `fit` uses only where the CPU has native bf16,
+and the bare step with the weights in the default (NCHW) layout against the channels-last layer
+that `make_backbone` gives every network.
 """
 from __future__ import annotations
 
@@ -88,6 +90,15 @@ def main():
             print(f"{'':>14}  bf16/fp32 bare step time {b / fp32_bare:.2f} "
                   f"(native bf16 on this CPU: {training.native_bf16_cpu()}; fit's amp='auto' uses bf16 "
                   f"only where it is native)")
+    nchw = training.build_net(LabelOnlyTask(), args.arch, 1, args.width).to(memory_format=torch.contiguous_format)
+    bare_steps(nchw, X, args.batch_size, 5, 0.01)
+    times = {"channels-last": [], "NCHW": []}
+    for _ in range(args.repeats):
+        times["channels-last"].append(bare_steps(net, X, args.batch_size, args.steps, 0.01))
+        times["NCHW"].append(bare_steps(nchw, X, args.batch_size, args.steps, 0.01))
+    cl, plain = (statistics.median(times[k]) for k in ("channels-last", "NCHW"))
+    print(f"{'layout':>14}: bare step NCHW {plain * 1000:7.1f} ms, channels-last {cl * 1000:7.1f} ms, "
+          f"speed-up NCHW/channels-last {plain / cl:.2f}")
 
 
 if __name__ == "__main__":
