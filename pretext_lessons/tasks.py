@@ -92,6 +92,8 @@ class SupervisedTask(PretextTask):
     num_classes: int = 10
 
     name = "supervised"
+    # the labels make the task easy: half the quick preset's images reach ~80% training accuracy
+    presets = {"quick": dict(num_images=6000)}
 
     def make_batch(self, X, generator, y=None):
         if y is None:

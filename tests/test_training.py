@@ -231,6 +231,32 @@ def test_task_presets_override_the_defaults():
     assert training.resolve_preset("quick", Slow(), num_epochs=2)["num_epochs"] == 2
 
 
+def test_backbone_presets_beat_the_task_and_yield_to_overrides(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("PRETEXT_LESSONS_GRADING", raising=False)
+
+    @dataclasses.dataclass
+    class Wide(FlipTask):
+        presets = {"quick": {"width": 32, "num_epochs": 9}}
+
+    monkeypatch.setitem(training.ARCH_PRESETS, "quick", {"resnet": {"width": 5}})
+    assert training.resolve_preset("quick", Wide(), "cnn")["width"] == 32
+    resnet = training.resolve_preset("quick", Wide(), "resnet")
+    assert resnet["width"] == 5 and resnet["num_epochs"] == 9
+    assert training.resolve_preset("quick", Wide(), "resnet", width=7)["width"] == 7
+    with pytest.raises(ValueError, match="arch must be one of"):
+        training.resolve_preset("quick", arch="vgg")
+
+
+def test_train_or_load_builds_the_backbone_at_its_preset_width(cache, monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.delenv("PRETEXT_LESSONS_GRADING", raising=False)
+    monkeypatch.setitem(training.ARCH_PRESETS, "quick", {"resnet": {"width": 3}})
+    net, _ = training.train_or_load(FlipTask(), arch="resnet", X=images(16), progress=False,
+                                    **{k: v for k, v in SMALL.items() if k != "width"})
+    assert net.trunk.width == 3
+
+
 def test_device_choice():
     assert training.try_device("cpu").type == "cpu"
     expected = "cuda" if torch.cuda.is_available() else None
