@@ -80,7 +80,7 @@ def random_net(arch: str = "cnn", seed: int = 0, preset: str = "quick") -> torch
     from .training import resolve_preset, set_seed
 
     set_seed(seed)
-    return make_backbone(arch, 1, resolve_preset(preset)["width"]).eval()
+    return make_backbone(arch, 1, resolve_preset(preset, arch=arch)["width"]).eval()
 
 
 def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -367,6 +367,7 @@ def alignment_verdict(best: dict, reference: dict | None = None) -> str:
     sentence = _SENTENCES[kind][relation]
     if kind == "pretext" and reference is not None:
         ref = ("the supervised reference's last layer is its best" if reference["is_last"] else
+               "the supervised reference's last layer is as good as its best" if reference["drop"] < 0.05 else
                f"the supervised reference's last layer is {reference['drop']:.1f} points below its best")
         if relation == "clear" and reference["drop"] >= best["drop"]:
             sentence = (f"no seed overlaps, but {ref}, as much or more: the drop comes with the architecture "
@@ -403,11 +404,18 @@ def architecture_verdict(best, task: str, k: int, plain: str = "cnn", skip: str 
     head = (f"Verdict [{task}, k={k}, {plain} vs {skip}]: the last layer loses {p['drop']:.1f} points against "
             f"the best without skip connections ({plain}: {p['last_layer']} vs {p['best_layer']}) and "
             f"{s['drop']:.1f} with them ({skip}: {s['last_layer']} vs {s['best_layer']})")
+    # the noise of a drop: how far the last layer's accuracy moves between seeds (of either arch)
+    spreads = [100 * (e["last_max"] - e["last_min"]) for e in (p, s) if e["n_seeds"] > 1]
+    noise = max(spreads, default=0.0)
+    if abs(p["drop"] - s["drop"]) <= noise:
+        return (f"{head}: the difference, {abs(p['drop'] - s['drop']):.1f} points, is within the seeds' spread of "
+                f"the last layer ({noise:.1f} points): no clear difference here.")
+    hint = "" if spreads else " (one seed each: a hint, not evidence)"
     if s["drop"] < p["drop"]:
-        return f"{head}: skip connections kept the late layers more useful, as Kolesnikov et al. (2019) report."
-    if s["drop"] == p["drop"]:
-        return f"{head}: no difference here."
-    return f"{head}: here skip connections did not keep the late layers more useful, unlike Kolesnikov et al. (2019)."
+        return (f"{head}: skip connections kept the late layers more useful, as Kolesnikov et al. (2019) "
+                f"report{hint}.")
+    return (f"{head}: here skip connections did not keep the late layers more useful, unlike Kolesnikov et al. "
+            f"(2019){hint}.")
 
 
 def rank_correlation(a, b) -> float:

@@ -266,6 +266,15 @@ def test_architecture_verdict_follows_the_drops(resnet_last, word):
     assert "loses 20.0 points" in text and f"{100 * (0.7 - resnet_last):.1f} with them" in text
 
 
+def test_architecture_verdict_calls_a_drop_within_the_seeds_spread_no_difference():
+    cnn = curve_rows("rotation", [[0.6, 0.7, 0.50], [0.6, 0.7, 0.54], [0.6, 0.7, 0.52]], arch="cnn")
+    for resnet_last, word in ((0.53, "no clear difference"), (0.60, "as Kolesnikov"), (0.44, "unlike Kolesnikov")):
+        table = cnn + curve_rows("rotation", [[0.6, 0.7, resnet_last]], arch="resnet")
+        text = alignment.architecture_verdict(alignment.best_layers(table), "rotation", 10)
+        assert word in text, text
+        assert ("within the seeds' spread of the last layer (4.0 points)" in text) == (word == "no clear difference")
+
+
 def test_rank_correlation_matches_scipy_with_ties():
     from scipy.stats import spearmanr
 
