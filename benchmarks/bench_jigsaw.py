@@ -13,35 +13,21 @@ CPU, every multi-threaded small operation waits for a descheduled thread, which 
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import time
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
-from pretext_lessons.data import pretrain_split, to_float
+from common import batch_against_step, sgd_step_seconds, timed
 from pretext_lessons.jigsaw import JigsawTask, make_puzzles
 from pretext_lessons.permutations import (all_permutations, greedy_permutations, random_permutations,
                                           set_distances)
 from pretext_lessons.models import make_backbone
 from pretext_lessons.tasks import PretextNet
-from pretext_lessons.training import build_net, resolve_preset, train_or_load
+from pretext_lessons.training import resolve_preset, train_or_load
 
 SPINE_IMAGES_PER_S = 2300  # the spine's whole-image PlainCNN at width 16 on the course's unloaded 2-core CPU
-
-
-def timed(fn, repeat: int = 1) -> float:
-    """Median seconds of `repeat` calls (after one warm-up call when repeating)."""
-    if repeat > 1:
-        fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def greedy_recomputing(num: int, seed: int = 0) -> np.ndarray:
@@ -103,34 +89,10 @@ def bench_tiles(batch_size: int = 128, repeat: int = 30):
     print(f"\n== Tiles for a batch of {batch_size} Fashion-MNIST images (quick preset network, width 16), "
           f"{torch.get_num_threads()} thread(s) ==")
     task = JigsawTask()
-    X = to_float(pretrain_split(batch_size, seed=0))
-    g = torch.Generator().manual_seed(0)
-    make = timed(lambda: task.make_batch(X, g), repeat)
-    inputs, y = task.make_batch(X, g)
-    net = build_net(task, "cnn", 1, 16, seed=0)
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-
-    def step():
-        loss = F.cross_entropy(net(inputs), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    step_seconds = timed(step, repeat)
+    X, inputs, y, make, step_seconds = batch_against_step(task, batch_size, repeat)
     print(f"making the puzzles: {make * 1e3:.2f} ms; one training step on them: {step_seconds * 1e3:.1f} ms; "
           f"ratio {make / step_seconds:.3f} (target <= 0.05)")
-
-    whole = PretextNet(make_backbone("cnn", 1, 16), 4)
-    whole_opt = torch.optim.SGD(whole.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    y4 = y % 4
-
-    def whole_step():
-        loss = F.cross_entropy(whole(X), y4)
-        whole_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        whole_opt.step()
-
-    whole_seconds = timed(whole_step, repeat)
+    whole_seconds = sgd_step_seconds(PretextNet(make_backbone("cnn", 1, 16), 4), X, y % 4, repeat)
     ratio = (make + step_seconds) / whole_seconds
     quick = resolve_preset("quick", task)
     puzzles = quick["num_images"] * quick["num_epochs"]

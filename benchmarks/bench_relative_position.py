@@ -10,29 +10,15 @@ operation waits for a descheduled thread, which distorts both sides.
 from __future__ import annotations
 
 import os
-import statistics
-import time
 
 import torch
-from torch.nn import functional as F
 
+from common import batch_against_step, timed
 from pretext_lessons.aberration import (apply_symmetry, chromatic_aberration, load_photos_for_experiment,
                                         render_patches)
 from pretext_lessons.data import pretrain_split, to_float
 from pretext_lessons.relative_position import (RelativePositionTask, crop_patches, normalize_patches,
                                                pair_positions, sample_pairs)
-from pretext_lessons.training import build_net
-
-
-def timed(fn, repeat: int = 1) -> float:
-    """Median seconds of `repeat` calls, after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def loop_pairs(X, seed, patch=7, gap=2, jitter=1):
@@ -53,21 +39,7 @@ def loop_pairs(X, seed, patch=7, gap=2, jitter=1):
 def bench_sampling(batch_size: int = 128, repeat: int = 30):
     print(f"\n== Pairs for a batch of {batch_size} Fashion-MNIST images (quick preset network, width 16), "
           f"{torch.get_num_threads()} thread(s) ==")
-    task = RelativePositionTask()
-    X = to_float(pretrain_split(batch_size, seed=0))
-    g = torch.Generator().manual_seed(0)
-    make = timed(lambda: task.make_batch(X, g), repeat)
-    inputs, y = task.make_batch(X, g)
-    net = build_net(task, "cnn", 1, 16, seed=0)
-    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-
-    def step():
-        loss = F.cross_entropy(net(inputs), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-
-    step_seconds = timed(step, repeat)
+    _, _, _, make, step_seconds = batch_against_step(RelativePositionTask(), batch_size, repeat)
     print(f"sampling the pairs: {make * 1e3:.2f} ms; one training step on them: {step_seconds * 1e3:.1f} ms; "
           f"ratio {make / step_seconds:.3f} (target <= 0.05)")
 
