@@ -37,6 +37,7 @@ class LabelOnlyTask(PretextTask):
 
 def bare_steps(net, X, batch_size, steps, lr, dtype=None):
     """The baseline: forward, loss, backward, optimizer step on ready batches, nothing else."""
+    net.train()  # as `fit` does: `fit` leaves the network in eval mode, whose batch norm is cheaper
     opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
     g = torch.Generator().manual_seed(0)
     batches = [to_float(X[i * batch_size:(i + 1) * batch_size]) for i in range(steps)]
