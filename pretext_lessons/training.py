@@ -31,7 +31,7 @@ PRESETS = {
 }
 # Per backbone, entries that beat the preset's and the task's. A ResNet step at width 16 costs 3.6x
 # a plain CNN step (its stem and first block work at full resolution); at width 8 it costs 1.6x
-# and reaches the same pretext accuracy within 2 points in the quick preset (benchmarks/bench_fit.py).
+# (benchmarks/bench_fit.py --arch resnet) and loses 1 to 4 points of pretext accuracy in the quick preset.
 ARCH_PRESETS = {"quick": {"resnet": dict(width=8)}}
 
 
