@@ -21,6 +21,7 @@ import torch
 from torch.nn import functional as F
 from torchvision.transforms import functional as TF
 
+from common import timed
 from pretext_lessons.data import load_fashion_mnist, to_float
 from pretext_lessons.rotation import RotationTask, rotate_batch
 from pretext_lessons.training import build_net, pretext_accuracy, resolve_preset, train_or_load
@@ -36,12 +37,6 @@ def per_image(X: torch.Tensor, to_float_tensor: bool) -> tuple[torch.Tensor, tor
             inputs.append(to_tensor(TF.rotate(pil, 90 * r)))
             labels.append(r)
     return torch.stack(inputs), torch.tensor(labels)
-
-
-def timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
 
 
 def main(argv=None) -> int:

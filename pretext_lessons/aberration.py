@@ -141,13 +141,12 @@ def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator,
 def position_net(num_classes: int = 9, width: int = 16) -> nn.Module:
     """Lesson 3: a small CNN that reads a colour patch and names its cell (a 5x5 first layer sees colour fringes)."""
     w = width
-    net = nn.Sequential(
+    return nn.Sequential(
         nn.Conv2d(3, w, 5, padding=2, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
         nn.Conv2d(w, 2 * w, 3, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
         nn.Conv2d(2 * w, 2 * w, 3, padding=1, bias=False), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * w, num_classes),
     )
-    return net.to(memory_format=torch.channels_last)  # faster on the CPU, as the course's backbones
 
 
 @contextlib.contextmanager

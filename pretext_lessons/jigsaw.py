@@ -271,7 +271,7 @@ class JigsawTask(PretextTask):
     normalize: bool = True
 
     name = "jigsaw"
-    # quick: 18,000 puzzles, each step about 1.3x a whole-image step of the same trunk
+    # quick: 18,000 puzzles, each step about 0.9x a whole-image step of the same trunk
     # (benchmarks/bench_jigsaw.py): about 15 s on an idle 2-core CPU, ~80% held-out accuracy (80x
     # chance). Small enough that lesson 2's shortcut experiment trains it over 3 seeds per condition,
     # and lesson 4 reuses those networks.
