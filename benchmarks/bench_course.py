@@ -37,7 +37,7 @@ def main():
     args = parser.parse_args()
     if args.fresh:
         os.environ["PRETEXT_LESSONS_CHECKPOINTS"] = tempfile.mkdtemp(prefix="pretext-bench-")
-    from pretext_lessons.notebooks import run_course
+    from pretext_lessons.notebook.execute import run_course
 
     peak, stop = [0], threading.Event()
     sampler = threading.Thread(target=sample_peak, args=(stop, peak), daemon=True)

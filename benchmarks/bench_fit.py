@@ -19,9 +19,9 @@ import time
 import torch
 from torch.nn import functional as F
 
-from pretext_lessons import training
-from pretext_lessons.data import load_fashion_mnist, to_float
-from pretext_lessons.tasks import PretextTask
+from pretext_lessons.core import training
+from pretext_lessons.core.data import load_fashion_mnist, to_float
+from pretext_lessons.core.task import PretextTask
 
 
 @dataclasses.dataclass

@@ -4,7 +4,7 @@
 
 Each exercise in solutions/ is submitted `copies` times as its solution (full marks) and once as
 its untouched release (zero). Baseline in the same run: executing the same notebooks with plain
-nbclient (`pretext_lessons.notebooks.execute_notebook`, grading preset on, no tests swapped in,
+nbclient (`pretext_lessons.notebook.execute.execute_notebook`, grading preset on, no tests swapped in,
 no reports), one at a time. Our grader runs them with `--jobs 1` and with `--jobs N`.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pretext_lessons.grading import grade, release  # noqa: E402
 from pretext_lessons.grading.release import SOLUTIONS, solution_paths  # noqa: E402
-from pretext_lessons.notebooks import ROOT, execute_notebook  # noqa: E402
+from pretext_lessons.notebook.execute import ROOT, execute_notebook  # noqa: E402
 
 
 def submissions(solutions: Path, folder: Path, copies: int) -> list[Path]:

@@ -20,12 +20,12 @@ import numpy as np
 import torch
 
 from common import batch_against_step, sgd_step_seconds, timed
-from pretext_lessons.jigsaw import JigsawTask, make_puzzles
-from pretext_lessons.permutations import (all_permutations, greedy_permutations, random_permutations,
+from pretext_lessons.tasks.jigsaw import JigsawTask, make_puzzles
+from pretext_lessons.tasks.permutations import (all_permutations, greedy_permutations, random_permutations,
                                           set_distances)
-from pretext_lessons.models import make_backbone
-from pretext_lessons.tasks import PretextNet
-from pretext_lessons.training import resolve_preset, train_or_load
+from pretext_lessons.core.models import make_backbone
+from pretext_lessons.core.task import PretextNet
+from pretext_lessons.core.training import resolve_preset, train_or_load
 
 SPINE_IMAGES_PER_S = 2300  # the spine's whole-image PlainCNN at width 16 on the course's unloaded 2-core CPU
 

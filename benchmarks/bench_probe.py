@@ -24,9 +24,10 @@ import warnings
 import numpy as np
 import torch
 
-from pretext_lessons import alignment
-from pretext_lessons.data import to_float
-from pretext_lessons.probe import fit_linear, layer_features
+from pretext_lessons import course_tasks, train_or_load
+from pretext_lessons.experiments import alignment
+from pretext_lessons.core.data import to_float
+from pretext_lessons.core.probe import fit_linear, layer_features
 
 C, TOL, MAX_ITER = 1.0, alignment.PROBE_TOL, 200
 
@@ -38,9 +39,7 @@ def load_net(task_name: str, arch: str, seed: int):
             return alignment.random_net(arch, seed), alignment.RANDOM
         if task_name == alignment.SUPERVISED:
             return alignment.supervised_net(arch, seed, progress=False)[0], alignment.SUPERVISED
-        from pretext_lessons.training import train_or_load
-
-        task = alignment.lesson_tasks(verbose=False)[task_name]
+        task = course_tasks()[task_name]
         return train_or_load(task, arch=arch, preset="quick", seed=seed, progress=False)[0], task
 
 

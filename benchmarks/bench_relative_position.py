@@ -14,10 +14,10 @@ import os
 import torch
 
 from common import batch_against_step, timed
-from pretext_lessons.aberration import (apply_symmetry, chromatic_aberration, load_photos_for_experiment,
+from pretext_lessons.experiments.aberration import (apply_symmetry, chromatic_aberration, load_photos_for_experiment,
                                         render_patches)
-from pretext_lessons.data import pretrain_split, to_float
-from pretext_lessons.relative_position import (RelativePositionTask, crop_patches, normalize_patches,
+from pretext_lessons.core.data import pretrain_split, to_float
+from pretext_lessons.tasks.relative_position import (RelativePositionTask, crop_patches, normalize_patches,
                                                pair_positions, sample_pairs)
 
 

@@ -22,9 +22,9 @@ from torch.nn import functional as F
 from torchvision.transforms import functional as TF
 
 from common import timed
-from pretext_lessons.data import load_fashion_mnist, to_float
-from pretext_lessons.rotation import RotationTask, rotate_batch
-from pretext_lessons.training import build_net, pretext_accuracy, resolve_preset, train_or_load
+from pretext_lessons.core.data import load_fashion_mnist, to_float
+from pretext_lessons.tasks.rotation import RotationTask, rotate_batch
+from pretext_lessons.core.training import build_net, pretext_accuracy, resolve_preset, train_or_load
 
 
 def per_image(X: torch.Tensor, to_float_tensor: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -7,8 +7,8 @@ import time
 import torch
 from torch.nn import functional as F
 
-from pretext_lessons.data import pretrain_split, to_float
-from pretext_lessons.training import build_net
+from pretext_lessons.core.data import pretrain_split, to_float
+from pretext_lessons.core.training import build_net
 
 
 def timed(fn, repeat: int = 1) -> float:

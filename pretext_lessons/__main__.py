@@ -17,7 +17,7 @@ def main(argv=None) -> int:
     if args.command in grading_cli.COMMANDS:
         return grading_cli.run(args)
     if args.command == "course":
-        from .notebooks import BUILD, run_course
+        from .notebook.execute import BUILD, run_course
 
         times = run_course(names=args.names or None)
         total = sum(times.values())

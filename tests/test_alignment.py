@@ -8,11 +8,12 @@ import nbformat
 import pytest
 import torch
 
-from pretext_lessons import alignment, probe
-from pretext_lessons.data import fewshot_split, pretrain_split, to_float
-from pretext_lessons.models import make_backbone
-from pretext_lessons.notebooks import ROOT, execute_notebook
-from pretext_lessons.tasks import PretextTask
+from pretext_lessons.experiments import alignment
+from pretext_lessons.core import probe
+from pretext_lessons.core.data import fewshot_split, pretrain_split, to_float
+from pretext_lessons.core.models import make_backbone
+from pretext_lessons.notebook.execute import ROOT, execute_notebook
+from pretext_lessons.core.task import PretextTask
 
 NOTEBOOK = ROOT / "notebooks" / "04_layer_alignment.ipynb"
 

@@ -7,10 +7,10 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from pretext_lessons.capstone import (BOX_KEYS, edge_solver, layer_report, low_level_features, low_level_probe,
+from pretext_lessons.experiments.capstone import (BOX_KEYS, edge_solver, layer_report, low_level_features, low_level_probe,
                                       plot_pipeline)
-from pretext_lessons.tasks import PretextTask
-from pretext_lessons.training import build_net
+from pretext_lessons.core.task import PretextTask
+from pretext_lessons.core.training import build_net
 
 
 @dataclasses.dataclass

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pretext_lessons import data
+from pretext_lessons.core import data
 
 
 def write_idx(path, array, compress=True):

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from pretext_lessons.__main__ import main
-from pretext_lessons.checks import expect, expect_close, expect_tensor
+from pretext_lessons.notebook.checks import expect, expect_close, expect_tensor
 from pretext_lessons.grading import ExerciseFormatError, check, grade, out_of_sync, release, release_notebook
 from pretext_lessons.grading import selfcheck
 from pretext_lessons.grading.cells import grade_id, questions, read_notebook, validate
@@ -547,7 +547,7 @@ def test_exercise_solution_gets_full_marks_and_release_zero(path, graded_exercis
 
 def test_check_works_inside_a_notebook_kernel(released_toy, tmp_path):
     """A student's released notebook: answers filled in, then check() in a cell, in a real kernel."""
-    from pretext_lessons.notebooks import execute_notebook
+    from pretext_lessons.notebook.execute import execute_notebook
 
     nb = read_notebook(released_toy)
     _answer(nb, "q1", "def count_labels(y, num_classes):\n    return torch.bincount(y, minlength=num_classes + 1)")

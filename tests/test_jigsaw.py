@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from pretext_lessons import jigsaw, permutations as perms
-from pretext_lessons.jigsaw import (JigsawNet, JigsawTask, cut_tiles, make_puzzles, normalize_tiles, plot_puzzle,
+from pretext_lessons.tasks import jigsaw, permutations as perms
+from pretext_lessons.tasks.jigsaw import (JigsawNet, JigsawTask, cut_tiles, make_puzzles, normalize_tiles, plot_puzzle,
                                     puzzle_geometry)
-from pretext_lessons.models import make_backbone
-from pretext_lessons.tasks import check_task_batch
+from pretext_lessons.core.models import make_backbone
+from pretext_lessons.core.task import check_task_batch
 
 matplotlib.use("Agg")
 
@@ -290,7 +290,7 @@ def test_indistinguishable_pairs_agree_with_comparing_the_puzzles():
 # ---------------------------------------------------------------- the task and its network
 
 def test_task_batch_keeps_its_promises():
-    from pretext_lessons.data import load_fashion_mnist
+    from pretext_lessons.core.data import load_fashion_mnist
 
     task = JigsawTask()
     X = load_fashion_mnist("test")[0][:64]
@@ -328,7 +328,7 @@ def test_preprocess_normalises_whole_images_like_tiles():
 
 
 def test_fit_trains_the_context_free_network_on_puzzles():
-    from pretext_lessons.training import fit
+    from pretext_lessons.core.training import fit
 
     task = JigsawTask(num_classes=10)
     X = (torch.rand(64, 1, 28, 28) * 255).to(torch.uint8)

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from pretext_lessons import models
+from pretext_lessons.core import models
 
 
 @pytest.mark.parametrize("arch, names", [
@@ -50,7 +50,7 @@ def test_bad_arguments(kwargs, message):
 
 
 def test_trunk_of_finds_the_backbone():
-    from pretext_lessons.tasks import PretextNet
+    from pretext_lessons.core.task import PretextNet
 
     trunk = models.make_backbone("cnn", 1, width=4)
     assert models.trunk_of(PretextNet(trunk, 4)) is trunk and models.trunk_of(trunk) is trunk

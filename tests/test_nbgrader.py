@@ -13,7 +13,7 @@ nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed; in
 from pretext_lessons.grading.cells import grade_id, read_notebook  # noqa: E402
 from pretext_lessons.grading.nbgrader_course import COURSE_ID, make_course  # noqa: E402
 from pretext_lessons.grading.release import SOLUTIONS, notebook_text, release_notebook  # noqa: E402
-from pretext_lessons.notebooks import ROOT  # noqa: E402
+from pretext_lessons.notebook.execute import ROOT  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading" / "solutions"
 SOURCES = [FIXTURES / "90_toy.ipynb"] + sorted(SOLUTIONS.glob("*.ipynb"))

@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from pretext_lessons.notebooks import execute_notebook
+from pretext_lessons.notebook.execute import execute_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from pretext_lessons import probe
-from pretext_lessons.models import make_backbone
+from pretext_lessons.core import probe
+from pretext_lessons.core.models import make_backbone
 
 
 def blobs(n_per_class=40, num_classes=4, dim=20, spread=0.3, seed=0):

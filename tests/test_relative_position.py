@@ -4,9 +4,9 @@ import pytest
 import torch
 
 from pretext_lessons import check_task_batch, make_backbone
-from pretext_lessons.aberration import (CONDITIONS, aberration_experiment, apply_symmetry, chromatic_aberration,
+from pretext_lessons.experiments.aberration import (CONDITIONS, aberration_experiment, apply_symmetry, chromatic_aberration,
                                         format_table, plot_aberration, position_patches, render_patches)
-from pretext_lessons.relative_position import (LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR, PairNet,
+from pretext_lessons.tasks.relative_position import (LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR, PairNet,
                                                RelativePositionTask, centre_range, crop_patches, drop_color,
                                                footprint, mirror_confusion, neighbour_offsets, normalize_patches,
                                                object_aspect, pair_positions, pair_probabilities, plot_pairs,

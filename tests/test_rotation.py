@@ -1,14 +1,14 @@
-"""Tests for lesson 1, rotation prediction (pretext_lessons.rotation)."""
+"""Tests for lesson 1, rotation prediction (pretext_lessons.tasks.rotation)."""
 import matplotlib
 import numpy as np
 import pytest
 import torch
 
-from pretext_lessons import rotation
-from pretext_lessons.rotation import (RotationTask, image_for_net, plot_rotations, rotate_batch,
+from pretext_lessons.tasks import rotation
+from pretext_lessons.tasks.rotation import (RotationTask, image_for_net, plot_rotations, rotate_batch,
                                       rotation_confusions, rotation_probabilities, unrotate, upright_lookalike)
-from pretext_lessons.tasks import check_task_batch
-from pretext_lessons.training import build_net, resolve_preset
+from pretext_lessons.core.task import check_task_batch
+from pretext_lessons.core.training import build_net, resolve_preset
 
 
 def reference_rotation(img: np.ndarray, r: int) -> np.ndarray:

@@ -5,8 +5,8 @@ import warnings
 import pytest
 import torch
 
-from pretext_lessons import training
-from pretext_lessons.tasks import PretextTask, SupervisedTask, check_task_batch
+from pretext_lessons.core import training
+from pretext_lessons.core.task import PretextTask, SupervisedTask, check_task_batch
 
 
 @dataclasses.dataclass

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt
 import nbformat
 import pytest
 
-from pretext_lessons.widgets import Explorer, explorer, figure_png
+from pretext_lessons.notebook.widgets import Explorer, explorer, figure_png
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -127,14 +127,14 @@ def test_explorer_is_an_ipywidgets_interactive():
 
 def test_an_executed_notebook_keeps_a_png_beside_the_widget_view(tmp_path):
     """nbconvert, GitHub and other static renders show the PNG where they cannot show the widget."""
-    from pretext_lessons.notebooks import execute_notebook
+    from pretext_lessons.notebook.execute import execute_notebook
 
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                            "language": "python"}})
     nb.cells = [nbformat.v4.new_code_cell(
         "import ipywidgets as widgets\n"
         "import matplotlib.pyplot as plt\n"
-        "from pretext_lessons.widgets import explorer\n"
+        "from pretext_lessons.notebook.widgets import explorer\n"
         "def plot(n=2):\n"
         "    fig, ax = plt.subplots(figsize=(2, 2))\n"
         "    ax.plot(range(n))\n"

@@ -11,7 +11,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..notebooks import ROOT
+from ..notebook.execute import ROOT
 from .assemble import assemble
 from .catalog import catalog, identify, named_exercise
 from .report import write_reports

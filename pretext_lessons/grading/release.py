@@ -6,7 +6,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from ..notebooks import ROOT
+from ..notebook.execute import ROOT
 from .cells import (BEGIN_SOLUTION, CODE_STUB, END_SOLUTION, TEXT_STUB, ExerciseFormatError, is_answer, meta,
                     read_notebook, remove_hidden_tests, validate)
 

@@ -127,7 +127,7 @@ def _compile(source: str, filename: str):
 
 def run_test(source: str, name: str, namespace: dict) -> TestOutcome:
     """Lesson 0: run one visible test cell on a copy of `namespace`; a message the student can act on."""
-    from ..checks import CheckFailed
+    from ..notebook.checks import CheckFailed
 
     filename = f"<test {name}>"
     lines = source.split("\n")

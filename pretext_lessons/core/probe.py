@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .models import activations, trunk_of
+from .data import to_float
 
 DEFAULT_POOLED_SIZE = 2048  # the course's counterpart of VISSL's ~9k features, for 28 px images
 
@@ -171,8 +172,6 @@ def _lbfgs_softmax(Z: torch.Tensor, y: torch.Tensor, num_classes: int, C: float,
 def layer_features(net: nn.Module, X: torch.Tensor, layers=None, target: int = DEFAULT_POOLED_SIZE,
                    preprocess=None) -> dict[str, torch.Tensor]:
     """Lesson 0: pooled features of each named layer of a network's trunk on images X."""
-    from .data import to_float
-
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
     X = to_float(X)

@@ -12,8 +12,10 @@ import functools
 import torch
 from torch.nn import functional as F
 
-from .data import FASHION_MNIST_CLASSES, PHOTO_NAMES, check_images, load_fashion_mnist, load_photo, to_float
-from .tasks import PretextTask
+from ..core.data import FASHION_MNIST_CLASSES, PHOTO_NAMES, check_images, load_fashion_mnist, load_photo, to_float
+from ..core.task import PretextTask
+from .registry import register_task
+from ..notebook.widgets import explorer
 
 ANGLES = (0, 90, 180, 270)
 ROTATION_NAMES = tuple(f"{a}°" for a in ANGLES)
@@ -80,6 +82,7 @@ def unrotate(inputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 # 2. batch transform -------------------------------------------------------------------------------
 
+@register_task
 @dataclasses.dataclass
 class RotationTask(PretextTask):
     """Lesson 1: predict which of four rotations (0/90/180/270 degrees) an image was given."""
@@ -272,8 +275,6 @@ def _photo(name: str) -> torch.Tensor:
 def rotation_explorer(net=None, X: torch.Tensor | None = None, y: torch.Tensor | None = None, size: int = 28):
     """Lesson 1: pick a Fashion-MNIST test image (by index) or a photo (by name) and see plot_rotations."""
     import ipywidgets as widgets
-
-    from .widgets import explorer
 
     if X is None:
         X, y = load_fashion_mnist("test")

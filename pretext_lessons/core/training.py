@@ -15,8 +15,9 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import check_images, data_dir, load_fashion_mnist, pretrain_split, to_float
-from .models import ARCHS, make_backbone
-from .tasks import PretextTask
+from .models import ARCHS, evaluating, make_backbone
+from .validate import check_int
+from .task import PretextTask
 
 GRADING_VARIABLES = ("PRETEXT_LESSONS_GRADING", "NBGRADER_EXECUTION")
 
@@ -102,12 +103,7 @@ def autocast_dtype(device: torch.device, amp="auto"):
 
 
 class History(dict):
-    """Lesson 0: what `fit` records per epoch (loss, pretext accuracy, time); `.plot()` draws it."""
-
-    def plot(self, ax=None, title=None):
-        from .plotting import plot_history
-
-        return plot_history(self, ax=ax, title=title)
+    """Lesson 0: what `fit` records per epoch: epoch, loss, train_acc, val_acc, seconds (draw it with plot_history)."""
 
 
 def _batch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -121,15 +117,13 @@ def pretext_predictions(net: nn.Module, task: PretextTask, X: torch.Tensor, seed
     """Lesson 0: pseudo labels, predictions and probabilities of `net` on held-out images X (fixed seed)."""
     check_images(X, min_size=task.min_size)
     device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
     ys, probs = [], []
-    for start in range(0, len(X), batch_size):
-        g = _batch_generator(seed, start, device)
-        inputs, y = task.make_batch(to_float(X[start:start + batch_size].to(device)), g)
-        probs.append(F.softmax(net(inputs).float(), dim=1).cpu())
-        ys.append(y.cpu())
-    net.train(was_training)
+    with evaluating(net):
+        for start in range(0, len(X), batch_size):
+            g = _batch_generator(seed, start, device)
+            inputs, y = task.make_batch(to_float(X[start:start + batch_size].to(device)), g)
+            probs.append(F.softmax(net(inputs).float(), dim=1).cpu())
+            ys.append(y.cpu())
     probs = torch.cat(probs)
     return torch.cat(ys), probs.argmax(1), probs
 
@@ -152,9 +146,8 @@ def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int =
     from tqdm.auto import tqdm
 
     check_images(X, min_size=task.min_size)
-    for name, value in (("num_epochs", num_epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    check_int("num_epochs", num_epochs)
+    check_int("batch_size", batch_size)
     if not lr > 0:
         raise ValueError(f"lr must be positive, got {lr!r}")
     device = try_device(device)

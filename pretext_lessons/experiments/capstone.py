@@ -5,7 +5,12 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from .data import to_float
+from ..core.data import to_float
+from ..core.probe import fit_linear
+from ..core.task import PretextTask
+from ..core.training import train_or_load
+from ..tasks.registry import course_tasks
+from . import alignment
 
 # (key, row, column, title, notation, code) of each box of the pipeline diagram
 PIPELINE_BOXES = (
@@ -181,9 +186,6 @@ def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float 
     number of images used. Far above chance means the labels leak through low-level cues: a
     network will find that shortcut too.
     """
-    from .probe import fit_linear
-    from .tasks import PretextTask
-
     if not isinstance(task, PretextTask):
         raise TypeError(f"task must be a PretextTask, got {type(task).__name__}")
     if not 0 < train_fraction < 1:
@@ -210,16 +212,13 @@ def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float 
 # ------------------------------------------------------------------------------------------------
 
 def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", device=None) -> list[tuple]:
-    """Lesson 5: (task, net, history) for the default tasks of lessons 1 to 3, as those lessons trained them.
+    """Lesson 5: (task, net, history) for every registered task (lessons 1 to 3 and any you registered).
 
     Loaded from the checkpoint cache when the lessons ran with the same preset and seed; trained
     otherwise (minutes on a CPU).
     """
-    from .alignment import lesson_tasks
-    from .training import train_or_load
-
     return [(task, *train_or_load(task, arch=arch, preset=preset, seed=seed, device=device, progress=False))
-            for task in lesson_tasks(verbose=False).values()]
+            for task in course_tasks().values()]
 
 
 def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset: str = "quick") -> list[dict]:
@@ -228,9 +227,6 @@ def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset
     `networks` is a list of (task, net) or (task, net, history); each trunk is probed with a linear
     classifier on `k` labelled images per class, whole images shown as `task.preprocess` shows them.
     """
-    from . import alignment
-    from .tasks import PretextTask
-
     items = list(networks)
     for i, item in enumerate(items):
         if not (isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], PretextTask)):

@@ -30,15 +30,22 @@ from collections import defaultdict
 
 import torch
 
-from .probe import DEFAULT_POOLED_SIZE, fit_linear, layer_features, pool_features
-from .tasks import PretextTask
+from scipy.stats import spearmanr
+
+from ..core.data import fewshot_split, load_fashion_mnist, to_float
+from ..core.models import activations, evaluating, make_backbone, trunk_of
+from ..core.probe import DEFAULT_POOLED_SIZE, fit_linear, layer_features, pool_features
+from ..core.task import PretextTask, SupervisedTask
+from ..core.training import resolve_preset, set_seed, train_or_load
+from ..core.validate import check_int
+from ..notebook.widgets import explorer
+from ..tasks.registry import course_tasks, registered_tasks
 
 ROW_KEYS = ("task", "arch", "seed", "layer", "depth", "accuracy", "k")
 PIXELS = "pixels"  # the raw-pixel baseline: task "pixels", a single layer "pixels" at depth 0
 RANDOM = "random"  # the same architecture with random weights
 SUPERVISED = "supervised"  # the same architecture trained with the labels: the "aligned" reference
 BASELINES = (SUPERVISED, RANDOM, PIXELS)
-LESSON_TASKS = (("rotation", "RotationTask"), ("jigsaw", "JigsawTask"), ("relative_position", "RelativePositionTask"))
 PROBE_TOL = 1e-4  # scikit-learn's stopping rule for the linear probe (see benchmarks/bench_probe.py)
 PREDICTS_RHO = 0.8  # a rank correlation at least this high counts as "pretext accuracy predicts downstream"
 JSON_MIME = "application/vnd.pretext-lessons.alignment+json"
@@ -59,34 +66,14 @@ PUBLISHED = (
 
 # 1. networks and features -------------------------------------------------------------------------
 
-def lesson_tasks(verbose: bool = True) -> dict[str, PretextTask]:
-    """Lesson 4: the three lessons' pretext tasks in their default configuration, skipping any not installed."""
-    import importlib
-
-    found = {}
-    for module_name, class_name in LESSON_TASKS:
-        try:
-            module = importlib.import_module(f"pretext_lessons.{module_name}")
-            found[module_name] = getattr(module, class_name)()
-        except (ImportError, AttributeError) as err:
-            if verbose:
-                print(f"Skipping {module_name}: pretext_lessons.{module_name}.{class_name} is not available ({err}).")
-    return found
-
-
 def random_net(arch: str = "cnn", seed: int = 0, preset: str = "quick") -> torch.nn.Module:
     """Lesson 4: the baseline 'random': the architecture with random weights (the preset's width), frozen."""
-    from .models import make_backbone
-    from .training import resolve_preset, set_seed
-
     set_seed(seed)
     return make_backbone(arch, 1, resolve_preset(preset, arch=arch)["width"]).eval()
 
 
 def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 4: the images of `data.pretrain_split(num_images, seed)` with their true labels."""
-    from .data import load_fashion_mnist
-
     X, y = load_fashion_mnist("train")
     if not isinstance(num_images, int) or not 0 < num_images <= len(X):
         raise ValueError(f"num_images must be an integer between 1 and {len(X)}, got {num_images!r}")
@@ -97,22 +84,63 @@ def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch
 def supervised_net(arch: str = "cnn", seed: int = 0, preset: str = "quick", num_images: int | None = None,
                    progress: bool = True, **overrides):
     """Lesson 4: the baseline 'supervised' (trained with the true labels), cached by train_or_load; (net, history)."""
-    from .tasks import SupervisedTask
-    from .training import resolve_preset, train_or_load
-
     task = SupervisedTask(num_classes=10)
     num_images = num_images or resolve_preset(preset, task)["num_images"]
     X, y = labelled_subset(num_images, seed)
     return train_or_load(task, arch=arch, preset=preset, seed=seed, X=X, y=y, progress=progress, **overrides)
 
 
+def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, log=print) -> tuple[list, list]:
+    """Lesson 4: every network the study compares, per arch and seed: each task, the supervised reference, random weights.
+
+    `tasks` defaults to the registered tasks (`course_tasks()`), `seeds` to {"cnn": (0,)}, a dict
+    arch -> seeds. Returns `networks`, a list of (task or baseline name, arch, seed, net), and
+    `pretext`, one row (task, arch, seed, pretext_accuracy, group) per pretext network. Each
+    network is loaded from the checkpoint cache when a lesson already trained it.
+    """
+    tasks = course_tasks() if tasks is None else dict(tasks)
+    seeds = {"cnn": (0,)} if seeds is None else seeds
+    networks, pretext = [], []
+    for arch, arch_seeds in seeds.items():
+        for seed in arch_seeds:
+            for name, task in tasks.items():
+                net, history = train_or_load(task, arch=arch, preset=preset, seed=seed, device=device, progress=False)
+                networks.append((task, arch, seed, net))
+                pretext.append(dict(task=name, arch=arch, seed=seed, pretext_accuracy=history["val_acc"][-1],
+                                    group=arch))
+                if log:
+                    log(f"{name:<18} {arch:<6} seed {seed}: pretext accuracy {history['val_acc'][-1]:.1%}")
+            net, history = supervised_net(arch, seed, preset, device=device, progress=False)
+            networks.append((SUPERVISED, arch, seed, net))
+            if log:
+                log(f"{SUPERVISED:<18} {arch:<6} seed {seed}: training accuracy {history['train_acc'][-1]:.1%}")
+            networks.append((RANDOM, arch, seed, random_net(arch, seed, preset)))
+    return networks, pretext
+
+
+def probe_networks(networks, ks=(10,), num_test: int | None = 2000, C: float = 1.0) -> list[dict]:
+    """Lesson 4: the results table: every layer of every network in `networks` (from `train_networks`) and raw pixels.
+
+    Each seed gets its own downstream split, shared by all the networks of that seed.
+    """
+    ks = _check_ks(ks)
+    archs_of_seed = defaultdict(list)
+    for _, arch, seed, _ in networks:
+        if arch not in archs_of_seed[seed]:
+            archs_of_seed[seed].append(arch)
+    splits = {seed: downstream_split(ks, seed, num_test) for seed in sorted(archs_of_seed)}
+    table = []
+    for task, arch, seed, net in networks:
+        table += probe_network(net, task, arch, seed, ks=ks, split=splits[seed], C=C)
+    for seed, split in splits.items():
+        table += probe_pixels(seed, ks, archs=archs_of_seed[seed], split=split, C=C)
+    return table
+
+
 def pooled_sizes(arch: str = "cnn", width: int = 16, image_size: int = 28, in_channels: int = 1,
                  target: int = DEFAULT_POOLED_SIZE) -> dict[str, tuple[tuple[int, ...], int]]:
     """Lesson 4: per layer of a backbone, the activation shape (C, H, W) or (D,) and the features kept after pooling."""
-    from .models import activations, make_backbone
-
-    if not isinstance(image_size, int) or image_size < 1:
-        raise ValueError(f"image_size must be a positive integer, got {image_size!r}")
+    check_int("image_size", image_size)
     net = make_backbone(arch, in_channels, width)
     acts = activations(net, torch.zeros(1, in_channels, image_size, image_size), net.layer_names)
     return {name: (tuple(a.shape[1:]), pool_features(a, target).shape[1]) for name, a in acts.items()}
@@ -123,8 +151,7 @@ def budget_indices(y: torch.Tensor, k: int) -> torch.Tensor:
     if not isinstance(y, torch.Tensor) or y.dim() != 1:
         raise TypeError(f"y must be a 1-D tensor of labels, got {type(y).__name__}"
                         f"{' of shape ' + str(tuple(y.shape)) if isinstance(y, torch.Tensor) else ''}")
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer (labels per class), got {k!r}")
+    check_int("k", k, hint=" (labels per class)")
     picked = []
     for c in torch.unique(y).tolist():
         members = torch.nonzero(y == c).flatten()
@@ -145,8 +172,6 @@ def _check_ks(ks) -> tuple[int, ...]:
 
 def downstream_split(ks=(10,), seed: int = 0, num_test: int | None = 2000):
     """Lesson 4: the few-label split for the largest k in `ks` (every smaller k is its first k per class)."""
-    from .data import fewshot_split
-
     # fewshot_split draws one permutation per class whatever k is, so with the same seed the
     # k = 10 split is the first 10 images per class of the k = 100 split, with the same test set.
     return fewshot_split(k=max(_check_ks(ks)), seed=seed, num_test=num_test)
@@ -174,18 +199,13 @@ def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,)
     `task` is a PretextTask (its name labels the rows, its `preprocess` shows whole images to the
     trunk) or a name. The split defaults to `downstream_split(ks, seed)`; features are computed once.
     """
-    from .data import to_float
-    from .models import trunk_of
-
     name, preprocess = _task_name_and_preprocess(task, preprocess)
     ks = _check_ks(ks)
     X_train, y_train, X_test, y_test = split if split is not None else downstream_split(ks, seed, num_test)
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
-    was_training = net.training
-    net.eval()
-    feats = layer_features(trunk, torch.cat([to_float(X_train), to_float(X_test)]), layers, target, preprocess)
-    net.train(was_training)
+    with evaluating(net):
+        feats = layer_features(trunk, torch.cat([to_float(X_train), to_float(X_test)]), layers, target, preprocess)
     n = len(X_train)
     accs = probe_features({l: f[:n] for l, f in feats.items()}, y_train,
                           {l: f[n:] for l, f in feats.items()}, y_test, ks, C)
@@ -198,8 +218,6 @@ def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,)
 def probe_pixels(seed: int = 0, ks=(10,), archs=("cnn",), split=None, C: float = 1.0,
                  num_test: int | None = 2000) -> list[dict]:
     """Lesson 4: the raw-pixel baseline (one 'layer' at depth 0), one row per arch so every arch's table has it."""
-    from .data import to_float
-
     if isinstance(archs, str):
         archs = (archs,)
     ks = _check_ks(ks)
@@ -419,29 +437,11 @@ def architecture_verdict(best, task: str, k: int, plain: str = "cnn", skip: str 
 
 
 def rank_correlation(a, b) -> float:
-    """Lesson 4: Spearman's rank correlation of two equally long sequences (ties get average ranks)."""
+    """Lesson 4: Spearman's rank correlation of two equally long sequences (ties get average ranks; scipy's)."""
     a, b = list(map(float, a)), list(map(float, b))
     if len(a) != len(b) or len(a) < 2:
         raise ValueError(f"a and b must be sequences of equal length >= 2, got lengths {len(a)} and {len(b)}")
-
-    def ranks(v):
-        order = sorted(range(len(v)), key=v.__getitem__)
-        r = [0.0] * len(v)
-        i = 0
-        while i < len(v):
-            j = i
-            while j + 1 < len(v) and v[order[j + 1]] == v[order[i]]:
-                j += 1
-            for t in range(i, j + 1):
-                r[order[t]] = (i + j) / 2
-            i = j + 1
-        return r
-
-    ra, rb = ranks(a), ranks(b)
-    ma, mb = sum(ra) / len(ra), sum(rb) / len(rb)
-    cov = sum((x - ma) * (y - mb) for x, y in zip(ra, rb))
-    var = math.sqrt(sum((x - ma) ** 2 for x in ra) * sum((y - mb) ** 2 for y in rb))
-    return cov / var if var > 0 else float("nan")
+    return float(spearmanr(a, b).statistic)
 
 
 def pretext_points(table, pretext, k: int, layer: str = "best") -> list[dict]:
@@ -511,7 +511,7 @@ def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dic
 
 
 def _task_order(task: str):
-    order = [name for name, _ in LESSON_TASKS] + list(BASELINES)
+    order = list(registered_tasks()) + list(BASELINES)
     return (order.index(task) if task in order else len(order), task)
 
 
@@ -588,8 +588,6 @@ def plot_layers(table, arch: str = "cnn", k: int = 10, tasks=None, spread: str =
 def layer_explorer(table):
     """Lesson 4: switch architecture, label budget and tasks on the per-layer curves (a widget; a PNG outside Jupyter)."""
     import ipywidgets as widgets
-
-    from .widgets import explorer
 
     check_table(table)
     archs = sorted({r["arch"] for r in table})

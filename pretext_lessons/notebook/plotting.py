@@ -1,5 +1,6 @@
 """Plots shared by the lessons: pure functions that return a matplotlib figure."""
 from __future__ import annotations
+from ..core.data import to_float
 
 import matplotlib.pyplot as plt
 import torch
@@ -35,8 +36,6 @@ def plot_history(history, ax=None, title=None):
 
 def show_images(X, titles=None, ncols: int = 8, size: float = 1.4, cmap="gray"):
     """Lesson 0: a grid of images (N, C, H, W) or (N, H, W), with optional titles."""
-    from .data import to_float
-
     X = to_float(torch.as_tensor(X))
     if X.dim() == 3:
         X = X.unsqueeze(1)

@@ -22,8 +22,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from .data import check_images, to_float
-from .tasks import PretextTask
+from ..core.data import FASHION_MNIST_CLASSES, check_images, load_fashion_mnist, to_float
+from ..core.task import PretextTask
+from .registry import register_task
+from ..notebook.widgets import explorer
 
 NEIGHBOUR_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 POSITION_NAMES = ("top-left", "top", "top-right", "left", "right", "bottom-left", "bottom", "bottom-right")
@@ -188,6 +190,7 @@ class PairNet(nn.Module):
         return self.head(features.view(len(pairs), -1))
 
 
+@register_task
 @dataclasses.dataclass
 class RelativePositionTask(PretextTask):
     """Lesson 3: predict where a neighbour patch sits around a centre patch (8 classes).
@@ -395,8 +398,6 @@ def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False)
 
 def default_images(num: int = 6) -> dict[str, torch.Tensor]:
     """Lesson 3: a few Fashion-MNIST test images by name, for the explorer."""
-    from .data import FASHION_MNIST_CLASSES, load_fashion_mnist
-
     X, y = load_fashion_mnist("test")
     out = {}
     for i in range(len(X)):
@@ -412,8 +413,6 @@ def relative_position_explorer(images: dict | None = None, net=None, patch: int 
                                normalize: bool = True):
     """Lesson 3: pick an image, move the centre patch, see the 8 neighbours (and a network's guesses)."""
     import ipywidgets as widgets
-
-    from .widgets import explorer
 
     images = images if images is not None else default_images()
     if not isinstance(images, dict) or not images:

@@ -1,11 +1,15 @@
 """Backbones with named layers you can tap, sized for a laptop CPU."""
 from __future__ import annotations
 
+import contextlib
 from collections import OrderedDict
 
 import torch
 from torch import nn
 from torch.nn import functional as F
+
+from .data import check_images, to_float
+from .validate import check_int
 
 ARCHS = ("cnn", "resnet")
 
@@ -79,8 +83,7 @@ class SmallResNet(nn.Sequential):
 def _check_backbone_args(in_channels, width):
     if in_channels not in (1, 3):
         raise ValueError(f"in_channels must be 1 (grayscale) or 3 (colour), got {in_channels!r}")
-    if not isinstance(width, int) or width < 1:
-        raise ValueError(f"width must be a positive integer, got {width!r}")
+    check_int("width", width)
 
 
 def make_backbone(arch: str = "cnn", in_channels: int = 1, width: int = 16) -> nn.Module:
@@ -88,8 +91,8 @@ def make_backbone(arch: str = "cnn", in_channels: int = 1, width: int = 16) -> n
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
     net = PlainCNN(in_channels, width) if arch == "cnn" else SmallResNet(in_channels, width)
-    # channels-last weights let the CPU's convolution kernels run faster on these small maps (a
-    # training step 1.2x here, benchmarks/bench_fit.py); the numbers are the same up to rounding
+    # channels-last weights let the CPU's convolution kernels run faster on these small maps
+    # (benchmarks/bench_fit.py measures by how much); the numbers are the same up to rounding
     return net.to(memory_format=torch.channels_last)
 
 
@@ -106,8 +109,6 @@ def activations(net: nn.Module, X: torch.Tensor, layers, batch_size: int = 500, 
     `transform` (optional) maps each layer's output batch to what is kept, e.g. pooling,
     so large feature maps are never stored whole.
     """
-    from .data import check_images, to_float
-
     check_images(X)
     layers = [layers] if isinstance(layers, str) else list(layers)
     modules = dict(net.named_modules())
@@ -119,22 +120,26 @@ def activations(net: nn.Module, X: torch.Tensor, layers, batch_size: int = 500, 
     caught: dict[str, torch.Tensor] = {}
     hooks = [modules[name].register_forward_hook(lambda m, i, o, name=name: caught.__setitem__(name, o))
              for name in layers]
-    was_training = net.training
-    net.eval()
     out: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     try:
-        for start in range(0, len(X), batch_size):
-            net(to_float(X[start:start + batch_size]).to(device))
-            for name in layers:
-                a = caught[name].float()
-                out[name].append((transform(a) if transform else a).cpu())
+        with evaluating(net):
+            for start in range(0, len(X), batch_size):
+                net(to_float(X[start:start + batch_size]).to(device))
+                for name in layers:
+                    a = caught[name].float()
+                    out[name].append((transform(a) if transform else a).cpu())
     finally:
         for h in hooks:
             h.remove()
-        net.train(was_training)
     return {name: torch.cat(chunks) for name, chunks in out.items()}
 
 
-def count_parameters(net: nn.Module) -> int:
-    """Lesson 0: the number of trainable parameters."""
-    return sum(p.numel() for p in net.parameters() if p.requires_grad)
+@contextlib.contextmanager
+def evaluating(net: nn.Module):
+    """Lesson 0: `with evaluating(net):` runs `net` in eval mode and restores its previous mode afterwards, even on error."""
+    was_training = net.training
+    net.eval()
+    try:
+        yield net
+    finally:
+        net.train(was_training)

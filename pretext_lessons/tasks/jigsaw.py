@@ -23,10 +23,12 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import check_images, to_float
+from ..core.data import check_images, to_float
 from .permutations import (CRITERIA, MAX_CANDIDATES, all_permutations, check_permutations, greedy_permutations, greedy_select,
                            hamming_distances, permutation_set, random_permutations, set_distances)
-from .tasks import PretextTask
+from ..core.task import PretextTask
+from .registry import register_task
+from ..notebook.widgets import explorer
 
 __all__ = ["CRITERIA", "JigsawNet", "JigsawTask", "all_permutations", "check_permutations", "cut_tiles",
            "flat_cells", "greedy_permutations", "greedy_select", "hamming_distances", "indistinguishable_pairs",
@@ -252,6 +254,7 @@ class JigsawNet(nn.Module):
 TASK_CRITERIA = CRITERIA + ("random",)
 
 
+@register_task
 @dataclasses.dataclass
 class JigsawTask(PretextTask):
     """Lesson 2: solve a g x g jigsaw puzzle: which of `num_classes` far-apart permutations shuffled the tiles?
@@ -438,8 +441,6 @@ def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | N
 def jigsaw_explorer(images, permutations, net: nn.Module | None = None, grid: int = 3):
     """Lesson 2: sliders for the image, the permutation index, the gap, the jitter and the random draw."""
     import ipywidgets as widgets
-
-    from .widgets import explorer
 
     images = to_float(torch.as_tensor(images))
     if images.dim() == 3:

@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]  # the course folder: notebooks/, exercises/, solutions/
 BUILD = ROOT / "build"
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .data import data_dir
+from ..core.data import data_dir
 
 CRITERIA = ("average", "minimum")
 # 10! = 3,628,800 candidates x 10 positions is 36 MB of int8; 11! would be 440 MB

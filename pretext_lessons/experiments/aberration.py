@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .data import PHOTO_NAMES, check_images, load_photo, to_float
-from .relative_position import drop_color, normalize_patches
+from ..core.data import PHOTO_NAMES, check_images, load_photo, to_float
+from ..tasks.relative_position import drop_color, normalize_patches
 
 CONDITIONS = ("aberration", "colour dropping", "no aberration")
 

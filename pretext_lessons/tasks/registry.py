@@ -1,0 +1,55 @@
+"""The registry of the course's pretext tasks: the one list that lessons 4 and 5 loop over.
+
+A task registers itself where it is defined, with the decorator:
+
+    @register_task
+    @dataclasses.dataclass
+    class ColorizationTask(PretextTask):
+        name = "colorization"
+        ...
+
+From then on `course_tasks()` returns it beside the lessons' tasks, so the layer-alignment study
+(lesson 4) and the capstone's layer report (lesson 5) include it with no other change.
+"""
+from __future__ import annotations
+
+from ..core.task import PretextTask
+
+_REGISTRY: dict[str, type[PretextTask]] = {}
+
+
+def register_task(cls: type[PretextTask]) -> type[PretextTask]:
+    """Lesson 5: add a PretextTask class to the course's tasks under its `name` (a class decorator).
+
+    Registering a class again under the same name replaces the earlier one (a notebook cell run
+    twice); another class under a taken name is an error, so two tasks never share checkpoints.
+    """
+    if not (isinstance(cls, type) and issubclass(cls, PretextTask)):
+        raise TypeError(f"register_task takes a PretextTask subclass, got {cls!r}")
+    name = getattr(cls, "name", None)
+    if not isinstance(name, str) or not name or name == PretextTask.name:
+        raise ValueError(f"{cls.__name__} must set a class attribute `name` of its own (e.g. name = \"colorization\"), "
+                         f"got {name!r}")
+    old = _REGISTRY.get(name)
+    if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"task name {name!r} is taken by {old.__module__}.{old.__qualname__}; "
+                         f"give {cls.__name__} another name")
+    _REGISTRY[name] = cls
+    return cls
+
+
+def unregister_task(name: str) -> None:
+    """Lesson 5: remove a task from the course's tasks (e.g. a capstone draft you no longer want in the reports)."""
+    if name not in _REGISTRY:
+        raise KeyError(f"name must be a registered task, one of {list(_REGISTRY)}; got {name!r}")
+    del _REGISTRY[name]
+
+
+def registered_tasks() -> dict[str, type[PretextTask]]:
+    """Lesson 4: the registered task classes by name, in the order they registered (the lessons' order first)."""
+    return dict(_REGISTRY)
+
+
+def course_tasks() -> dict[str, PretextTask]:
+    """Lesson 4: one instance of every registered task in its default configuration, by name."""
+    return {name: cls() for name, cls in _REGISTRY.items()}
