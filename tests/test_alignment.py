@@ -2,7 +2,6 @@
 import dataclasses
 import math
 import os
-import random
 
 import nbformat
 import pytest
@@ -276,18 +275,6 @@ def test_architecture_verdict_calls_a_drop_within_the_seeds_spread_no_difference
         assert ("within the seeds' spread of the last layer (4.0 points)" in text) == (word == "no clear difference")
 
 
-def test_rank_correlation_matches_scipy_with_ties():
-    from scipy.stats import spearmanr
-
-    rng = random.Random(0)
-    for _ in range(20):
-        a = [rng.choice([0.1, 0.2, 0.3, 0.4]) for _ in range(9)]
-        b = [rng.random() for _ in range(9)]
-        assert alignment.rank_correlation(a, b) == pytest.approx(spearmanr(a, b).statistic)
-    assert alignment.rank_correlation([1, 2, 3], [10, 20, 30]) == pytest.approx(1)
-    assert alignment.rank_correlation([1, 2, 3], [3, 2, 1]) == pytest.approx(-1)
-
-
 def pretext_case(downstream_order):
     """Three networks with pretext accuracies 0.9 > 0.6 > 0.3 and downstream best-layer accuracies given."""
     table, pretext = [], []
@@ -385,7 +372,6 @@ def test_read_record_returns_what_the_notebook_displayed():
      "reference must be the entry for arch 'cnn' and k=10"),
     (lambda: alignment.architecture_verdict(alignment.best_layers(curve_rows("r", [[0.1, 0.2]])), "r", 10),
      r"missing \['resnet'\]"),
-    (lambda: alignment.rank_correlation([1, 2], [1]), "equal length"),
     (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10, "top"),
      "layer must be 'best' or 'last'"),
     (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0)], 10), "missing 'pretext_accuracy'"),

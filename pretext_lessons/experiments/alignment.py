@@ -436,14 +436,6 @@ def architecture_verdict(best, task: str, k: int, plain: str = "cnn", skip: str 
             f"(2019){hint}.")
 
 
-def rank_correlation(a, b) -> float:
-    """Lesson 4: Spearman's rank correlation of two equally long sequences (ties get average ranks; scipy's)."""
-    a, b = list(map(float, a)), list(map(float, b))
-    if len(a) != len(b) or len(a) < 2:
-        raise ValueError(f"a and b must be sequences of equal length >= 2, got lengths {len(a)} and {len(b)}")
-    return float(spearmanr(a, b).statistic)
-
-
 def pretext_points(table, pretext, k: int, layer: str = "best") -> list[dict]:
     """Lesson 4: per network in `pretext` (rows task, arch, seed, pretext_accuracy, optional run): its downstream accuracy.
 
@@ -469,7 +461,7 @@ def pretext_verdict(points, label: str) -> str:
     """Lesson 4: does pretext accuracy rank the networks in `points` as downstream accuracy does? One sentence."""
     if len(points) < 3:
         raise ValueError(f"points must hold at least 3 networks to compare rankings, got {len(points)}")
-    rho = rank_correlation([p["pretext_accuracy"] for p in points], [p["downstream_accuracy"] for p in points])
+    rho = float(spearmanr([p["pretext_accuracy"] for p in points], [p["downstream_accuracy"] for p in points]).statistic)
     top_pretext = max(points, key=lambda p: p["pretext_accuracy"])
     top_down = max(points, key=lambda p: p["downstream_accuracy"])
     name = lambda p: f"{p['run']} ({p['arch']}, seed {p['seed']})"  # noqa: E731
