@@ -103,9 +103,10 @@ def bench_tiles(batch_size: int = 128, repeat: int = 30):
           f"2,000 puzzles)")
     P = task.permutations
     loop = timed(lambda: loop_puzzles(X, P, torch.Generator().manual_seed(1), task.tile, task.jitter), 5)
-    vector = timed(lambda: make_puzzles(X, P, torch.Generator().manual_seed(1), 3, task.tile, task.jitter), repeat)
+    options = dict(permutations=P, grid=3, tile=task.tile, jitter=task.jitter)
+    vector = timed(lambda: make_puzzles(X, torch.Generator().manual_seed(1), **options), repeat)
     a, ya = loop_puzzles(X, P, torch.Generator().manual_seed(1), task.tile, task.jitter)
-    b, yb = make_puzzles(X, P, torch.Generator().manual_seed(1), 3, task.tile, task.jitter)
+    b, yb = make_puzzles(X, torch.Generator().manual_seed(1), **options)
     same = torch.equal(ya, yb) and torch.allclose(a, b, atol=1e-4)
     print(f"per-image loop: {loop * 1e3:.1f} ms; vectorised: {vector * 1e3:.2f} ms; "
           f"{loop / vector:.0f}x faster (target >= 10x; same puzzles: {same})")

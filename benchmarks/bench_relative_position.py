@@ -14,9 +14,9 @@ import os
 import torch
 
 from common import batch_against_step, timed
-from pretext_lessons.experiments.aberration import (apply_symmetry, chromatic_aberration, load_photos_for_experiment,
+from pretext_lessons.experiments.aberration import (apply_symmetry, chromatic_aberration,
                                         render_patches)
-from pretext_lessons.core.data import pretrain_split, to_float
+from pretext_lessons.core.data import load_photos, pretrain_split, to_float
 from pretext_lessons.tasks.relative_position import (RelativePositionTask, crop_patches, normalize_patches,
                                                pair_positions, sample_pairs)
 
@@ -60,7 +60,7 @@ def bench_loop(repeat: int = 5):
 
 def bench_aberration(num: int = 2000, repeat: int = 3):
     print(f"\n== Aberrated patches for the shortcut experiment ({num} patches of 12 px from 68 px crops) ==")
-    photos = load_photos_for_experiment()
+    photos = load_photos()
     g = torch.Generator().manual_seed(0)
     side, patch = 68, 12
     which = torch.randint(0, len(photos), (num,), generator=g)

@@ -6,7 +6,7 @@ notebooks) -> `tasks` (the pretext tasks and their registry) -> `experiments` (t
 studies); `grading` grades the exercises. The short names below are what the notebooks use.
 """
 from .core.data import (FASHION_MNIST_CLASSES, check_images, fewshot_split, load_dataset, load_fashion_mnist,
-                        load_image_folder, load_photo, pretrain_split, to_float)
+                        load_image_folder, load_photo, load_photos, pretrain_split, to_float)
 from .core.models import activations, evaluating, make_backbone, trunk_of
 from .core.probe import fit_linear, layer_features, linear_probe, pool_features
 from .core.task import PretextNet, PretextTask, SupervisedTask, check_task_batch

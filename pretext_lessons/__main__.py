@@ -10,7 +10,7 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     course = sub.add_parser("course", help="execute every lesson notebook headless into build/")
     course.add_argument("names", nargs="*", help="only these lessons (file stems), default all")
-    from .grading import cli as grading_cli  # the `release` and `grade` sub-commands (issue 3)
+    from .grading import cli as grading_cli  # the `release` and `grade` sub-commands
 
     grading_cli.add_commands(sub)
     args = parser.parse_args(argv)

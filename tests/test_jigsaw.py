@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from pretext_lessons.tasks import jigsaw, permutations as perms
-from pretext_lessons.tasks.jigsaw import (JigsawNet, JigsawTask, cut_tiles, make_puzzles, normalize_tiles, plot_puzzle,
+from pretext_lessons.tasks.jigsaw import (JigsawTask, cut_tiles, make_puzzles, normalize_tiles, plot_puzzle,
                                     puzzle_geometry)
 from pretext_lessons.core.models import make_backbone
-from pretext_lessons.core.task import check_task_batch
+from pretext_lessons.core.task import MultiPartNet, check_task_batch
 
 matplotlib.use("Agg")
 
@@ -142,7 +142,7 @@ def decode(tiles, size):
 def test_tiles_come_from_the_cells_of_the_permutation_and_stay_inside(size, grid, tile, jitter):
     X = coordinate_images(16, size)
     P = torch.as_tensor(perms.random_permutations(10, grid, seed=0))
-    tiles, y = make_puzzles(X, P, gen(1), grid=grid, tile=tile, jitter=jitter, normalize=False)
+    tiles, y = make_puzzles(X, gen(1), permutations=P, grid=grid, tile=tile, jitter=jitter, normalize=False)
     assert tiles.shape == (16, grid * grid, 1, tile, tile) and y.dtype == torch.int64
     geo = puzzle_geometry(size, size, grid, tile, jitter)
     rows, cols = decode(tiles[:, :, 0], size)
@@ -165,7 +165,7 @@ def test_labels_match_the_applied_permutation():
     X = coordinate_images(8, 27)
     P = perms.greedy_permutations(20, grid=3, seed=0)
     y = torch.tensor([0, 3, 19, 7, 7, 1, 12, 5])
-    tiles, y_out = make_puzzles(X, P, gen(0), tile=9, jitter=0, normalize=False, y=y)
+    tiles, y_out = make_puzzles(X, gen(0), permutations=P, tile=9, jitter=0, normalize=False, y=y)
     assert torch.equal(y_out, y)
     in_cell_order = cut_tiles(X, 3, 9, torch.zeros(8, 9, 2, dtype=torch.long))
     for n in range(8):
@@ -175,7 +175,7 @@ def test_labels_match_the_applied_permutation():
 def test_make_puzzles_agrees_with_a_per_image_loop():
     X = torch.rand(6, 3, 30, 30)
     P = perms.greedy_permutations(10, grid=3, seed=2)
-    tiles, y = make_puzzles(X, P, gen(4), tile=7, jitter=3, grayscale_p=0.0, normalize=False)
+    tiles, y = make_puzzles(X, gen(4), permutations=P, tile=7, jitter=3, grayscale_p=0.0, normalize=False)
     g = gen(4)
     y_ref = torch.randint(10, (6,), generator=g)
     offsets = 0 + torch.randint(4, (6, 9, 2), generator=g)
@@ -191,7 +191,7 @@ def test_make_puzzles_agrees_with_a_per_image_loop():
 def test_per_tile_normalisation():
     X = torch.rand(5, 3, 28, 28)
     X[0] = 0.5  # flat image: flat tiles must not divide by zero
-    tiles, _ = make_puzzles(X, perms.random_permutations(4, 3), gen(0), tile=7, jitter=2)
+    tiles, _ = make_puzzles(X, gen(0), permutations=perms.random_permutations(4, 3), tile=7, jitter=2)
     assert torch.isfinite(tiles).all()
     assert torch.equal(tiles[0], torch.zeros_like(tiles[0]))
     mean, std = tiles[1:].mean((-2, -1)), tiles[1:].std((-2, -1), unbiased=False)
@@ -204,23 +204,38 @@ def test_per_tile_normalisation():
 def test_random_grayscale_only_for_colour_images():
     X = torch.rand(200, 3, 27, 27)
     P = perms.random_permutations(4, 3)
-    tiles, _ = make_puzzles(X, P, gen(0), tile=9, jitter=0, grayscale_p=0.3, normalize=False)
+    tiles, _ = make_puzzles(X, gen(0), permutations=P, tile=9, jitter=0, grayscale_p=0.3, normalize=False)
     gray = (tiles[:, :, 0] == tiles[:, :, 1]).flatten(1).all(1) & (tiles[:, :, 1] == tiles[:, :, 2]).flatten(1).all(1)
     assert 0.15 < gray.float().mean() < 0.45
-    always, _ = make_puzzles(X, P, gen(0), tile=9, jitter=0, grayscale_p=1.0, normalize=False)
+    always, _ = make_puzzles(X, gen(0), permutations=P, tile=9, jitter=0, grayscale_p=1.0, normalize=False)
     assert torch.allclose(always[:, :, 0], always[:, :, 2])
-    never, _ = make_puzzles(X, P, gen(0), tile=9, jitter=0, grayscale_p=0.0, normalize=False)
+    never, _ = make_puzzles(X, gen(0), permutations=P, tile=9, jitter=0, grayscale_p=0.0, normalize=False)
     assert not torch.allclose(never[:, :, 0], never[:, :, 2])
-    one_channel, _ = make_puzzles(X[:, :1], P, gen(0), tile=9, jitter=0, grayscale_p=1.0, normalize=False)
+    one_channel, _ = make_puzzles(X[:, :1], gen(0), permutations=P, tile=9, jitter=0, grayscale_p=1.0, normalize=False)
     assert torch.equal(one_channel[:, :, 0], never[:, :, 0])
 
 
 def test_uint8_and_float_images_give_the_same_puzzles():
     X = (torch.rand(4, 1, 28, 28) * 255).to(torch.uint8)
     P = perms.random_permutations(6, 3)
-    a, ya = make_puzzles(X, P, gen(0))
-    b, yb = make_puzzles(X.float() / 255, P, gen(0))
+    a, ya = make_puzzles(X, gen(0), permutations=P)
+    b, yb = make_puzzles(X.float() / 255, gen(0), permutations=P)
     assert torch.equal(ya, yb) and torch.allclose(a, b, atol=1e-5)
+
+
+def test_default_set_and_global_random_state():
+    X = torch.rand(4, 1, 28, 28)
+    torch.manual_seed(5)
+    a, ya = make_puzzles(X)
+    torch.manual_seed(5)
+    b, yb = make_puzzles(X, None, permutations=jigsaw.default_permutations())
+    assert torch.equal(a, b) and torch.equal(ya, yb)  # generator None draws from torch's global state
+    assert np.array_equal(jigsaw.default_permutations(), JigsawTask().permutations)
+    # the task's batches are make_puzzles with the task's options
+    task = JigsawTask()
+    c, yc = task.make_batch(X, gen(2))
+    d, yd = make_puzzles(X, gen(2))
+    assert torch.equal(c, d) and torch.equal(yc, yd)
 
 
 def test_default_geometry_is_the_papers_proportions():
@@ -237,9 +252,9 @@ def test_default_geometry_is_the_papers_proportions():
     (dict(tile=7, jitter=3), ValueError, "jitter must be at most"),
     (dict(tile=0), ValueError, "tile"),
     (dict(jitter=-1), ValueError, "jitter"),
-    (dict(tile=7.0), TypeError, "tile"),
+    (dict(tile=7.0), ValueError, "tile must be a positive integer, got 7.0"),
     (dict(grid=1), ValueError, "grid"),
-    (dict(generator=0), TypeError, "generator"),
+    (dict(generator=0), TypeError, "generator must be a torch.Generator or None, got int"),
     (dict(permutations=perms.random_permutations(3, 2)), ValueError, "9 tiles"),
     (dict(y=torch.tensor([0, 5])), ValueError, "y must index"),
     (dict(y=torch.tensor([0.0, 1.0])), TypeError, "y must be an int64"),
@@ -275,7 +290,7 @@ def test_indistinguishable_pairs_agree_with_comparing_the_puzzles():
         X[n, 0, 9 * r:9 * r + 9, 9 * c:9 * c + 9] = torch.rand(9, 9, generator=g)
     assert torch.equal(jigsaw.flat_cells(X), ~content)
     P = perms.random_permutations(15, grid=3, seed=1)
-    puzzles = torch.stack([make_puzzles(X, P, gen(0), tile=9, jitter=0, y=torch.full((12,), label))[0]
+    puzzles = torch.stack([make_puzzles(X, gen(0), permutations=P, tile=9, jitter=0, y=torch.full((12,), label))[0]
                            for label in range(len(P))], 1)  # (N, labels, 9, 1, 9, 9)
     i, j = np.triu_indices(len(P), k=1)
     alike = (puzzles[:, i] == puzzles[:, j]).flatten(2).all(2)
@@ -306,7 +321,8 @@ def test_task_batch_keeps_its_promises():
 def test_context_free_network_shares_one_trunk(arch):
     task = JigsawTask(num_classes=24, grid=2, tile=9, jitter=2)
     net = task.build_net(make_backbone(arch, 1, 4))
-    assert isinstance(net, JigsawNet) and net.trunk.layer_names
+    assert isinstance(net, MultiPartNet) and net.trunk.layer_names
+    assert net.head[0].out_features == 4 * net.trunk.out_features  # the jigsaw's hidden width
     inputs, y = task.make_batch(torch.rand(3, 1, 28, 28), gen(0))
     assert net(inputs).shape == (3, 24)
     # permuting the tiles changes only the order of the concatenated features: the trunk is shared
@@ -314,7 +330,7 @@ def test_context_free_network_shares_one_trunk(arch):
     f = net.trunk(inputs.flatten(0, 1)).view(3, 4, -1)
     g = net.trunk(inputs[:, [2, 0, 3, 1]].flatten(0, 1)).view(3, 4, -1)
     assert torch.allclose(f[:, [2, 0, 3, 1]], g, atol=1e-5)
-    with pytest.raises(ValueError, match="tiles must be"):
+    with pytest.raises(ValueError, match=r"parts must be \(N, 4, C, h, w\)"):
         net(torch.rand(3, 9, 1, 7, 7))
 
 
@@ -342,7 +358,7 @@ def test_fit_trains_the_context_free_network_on_puzzles():
     (dict(num_classes=1), ValueError, "num_classes"),
     (dict(criterion="best"), ValueError, "criterion"),
     (dict(tile=0), ValueError, "tile"),
-    (dict(grid=3.0), TypeError, "grid"),
+    (dict(grid=3.0), ValueError, "grid must be an integer >= 2, got 3.0"),
     (dict(grayscale_p=-0.1), ValueError, "grayscale_p"),
     (dict(grid=4, tile=5, jitter=1), ValueError, "too many"),
 ])
@@ -390,6 +406,20 @@ def test_plot_puzzle_with_a_net_ranks_five_guesses():
         plot_puzzle(torch.rand(1, 28, 28), wrong, net=net)
 
 
+def test_puzzle_probabilities_restore_the_mode_and_check_the_tiles():
+    task = JigsawTask(num_classes=10)
+    net = task.build_net(make_backbone("cnn", 1, 4)).train()
+    tiles, _ = task.make_batch(torch.rand(5, 1, 28, 28), gen(0))
+    probs = jigsaw.puzzle_probabilities(net, tiles, batch_size=2)
+    assert probs.shape == (5, 10) and torch.allclose(probs.sum(1), torch.ones(5))
+    assert net.training  # the network's mode is given back
+    with torch.no_grad():
+        direct = torch.softmax(net.eval()(tiles), 1)
+    assert torch.allclose(probs, direct, atol=1e-5)
+    with pytest.raises(ValueError, match=r"tiles must be puzzles \(N, g\*g, C, t, t\)"):
+        jigsaw.puzzle_probabilities(net, tiles[0])
+
+
 @pytest.mark.parametrize("kwargs, error, words", [
     (dict(index=10), ValueError, "index"),
     (dict(gap=9), ValueError, "gap"),
@@ -404,7 +434,7 @@ def test_plot_puzzle_bad_input(kwargs, error, words):
 
 
 def test_explorer_builds_sliders_for_the_puzzle():
-    box = jigsaw.jigsaw_explorer(torch.rand(3, 1, 28, 28), perms.random_permutations(10, 3))
+    box = jigsaw.jigsaw_explorer(images=torch.rand(3, 1, 28, 28), permutations=perms.random_permutations(10, 3))
     names = {w.description for w in box.children if hasattr(w, "description")}
     assert {"image", "permutation", "gap (px)", "jitter (px)"} <= names
     matplotlib.pyplot.close("all")

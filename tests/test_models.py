@@ -54,3 +54,32 @@ def test_trunk_of_finds_the_backbone():
 
     trunk = models.make_backbone("cnn", 1, width=4)
     assert models.trunk_of(PretextNet(trunk, 4)) is trunk and models.trunk_of(trunk) is trunk
+
+
+def test_multi_part_net_shares_its_trunk_over_the_parts():
+    from pretext_lessons.core.task import MultiPartNet
+
+    trunk = models.make_backbone("cnn", 1, width=4)
+    net = MultiPartNet(trunk, 3, 5).eval()
+    assert net.trunk is trunk and net.head[0].in_features == 3 * trunk.out_features
+    assert net.head[0].out_features == 2 * trunk.out_features  # the default hidden width
+    parts = torch.rand(4, 3, 1, 9, 9)
+    with torch.no_grad():
+        features = trunk(parts.flatten(0, 1)).view(4, -1)
+        assert torch.allclose(net(parts), net.head(features), atol=1e-6)
+    assert MultiPartNet(trunk, 3, 5, hidden=7).head[0].out_features == 7
+    with pytest.raises(ValueError, match=r"parts must be \(N, 3, C, h, w\), 3 parts per input, got shape \(4, 2, 1, 9, 9\)"):
+        net(torch.rand(4, 2, 1, 9, 9))
+    with pytest.raises(ValueError, match="num_parts must be a positive integer, got 0"):
+        MultiPartNet(trunk, 0, 5)
+
+
+def test_check_generator_names_the_argument():
+    from pretext_lessons.core.validate import check_generator
+
+    g = torch.Generator()
+    assert check_generator(g, "cpu") is g and check_generator(None, "cpu") is None
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
+        check_generator(0)
+    with pytest.raises(ValueError, match=r"generator must live on the data's device \(cuda:0\), got one on cpu"):
+        check_generator(g, "cuda:0")

@@ -4,9 +4,10 @@ import pytest
 import torch
 
 from pretext_lessons import check_task_batch, make_backbone
+from pretext_lessons.core.task import MultiPartNet
 from pretext_lessons.experiments.aberration import (CONDITIONS, aberration_experiment, apply_symmetry, chromatic_aberration,
                                         format_table, plot_aberration, position_patches, render_patches)
-from pretext_lessons.tasks.relative_position import (LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR, PairNet,
+from pretext_lessons.tasks.relative_position import (LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR,
                                                RelativePositionTask, centre_range, crop_patches, drop_color,
                                                footprint, mirror_confusion, neighbour_offsets, normalize_patches,
                                                object_aspect, pair_positions, pair_probabilities, plot_pairs,
@@ -43,7 +44,7 @@ def test_offsets_table_is_the_documented_row_major_order():
 def test_each_patch_comes_from_where_its_label_says(patch, gap, jitter):
     size = footprint(patch, gap, jitter) + 3
     X = coordinate_images(200, size)
-    P, y = sample_pairs(X, gen(1), patch, gap, jitter, normalize=False)
+    P, y = sample_pairs(X, gen(1), patch=patch, gap=gap, jitter=jitter, normalize=False)
     assert P.shape == (200, 2, 3, patch, patch) and y.shape == (200,)
     # each patch is a contiguous square of its own image
     rows, cols, index = P[:, :, 0], P[:, :, 1], P[:, :, 2]
@@ -84,10 +85,10 @@ def test_the_centre_does_not_betray_the_label():
 def test_smallest_image_works_and_one_pixel_less_fails():
     need = footprint(7, 2, 1)
     assert need == 27 == RelativePositionTask().min_size
-    P, _ = sample_pairs(torch.rand(5, 1, need, need), gen(), 7, 2, 1)
+    P, _ = sample_pairs(torch.rand(5, 1, need, need), gen(), patch=7, gap=2, jitter=1)
     assert P.shape == (5, 2, 1, 7, 7)
     with pytest.raises(ValueError, match="at least 27x27"):
-        sample_pairs(torch.rand(5, 1, need - 1, 40), gen(), 7, 2, 1)
+        sample_pairs(torch.rand(5, 1, need - 1, 40), gen(), patch=7, gap=2, jitter=1)
 
 
 def test_uint8_and_colour_images_and_devices_of_the_generator():
@@ -152,7 +153,8 @@ def test_pair_network_fuses_late_and_keeps_its_trunk(arch):
     task = RelativePositionTask()
     trunk = make_backbone(arch, 1, 4)
     net = task.build_net(trunk)
-    assert isinstance(net, PairNet) and net.trunk is trunk
+    assert isinstance(net, MultiPartNet) and net.trunk is trunk
+    assert net.head[0].out_features == 2 * trunk.out_features  # late fusion's hidden width
     P, _ = task.make_batch(torch.rand(10, 1, 28, 28), gen())
     assert net(P).shape == (10, 8)
     # late fusion: swapping the two patches changes the answer (the order carries the question)
@@ -160,7 +162,7 @@ def test_pair_network_fuses_late_and_keeps_its_trunk(arch):
     assert not torch.allclose(net(P), net(P.flip(1)))
     # the trunk reads whole images downstream
     assert trunk(task.preprocess(torch.rand(3, 1, 28, 28))).shape == (3, trunk.out_features)
-    with pytest.raises(ValueError, match=r"pairs must be \(N, 2, C, H, W\)"):
+    with pytest.raises(ValueError, match=r"parts must be \(N, 2, C, h, w\)"):
         net(torch.rand(10, 1, 7, 7))
 
 
@@ -175,24 +177,26 @@ def test_preprocess_normalises_whole_images_as_patches_were():
 def test_task_configuration_errors():
     with pytest.raises(ValueError, match="num_classes must be 8"):
         RelativePositionTask(num_classes=4)
-    with pytest.raises(TypeError, match="patch must be an int"):
+    with pytest.raises(ValueError, match=r"patch must be a positive integer \(pixels\), got 7.0"):
         RelativePositionTask(patch=7.0)
-    with pytest.raises(ValueError, match="gap must be at least 0"):
+    with pytest.raises(ValueError, match=r"gap must be a non-negative integer \(pixels\), got -1"):
         RelativePositionTask(gap=-1)
     assert RelativePositionTask(patch=9, gap=3, jitter=2).min_size == 37
 
 
 def test_bad_input_is_named():
     X = torch.rand(4, 1, 28, 28)
-    with pytest.raises(TypeError, match="generator must be a torch.Generator"):
+    with pytest.raises(TypeError, match="generator must be a torch.Generator or None, got int"):
         sample_pairs(X, 0)
+    with pytest.raises(ValueError, match=r"generator must live on the data's device \(cuda\), got one on cpu"):
+        pair_positions(3, 28, 28, gen(), device="cuda")
     with pytest.raises(TypeError, match="X must be a torch.Tensor"):
         sample_pairs(X.numpy(), gen())
     with pytest.raises(ValueError, match="4 dimensions"):
         sample_pairs(X[0], gen())
-    with pytest.raises(ValueError, match="patch must be at least 1"):
+    with pytest.raises(ValueError, match="patch must be a positive integer"):
         sample_pairs(X, gen(), patch=0)
-    with pytest.raises(ValueError, match="jitter must be at least 0"):
+    with pytest.raises(ValueError, match="jitter must be a non-negative integer"):
         sample_pairs(X, gen(), jitter=-2)
     with pytest.raises(ValueError, match="at least 35x35 pixels for patch=9"):
         sample_pairs(X, gen(), patch=9, gap=2, jitter=2)
@@ -206,7 +210,7 @@ def test_bad_input_is_named():
         neighbour_offsets(torch.tensor([8]))
     with pytest.raises(TypeError, match="y must be an int64 tensor"):
         neighbour_offsets(torch.tensor([1.0]))
-    with pytest.raises(ValueError, match="num must be a non-negative int"):
+    with pytest.raises(ValueError, match="num must be a non-negative integer, got -1"):
         pair_positions(-1, 28, 28, gen())
 
 
@@ -227,6 +231,18 @@ def test_object_aspect_measures_the_box_around_the_object():
     X[1, 0, 20:22, 2:26] = 0.5      # 2 rows by 24 columns
     X[1, 0, 27, 27] = 0.05          # too faint to count
     assert torch.allclose(object_aspect(X), torch.tensor([2.0, 2 / 24, 1.0]))  # an empty image counts as 1 x 1
+
+
+def test_sample_pairs_draws_from_the_global_state_without_a_generator():
+    X = torch.rand(6, 1, 28, 28)
+    torch.manual_seed(3)
+    a, ya = sample_pairs(X)
+    torch.manual_seed(3)
+    b, yb = sample_pairs(X, None)
+    assert torch.equal(a, b) and torch.equal(ya, yb)
+    c, yc = RelativePositionTask().make_batch(X, gen(1))
+    d, yd = sample_pairs(X, gen(1))
+    assert torch.equal(c, d) and torch.equal(yc, yd)
 
 
 def test_pair_probabilities_for_gray_and_colour_pairs():
@@ -267,12 +283,12 @@ def test_plot_pairs_without_and_with_a_network():
 
 
 def test_explorer_builds_widgets():
-    images = {"a": torch.rand(1, 28, 28), "b": torch.rand(1, 28, 28)}
-    box = relative_position_explorer(images)
-    assert box.children  # sliders and an output
+    box = relative_position_explorer(images=torch.rand(2, 1, 28, 28))
+    names = {w.description for w in box.children if hasattr(w, "description")}
+    assert {"image", "centre row", "centre col", "neighbour", "jitter seed"} <= names
     plt.close("all")
-    with pytest.raises(ValueError, match="images must all have the same size"):
-        relative_position_explorer({"a": torch.rand(1, 28, 28), "b": torch.rand(1, 30, 30)})
+    with pytest.raises(ValueError, match="images images must be at least 27x27 pixels"):
+        relative_position_explorer(images=torch.rand(2, 1, 20, 20))
 
 
 # the chromatic-aberration experiment ---------------------------------------------------------

@@ -109,6 +109,15 @@ def test_bad_input_names_the_argument(bad, kwargs, error, words):
         assert word in str(info.value), (word, str(info.value))
 
 
+def test_one_rotation_per_image_from_the_global_state_without_a_generator():
+    X = random_images(6, 1, 5)
+    torch.manual_seed(4)
+    a, ya = rotate_batch(X, all_rotations=False)
+    torch.manual_seed(4)
+    b, yb = rotate_batch(X, None, all_rotations=False)
+    assert torch.equal(a, b) and torch.equal(ya, yb)
+
+
 def test_unrotate_bad_labels():
     with pytest.raises(ValueError, match="y must be a tensor of 2 rotation labels"):
         unrotate(torch.zeros(2, 1, 4, 4), torch.zeros(3, dtype=torch.int64))
@@ -211,6 +220,8 @@ def test_image_for_net_turns_a_photo_into_a_small_gray_image():
 
 def test_explorer_has_a_static_picture():
     X = random_images(3, 1, 28, torch.uint8)
-    box = rotation.rotation_explorer(X=X, y=torch.tensor([0, 1, 2]))
+    box = rotation.rotation_explorer(images=X)
     assert "image/png" in box._repr_mimebundle_()
+    names = {w.description for w in box.children if hasattr(w, "description")}
+    assert {"source", "image"} <= names
     matplotlib.pyplot.close("all")

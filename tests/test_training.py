@@ -264,3 +264,18 @@ def test_device_choice():
     assert training.autocast_dtype(torch.device("cpu"), amp=False) is None
     with pytest.raises(ValueError, match="amp must be"):
         training.autocast_dtype(torch.device("cpu"), amp="yes")
+
+
+def test_probabilities_batch_by_batch_in_eval_mode_and_give_the_mode_back():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Dropout(0.5)).train()
+    X = torch.rand(7, 3)
+    probs = training.probabilities(net, X, batch_size=3)
+    assert net.training
+    with torch.no_grad():
+        assert torch.allclose(probs, torch.softmax(net[0](X), 1), atol=1e-6)  # no dropout: eval mode
+    doubled = training.probabilities(net, X, batch_size=2, transform=lambda batch: torch.cat([batch, batch]))
+    assert doubled.shape == (14, 4)
+    with pytest.raises(ValueError, match="inputs must hold at least one input"):
+        training.probabilities(net, X[:0])
+    with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
+        training.probabilities(net, X, batch_size=0)

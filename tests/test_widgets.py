@@ -150,3 +150,39 @@ def test_an_executed_notebook_keeps_a_png_beside_the_widget_view(tmp_path):
     assert base64.b64decode(views[0]["data"]["image/png"]).startswith(PNG_MAGIC)
     # the figure is drawn once, inside the widget: no second copy below it
     assert [o for o in outputs if o is not views[0] and "image/png" in o.get("data", {})] == []
+
+
+def test_explorer_images_are_float_batches_one_per_class_by_default():
+    import torch
+
+    from pretext_lessons.notebook.widgets import explorer_images, image_slider
+
+    X = explorer_images()
+    assert X.shape == (10, 1, 28, 28) and X.dtype == torch.float32
+    assert image_slider(X).max == 9
+    assert explorer_images(torch.full((2, 1, 5, 5), 255, dtype=torch.uint8)).max() == 1
+    with pytest.raises(ValueError, match="images must hold at least one image"):
+        explorer_images(torch.zeros(0, 1, 5, 5))
+    with pytest.raises(ValueError, match="images images must be at least 9x9 pixels"):
+        explorer_images(torch.zeros(2, 1, 5, 5), min_size=9)
+
+
+def test_as_image_and_imshow_take_every_single_image_layout():
+    import torch
+
+    from pretext_lessons.notebook.plotting import as_image, imshow
+
+    for shape in ((6, 7), (1, 6, 7), (3, 6, 7), (1, 3, 6, 7)):
+        image = as_image(torch.zeros(shape, dtype=torch.uint8))
+        assert image.dtype == torch.float32 and image.dim() == 3 and image.shape[-2:] == (6, 7)
+    with pytest.raises(ValueError, match=r"photo must be one image .*, got shape \(2, 1, 6, 7\)"):
+        as_image(torch.zeros(2, 1, 6, 7), name="photo")
+    with pytest.raises(TypeError, match="image must be uint8 or floating point, got torch.int32"):
+        as_image(torch.zeros(6, 7, dtype=torch.int32))
+    fig, ax = plt.subplots()
+    tile = torch.tensor([[-2.0, 0.0], [1.0, 2.0]])
+    assert imshow(ax, tile, rescale=True).images[0].get_array().max() == 1
+    assert imshow(ax, tile).images[1].get_array().min() == 0  # clipped to [0, 1]
+    with pytest.raises(ValueError, match="rescale must be False, True or 'auto', got 'yes'"):
+        imshow(ax, tile, rescale="yes")
+    plt.close(fig)

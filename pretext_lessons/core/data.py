@@ -109,6 +109,13 @@ def _read_pair(images: Path, labels: Path, *_mtimes) -> tuple[torch.Tensor, torc
     return X, y
 
 
+def class_examples(split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 0: the first Fashion-MNIST image of each class, in class order: uint8 (10, 1, 28, 28) and labels 0..9."""
+    X, y = load_fashion_mnist(split)
+    first = torch.stack([torch.nonzero(y == c)[0, 0] for c in range(len(FASHION_MNIST_CLASSES))])
+    return X[first], y[first]
+
+
 def to_float(X: torch.Tensor) -> torch.Tensor:
     """Lesson 0: uint8 images to float32 in [0, 1]; float images pass through unchanged."""
     if not isinstance(X, torch.Tensor):

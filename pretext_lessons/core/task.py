@@ -13,7 +13,9 @@ A task is a small dataclass with three duties:
   that normalises each tile, the same normalisation); the default shows it as it is.
 
 ``num_classes`` and ``min_size`` (smallest image side accepted) are fields; every field
-of the dataclass goes into the checkpoint key, so changing one retrains.
+of the dataclass goes into the checkpoint key, so changing one retrains. A task whose geometry
+fixes its smallest image (tiles, patches) declares ``min_size = dataclasses.field(default=...,
+init=False)`` and computes it from that geometry in ``__post_init__``.
 """
 from __future__ import annotations
 
@@ -22,6 +24,8 @@ import hashlib
 
 import torch
 from torch import nn
+
+from .validate import check_int
 
 
 class PretextNet(nn.Module):
@@ -34,6 +38,32 @@ class PretextNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.trunk(x))
+
+
+class MultiPartNet(nn.Module):
+    """Lessons 2 and 3: one shared trunk on each of K parts (N, K, C, h, w), features concatenated, a two-layer head.
+
+    The network of every task that cuts its input into parts: the jigsaw's context-free network
+    (K tiles) and relative position's late fusion (K = 2 patches). The parts meet only in the
+    head, so the trunk never sees two of them together. `hidden` defaults to twice the trunk's
+    features.
+    """
+
+    def __init__(self, trunk: nn.Module, num_parts: int, num_classes: int, hidden: int | None = None):
+        super().__init__()
+        self.trunk, self.num_parts = trunk, check_int("num_parts", num_parts)
+        features = trunk.out_features
+        hidden = 2 * features if hidden is None else check_int("hidden", hidden)
+        self.head = nn.Sequential(nn.Linear(num_parts * features, hidden), nn.ReLU(inplace=True),
+                                  nn.Linear(hidden, check_int("num_classes", num_classes)))
+
+    def forward(self, parts: torch.Tensor) -> torch.Tensor:
+        if parts.dim() != 5 or parts.shape[1] != self.num_parts:
+            raise ValueError(f"parts must be (N, {self.num_parts}, C, h, w), {self.num_parts} parts per input, "
+                             f"got shape {tuple(parts.shape)}")
+        # all N * K parts through the trunk as one batch: the same weights see every position
+        features = self.trunk(parts.flatten(0, 1))
+        return self.head(features.reshape(len(parts), -1))
 
 
 @dataclasses.dataclass

@@ -128,6 +128,29 @@ def pretext_predictions(net: nn.Module, task: PretextTask, X: torch.Tensor, seed
     return torch.cat(ys), probs.argmax(1), probs
 
 
+@torch.no_grad()
+def probabilities(net: nn.Module, inputs: torch.Tensor, batch_size: int = 500, transform=None) -> torch.Tensor:
+    """Lesson 0: `net`'s class probabilities for `inputs`, batch by batch in eval mode, on the CPU.
+
+    `transform` (optional) maps each batch, once on the net's device, to what the net reads (e.g.
+    the four rotations of each image), so the transformed inputs are never all in memory at once.
+    """
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    check_int("batch_size", batch_size)
+    device = next(net.parameters()).device
+    chunks = []
+    with evaluating(net):
+        for start in range(0, len(inputs), batch_size):
+            batch = inputs[start:start + batch_size].to(device)
+            if transform is not None:
+                batch = transform(batch)
+            chunks.append(F.softmax(net(batch).float(), dim=1).cpu())
+    if not chunks:
+        raise ValueError("inputs must hold at least one input, got none")
+    return torch.cat(chunks)
+
+
 def pretext_accuracy(net: nn.Module, task: PretextTask, X: torch.Tensor, seed: int = 0) -> float:
     """Lesson 0: the fraction of pseudo labels `net` gets right on held-out images X."""
     y, y_hat, _ = pretext_predictions(net, task, X, seed)

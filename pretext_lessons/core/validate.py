@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numbers
 
+import torch
+
 
 def check_int(name: str, value, lowest: int = 1, highest: int | None = None, hint: str = "") -> int:
     """Lesson 0: `value` as an int in lowest..highest (a bool is not an int here), else a ValueError naming `name`.
@@ -18,3 +20,22 @@ def check_int(name: str, value, lowest: int = 1, highest: int | None = None, hin
         # a ValueError for a wrong type too, so callers catch one kind of bad argument
         raise ValueError(f"{name} must be {wanted}{hint}, got {value!r}")
     return int(value)
+
+
+def check_generator(generator, device=None, name: str = "generator"):
+    """Lesson 0: `generator` as a torch.Generator on `device` (None passes: torch's global random state).
+
+    A generator on another device than the data would fail deep inside torch with a message about
+    devices; this says which argument to change.
+    """
+    if generator is None:
+        return None
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__}")
+    if device is not None:
+        want, have = torch.device(device), generator.device
+        # "cuda" and "cuda:0" are the same device when one of them leaves the index open
+        if want.type != have.type or (None not in (want.index, have.index) and want.index != have.index):
+            raise ValueError(f"{name} must live on the data's device ({want}), got one on {have}; "
+                             f"make it with torch.Generator(device=X.device)")
+    return generator

@@ -18,7 +18,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.data import PHOTO_NAMES, check_images, load_photo, to_float
+from ..core.data import check_images, load_photo, load_photos, to_float
+from ..core.models import evaluating
+from ..core.validate import check_generator, check_int
+from ..notebook.plotting import imshow
 from ..tasks.relative_position import drop_color, normalize_patches
 
 CONDITIONS = ("aberration", "colour dropping", "no aberration")
@@ -97,23 +100,23 @@ def render_patches(photos: torch.Tensor, which: torch.Tensor, corners: torch.Ten
     return out
 
 
-def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator, strength: float = 0.05,
-                     color_drop: bool = False, crop: int = 60, grid: int = 3, patch: int = 12, margin: int = 4,
-                     normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator | None = None,
+                     strength: float = 0.05, color_drop: bool = False, crop: int = 60, grid: int = 3, patch: int = 12,
+                     margin: int = 4, normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 3: `num` patches (N, 3, patch, patch) labelled by the grid cell they sit in (0..grid*grid-1).
 
     Each patch comes from its own crop of a random photo, turned by a random symmetry so the
     content carries no position, THEN seen through the lens (aberration about the crop's centre),
     then cut from a random cell of a grid x grid split of the crop. `margin` more pixels around
-    the crop stay inside the photo, so the lens never reads beyond it.
+    the crop stay inside the photo, so the lens never reads beyond it. All draws come from
+    `generator` (None: torch's global random state).
     """
     photos = to_float(check_images(photos, name="photos", channels=(3,)))
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    check_generator(generator)
     _check_strength(strength)
-    for name, value in (("num", num), ("crop", crop), ("grid", grid), ("patch", patch), ("margin", margin)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < (0 if name == "margin" else 1):
-            raise ValueError(f"{name} must be a {'non-negative' if name == 'margin' else 'positive'} int, got {value!r}")
+    for name, value in (("num", num), ("crop", crop), ("grid", grid), ("patch", patch)):
+        check_int(name, value)
+    check_int("margin", margin, 0)
     cell = crop // grid
     if patch > cell:
         raise ValueError(f"patch must fit in a grid cell: crop {crop} // grid {grid} = {cell} px, got patch={patch}")
@@ -123,7 +126,8 @@ def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator,
         raise ValueError(f"photos must be at least {side}x{side} (crop + 2 * margin), got {H}x{W}")
 
     def draw(high, size):
-        return torch.randint(0, high, size, generator=generator, device=generator.device).cpu()
+        device = generator.device if generator is not None else None
+        return torch.randint(0, high, size, generator=generator, device=device).cpu()
 
     which = draw(len(photos), (num,))
     corners = torch.stack([draw(H - side + 1, (num,)), draw(W - side + 1, (num,))], 1)
@@ -198,9 +202,9 @@ def _train(P, y, num_classes, num_epochs, batch_size, lr, width, seed):
 @torch.no_grad()
 def accuracy(net: nn.Module, P: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
     """Lesson 3: the fraction of patches whose cell `net` names correctly."""
-    net.eval()
-    hits = sum(int((net(P[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
-               for i in range(0, len(P), batch_size))
+    with evaluating(net):
+        hits = sum(int((net(P[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
+                   for i in range(0, len(P), batch_size))
     return hits / len(P)
 
 
@@ -215,7 +219,7 @@ def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: floa
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown:
         raise ValueError(f"conditions must be among {CONDITIONS}, got {unknown}")
-    photos = load_photos_for_experiment() if photos is None else photos
+    photos = load_photos() if photos is None else photos
     table = {c: [] for c in conditions}
     with _threads(num_threads):
         for seed in seeds:
@@ -235,11 +239,6 @@ def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, gr
         table[condition].append(accuracy(net, P_test, y_test))
         if progress:
             print(f"seed {seed}, {condition}: {table[condition][-1]:.1%}", flush=True)
-
-
-def load_photos_for_experiment(size: int = 256) -> torch.Tensor:
-    """Lesson 3: the six photos of the course (grayscale ones as three equal channels), (6, 3, size, size)."""
-    return torch.stack([load_photo(name, size) for name in PHOTO_NAMES])
 
 
 def format_table(table: dict[str, list[float]], chance: float, seeds=None) -> str:
@@ -268,7 +267,7 @@ def plot_aberration(photo="astronaut", strength: float = 0.02, zoom: int = 40, s
              ("centre (no fringe)", seen[:, H // 2 - zoom // 2:H // 2 + zoom // 2, W // 2 - zoom // 2:W // 2 + zoom // 2]),
              ("top-left corner (fringes)", seen[:, :zoom, :zoom])]
     for ax, (title, img) in zip(axes, views):
-        ax.imshow(img.permute(1, 2, 0).clamp(0, 1), interpolation="nearest")
+        imshow(ax, img)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     # how far red moves (blue moves as far the other way): strength times the distance to the centre

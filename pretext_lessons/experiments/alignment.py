@@ -50,7 +50,7 @@ PROBE_TOL = 1e-4  # scikit-learn's stopping rule for the linear probe (see bench
 PREDICTS_RHO = 0.8  # a rank correlation at least this high counts as "pretext accuracy predicts downstream"
 JSON_MIME = "application/vnd.pretext-lessons.alignment+json"
 
-# Published per-layer figures, for context only (see REFERENCES.md): not comparable in scale with ours.
+# Published per-layer figures, for context only (each row names its source): not comparable in scale with ours.
 PUBLISHED = (
     dict(task="rotation", arch="ResNet-50", setting="ImageNet linear probe, top-1 %",
          source="mmselfsup, rotation_pred README", layers=("stem", "res2", "res3", "res4", "res5"),

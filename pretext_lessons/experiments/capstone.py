@@ -9,6 +9,7 @@ from ..core.data import to_float
 from ..core.probe import fit_linear
 from ..core.task import PretextTask
 from ..core.training import train_or_load
+from ..notebook.plotting import imshow
 from ..tasks.registry import course_tasks
 from . import alignment
 
@@ -90,22 +91,11 @@ def plot_pipeline(x=None, x_tilde=None, y_tilde=None, highlight=None, highlight_
         for img, key, label in ((x, "D", r"$x$"), (x_tilde, "g", tilde)):
             cx, cy = centres[key]
             inset = ax.inset_axes([cx + width / 2 - 0.26, cy + height / 2 + 0.04, 0.24, 0.42], transform=ax.transData)
-            _show_small(inset, img)
+            imshow(inset, img)
             inset.set_xlabel(label, fontsize=8.5, labelpad=1)
             inset.xaxis.set_label_position("top")
     fig.tight_layout()
     return fig
-
-
-def _show_small(ax, img):
-    img = to_float(torch.as_tensor(img)).detach().cpu()
-    if img.dim() == 4:
-        img = img[0]
-    if img.dim() == 3 and img.shape[0] == 1:
-        img = img[0]
-    ax.imshow((img.permute(1, 2, 0).clamp(0, 1) if img.dim() == 3 else img).numpy(), cmap="gray", vmin=0, vmax=1)
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 # ------------------------------------------------------------------------------------------------

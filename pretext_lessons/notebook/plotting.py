@@ -1,9 +1,50 @@
 """Plots shared by the lessons: pure functions that return a matplotlib figure."""
 from __future__ import annotations
-from ..core.data import to_float
 
 import matplotlib.pyplot as plt
 import torch
+
+from ..core.data import to_float
+
+
+def as_image(image, name: str = "image") -> torch.Tensor:
+    """Lesson 0: one image, (H, W), (C, H, W) or (1, C, H, W) with 1 or 3 channels, uint8 or float, as float (C, H, W)."""
+    if not isinstance(image, torch.Tensor):
+        try:
+            image = torch.as_tensor(image)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise TypeError(f"{name} must be an image tensor (C, H, W), got {type(image).__name__}") from err
+    shape = tuple(image.shape)
+    if image.dim() == 2:
+        image = image[None]
+    if image.dim() == 4 and len(image) == 1:
+        image = image[0]
+    if image.dim() != 3 or image.shape[0] not in (1, 3):
+        raise ValueError(f"{name} must be one image (H, W), (C, H, W) or (1, C, H, W) with 1 or 3 channels, "
+                         f"got shape {shape}")
+    if not (image.dtype == torch.uint8 or image.dtype.is_floating_point):
+        raise TypeError(f"{name} must be uint8 or floating point, got {image.dtype}")
+    return to_float(image.detach().cpu())
+
+
+def imshow(ax, image, rescale=False, cmap="gray"):
+    """Lesson 0: draw one image on `ax`, gray (in `cmap`) or colour, pixels as squares, no ticks.
+
+    rescale=False clips to [0, 1]; True stretches the image's own range to [0, 1] (normalised
+    tiles and patches, which have no fixed range); "auto" stretches only an image outside [0, 1].
+    """
+    if rescale not in (False, True, "auto"):
+        raise ValueError(f"rescale must be False, True or 'auto', got {rescale!r}")
+    image = as_image(image)
+    lo, hi = float(image.min()), float(image.max())
+    if hi > lo and (rescale is True or (rescale == "auto" and (lo < 0 or hi > 1))):
+        image = (image - lo) / (hi - lo)
+    image = image.clamp(0, 1)
+    ax.imshow((image[0] if len(image) == 1 else image.permute(1, 2, 0)).numpy(), cmap=cmap, vmin=0, vmax=1,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
 
 
 def _axes(ax, figsize=(5, 3.5)):
@@ -50,11 +91,7 @@ def show_images(X, titles=None, ncols: int = 8, size: float = 1.4, cmap="gray"):
         ax.axis("off")
         if i >= n:
             continue
-        img = X[i]
-        lo, hi = float(img.min()), float(img.max())
-        img = (img - lo) / (hi - lo) if (lo < 0 or hi > 1) and hi > lo else img  # normalised tiles
-        ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0).clamp(0, 1), cmap=cmap,
-                  vmin=0, vmax=1)
+        imshow(ax, X[i], rescale="auto", cmap=cmap)  # normalised tiles have no fixed range
         if titles is not None:
             ax.set_title(str(titles[i]), fontsize=8)
     fig.tight_layout()

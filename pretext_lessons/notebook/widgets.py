@@ -13,8 +13,11 @@ import io
 
 import ipywidgets
 import matplotlib.pyplot as plt
+import torch
 from IPython.display import Image, display
 from matplotlib.figure import Figure
+
+from ..core.data import check_images, class_examples, to_float
 
 EXPLORER_DPI = 90  # one resolution for the live picture and the static fallback, so they look alike
 
@@ -90,3 +93,18 @@ def explorer(plot_fn, **controls) -> Explorer:
     if box.error is not None:
         raise box.error
     return box
+
+
+def explorer_images(images=None, name: str = "images", min_size: int = 1) -> torch.Tensor:
+    """Lesson 0: the images an explorer browses, float (N, C, H, W) on the CPU; by default one Fashion-MNIST test image per class."""
+    if images is None:
+        images = class_examples("test")[0]
+    check_images(images, name=name, min_size=min_size)
+    if len(images) == 0:
+        raise ValueError(f"{name} must hold at least one image to explore, got none (shape {tuple(images.shape)})")
+    return to_float(images).cpu()
+
+
+def image_slider(images: torch.Tensor) -> ipywidgets.IntSlider:
+    """Lesson 0: the slider that picks an explorer's image by its index in `images`."""
+    return ipywidgets.IntSlider(0, 0, len(images) - 1, description="image", continuous_update=False)

@@ -2,19 +2,20 @@
 
 Every task module has the same four parts (docs/CONVENTIONS.md): 1. labels, a function
 `f(X, generator=None, **options)`; 2. the batch transform, a `PretextTask` dataclass whose
-`make_batch` calls it, registered with `@register_task`; 3. its network (`build_net`); 4. its
-visualisation, a pure `plot_*` function and an `*_explorer(net, images, ...)` around it.
+`make_batch` calls it, registered with `@register_task`; 3. its network (`build_net`: the default
+linear head, or a `MultiPartNet` where the task cuts its input into parts); 4. its visualisation:
+`*_probabilities(net, inputs)`, pure `plot_*` functions and an `*_explorer(net, images, ...)`.
 
 `tasks` imports only from `core`, `notebook` and `tasks`. Importing it registers the lessons'
 tasks in lesson order.
 """
-from ..core.task import PretextNet, PretextTask, SupervisedTask, check_task_batch
+from ..core.task import MultiPartNet, PretextNet, PretextTask, SupervisedTask, check_task_batch
 from .registry import course_tasks, register_task, registered_tasks, unregister_task
 from . import rotation, jigsaw, relative_position  # noqa: E402  (registration order is lesson order)
 from .jigsaw import JigsawTask
 from .relative_position import RelativePositionTask
 from .rotation import RotationTask
 
-__all__ = ["PretextNet", "PretextTask", "SupervisedTask", "check_task_batch", "course_tasks", "register_task",
+__all__ = ["MultiPartNet", "PretextNet", "PretextTask", "SupervisedTask", "check_task_batch", "course_tasks", "register_task",
            "registered_tasks", "unregister_task", "RotationTask", "JigsawTask", "RelativePositionTask",
            "rotation", "jigsaw", "relative_position"]

@@ -21,20 +21,21 @@ import math
 import numpy as np
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from ..core.data import check_images, to_float
+from ..core.task import MultiPartNet, PretextTask
+from ..core.training import probabilities
+from ..core.validate import check_generator, check_int
+from ..notebook.plotting import as_image, imshow
+from ..notebook.widgets import explorer, explorer_images, image_slider
 from .permutations import (CRITERIA, MAX_CANDIDATES, all_permutations, check_permutations, greedy_permutations, greedy_select,
                            hamming_distances, permutation_set, random_permutations, set_distances)
-from ..core.task import PretextTask
 from .registry import register_task
-from ..notebook.widgets import explorer
 
-__all__ = ["CRITERIA", "JigsawNet", "JigsawTask", "all_permutations", "check_permutations", "cut_tiles",
+__all__ = ["CRITERIA", "JigsawTask", "all_permutations", "check_permutations", "cut_tiles", "default_permutations",
            "flat_cells", "greedy_permutations", "greedy_select", "hamming_distances", "indistinguishable_pairs",
-           "jigsaw_explorer", "make_puzzles",
-           "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry", "random_permutations",
-           "set_distances", "to_grayscale"]
+           "jigsaw_explorer", "make_puzzles", "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry",
+           "puzzle_probabilities", "random_permutations", "set_distances", "to_grayscale"]
 
 GRAYSCALE_P = 0.3  # bbrattoli/JigsawPuzzlePytorch; VISSL and Kolesnikov et al. use 0.66
 MIN_STD = 1 / 255  # one grey level: a flat tile becomes zeros instead of dividing by 0
@@ -46,15 +47,6 @@ LABEL_BOX = dict(facecolor="tab:orange", alpha=0.85, pad=1, lw=0)  # cell number
 # 1. labels: cutting tiles and making puzzles
 # ----------------------------------------------------------------------------------------------
 
-def _check_int(name: str, value, low: int, high: int | None = None, why: str = "") -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__}")
-    if value < low or (high is not None and value > high):
-        span = f">= {low}" if high is None else f"between {low} and {high}"
-        raise ValueError(f"{name} must be {span}{why}, got {value}")
-    return int(value)
-
-
 def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = None,
                     jitter: int | None = None) -> dict:
     """Lesson 2: where the puzzle sits in an image: cell and tile sides, jitter, and the central crop's corner.
@@ -62,12 +54,12 @@ def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = N
     Cells are ``min(height, width) // grid`` px; tile defaults to the paper's proportion
     (64 of 85 px: a quarter of the cell left as gap) and jitter to the whole gap.
     """
-    grid = _check_int("grid", grid, 2)
+    grid = check_int("grid", grid, 2)
     cell = min(height, width) // grid
     if cell < 1:
         raise ValueError(f"images must be at least {grid}x{grid} pixels for a grid of {grid}, got {height}x{width}")
-    tile = cell - round(cell / 4) if tile is None else _check_int("tile", tile, 1)
-    jitter = None if jitter is None else _check_int("jitter", jitter, 0)
+    tile = cell - round(cell / 4) if tile is None else check_int("tile", tile, 1)
+    jitter = None if jitter is None else check_int("jitter", jitter, 0)
     need = grid * (tile + (jitter or 0))
     needs = f"images must be at least {need} px for grid={grid}, tile={tile}" + (f" and jitter={jitter}" if jitter else "")
     if tile > cell:
@@ -114,7 +106,8 @@ def cut_tiles(X: torch.Tensor, grid: int, tile: int, offsets: torch.Tensor, orde
         offsets = offsets.gather(1, cells[..., None].expand(N, K, 2))
     offsets = offsets.to(X.device, torch.int64)
     # flat index of each cell's top-left pixel; integer arithmetic only: a float `/` in tile
-    # coordinates silently cuts the wrong tiles (JigsawPuzzlePytorch issue #12)
+    # coordinates silently cuts the wrong tiles (the bug of a Python 3 port of the reference code,
+    # bbrattoli/JigsawPuzzlePytorch on GitHub, its issue #12)
     lines = torch.arange(grid, device=X.device) * cell
     origin = ((geo["top"] + lines[:, None]) * W + geo["left"] + lines).flatten()
     start = origin[cells] + offsets[..., 0] * W + offsets[..., 1]  # (N, K)
@@ -150,25 +143,30 @@ def _as_permutation_tensor(permutations, num_tiles: int, device) -> torch.Tensor
     return torch.as_tensor(check_permutations(permutations, num_tiles), dtype=torch.int64, device=device)
 
 
-def make_puzzles(X: torch.Tensor, permutations, generator: torch.Generator, grid: int = 3, tile: int | None = None,
-                 jitter: int | None = None, grayscale_p: float = GRAYSCALE_P, normalize: bool = True,
+def default_permutations(grid: int = 3) -> np.ndarray:
+    """Lesson 2: the permutation set of JigsawTask's default: 100 permutations chosen greedily by minimum distance."""
+    return permutation_set(100, grid)
+
+
+def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, permutations=None, grid: int = 3,
+                 tile: int = 7, jitter: int = 2, grayscale_p: float = GRAYSCALE_P, normalize: bool = True,
                  y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 2: a batch of puzzles: tiles (N, g*g, C, t, t) and the permutation index y of each.
 
-    Each image gets a permutation drawn from `permutations` (unless `y` is given), one random
-    offset per tile within the cell's gap, random grayscale for colour images, then each tile
-    is normalised. The tile at position i comes from cell ``permutations[y][i]``.
+    Each image gets a permutation drawn from `permutations` (default: `default_permutations(grid)`)
+    unless `y` is given, one random offset per tile within the cell's gap, random grayscale for
+    colour images, then each tile is normalised. The tile at position i comes from cell
+    ``permutations[y][i]``. All draws come from `generator` (None: torch's global random state).
     """
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     check_images(X)
+    check_generator(generator, X.device)
     if not 0 <= grayscale_p <= 1:
         raise ValueError(f"grayscale_p must be a probability in [0, 1], got {grayscale_p!r}")
     X = to_float(X)
     N, C, H, W = X.shape
     geo = puzzle_geometry(H, W, grid, tile, jitter)
     K = geo["grid"] ** 2
-    P = _as_permutation_tensor(permutations, K, X.device)
+    P = _as_permutation_tensor(default_permutations(grid) if permutations is None else permutations, K, X.device)
     dev = dict(generator=generator, device=X.device)
     if y is None:
         y = torch.randint(len(P), (N,), **dev)
@@ -232,25 +230,6 @@ def indistinguishable_pairs(X: torch.Tensor, permutations, grid: int = 3) -> dic
 # 2. batch transform and 3. model head
 # ----------------------------------------------------------------------------------------------
 
-class JigsawNet(nn.Module):
-    """Lesson 2: the context-free network: a shared trunk on every tile, features concatenated, fc layers."""
-
-    def __init__(self, trunk: nn.Module, num_tiles: int, num_classes: int, hidden: int | None = None):
-        super().__init__()
-        self.trunk, self.num_tiles = trunk, num_tiles
-        hidden = hidden or 4 * trunk.out_features
-        # the tiles meet only here: the trunk never sees two tiles together (hence "context-free")
-        self.head = nn.Sequential(nn.Linear(num_tiles * trunk.out_features, hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(hidden, num_classes))
-
-    def forward(self, tiles: torch.Tensor) -> torch.Tensor:
-        if tiles.dim() != 5 or tiles.shape[1] != self.num_tiles:
-            raise ValueError(f"tiles must be (N, {self.num_tiles}, C, t, t), got shape {tuple(tiles.shape)}")
-        N = tiles.shape[0]
-        features = self.trunk(tiles.flatten(0, 1))  # all N * g*g tiles as one batch
-        return self.head(features.reshape(N, -1))
-
-
 TASK_CRITERIA = CRITERIA + ("random",)
 
 
@@ -274,21 +253,17 @@ class JigsawTask(PretextTask):
     normalize: bool = True
 
     name = "jigsaw"
-    # quick: 18,000 puzzles, each step about 0.9x a whole-image step of the same trunk
-    # (benchmarks/bench_jigsaw.py): about 15 s on an idle 2-core CPU, ~80% held-out accuracy (80x
-    # chance). Small enough that lesson 2's shortcut experiment trains it over 3 seeds per condition,
-    # and lesson 4 reuses those networks.
-    presets = {
-        "quick": dict(num_images=6000, num_epochs=3, batch_size=128, lr=0.05),
-        "full": dict(num_images=60000, num_epochs=60, batch_size=128, lr=0.05),
-    }
+    # Only what differs from the course's presets (training.PRESETS). Quick: small enough that lesson
+    # 2's shortcut experiment trains it over 3 seeds per condition, and lesson 4 reuses those networks
+    # (its step cost: benchmarks/bench_jigsaw.py).
+    presets = {"quick": dict(num_images=6000), "full": dict(lr=0.05)}
 
     def __post_init__(self):
-        grid = _check_int("grid", self.grid, 2)
-        _check_int("tile", self.tile, 1)
-        _check_int("jitter", self.jitter, 0)
+        grid = check_int("grid", self.grid, 2)
+        check_int("tile", self.tile, 1)
+        check_int("jitter", self.jitter, 0)
         limit = math.factorial(grid * grid)
-        _check_int("num_classes", self.num_classes, 2, limit, f" ({grid * grid}! permutations exist for grid={grid})")
+        check_int("num_classes", self.num_classes, 2, limit, f" ({grid * grid}! permutations exist for grid={grid})")
         if self.criterion not in TASK_CRITERIA:
             raise ValueError(f"criterion must be one of {TASK_CRITERIA}, got {self.criterion!r}")
         if self.criterion != "random" and limit > MAX_CANDIDATES:
@@ -318,11 +293,12 @@ class JigsawTask(PretextTask):
         return self._device_permutations[key]
 
     def make_batch(self, X, generator):
-        return make_puzzles(X, self._permutations_on(X.device), generator, self.grid, self.tile, self.jitter,
-                            self.grayscale_p, self.normalize)
+        return make_puzzles(X, generator, permutations=self._permutations_on(X.device), grid=self.grid, tile=self.tile,
+                            jitter=self.jitter, grayscale_p=self.grayscale_p, normalize=self.normalize)
 
     def build_net(self, trunk):
-        return JigsawNet(trunk, self.grid ** 2, self.num_classes)
+        # the context-free network: the trunk never sees two tiles together, they meet in the head
+        return MultiPartNet(trunk, self.grid ** 2, self.num_classes, hidden=4 * trunk.out_features)
 
     def preprocess(self, X):
         # the trunk only ever saw normalised tiles: show whole images the same way
@@ -333,46 +309,38 @@ class JigsawTask(PretextTask):
 # 4. visualisation
 # ----------------------------------------------------------------------------------------------
 
-def _one_image(image) -> torch.Tensor:
-    image = to_float(torch.as_tensor(image))
-    if image.dim() == 2:
-        image = image[None]
-    if image.dim() == 4 and len(image) == 1:
-        image = image[0]
-    if image.dim() != 3 or image.shape[0] not in (1, 3):
-        raise ValueError(f"image must be one image (C, H, W) with 1 or 3 channels, or (H, W), "
-                         f"got shape {tuple(image.shape)}")
-    return image
+def puzzle_probabilities(net: nn.Module, tiles: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+    """Lesson 2: a jigsaw network's probabilities (N, num_classes) over the permutations, for puzzles (N, g*g, C, t, t).
+
+    `tiles` as the network reads them, i.e. as `make_puzzles` returns them (normalised).
+    """
+    if not isinstance(tiles, torch.Tensor) or tiles.dim() != 5:
+        raise ValueError(f"tiles must be puzzles (N, g*g, C, t, t) as make_puzzles returns them, got "
+                         f"{tuple(tiles.shape) if isinstance(tiles, torch.Tensor) else type(tiles).__name__}")
+    return probabilities(net, tiles, batch_size)
 
 
-def _show(ax, img: torch.Tensor):
-    img = img.detach().float().cpu().clamp(0, 1)
-    if img.shape[0] == 1:
-        ax.imshow(img[0].numpy(), cmap="gray", vmin=0, vmax=1)
-    else:
-        ax.imshow(img.permute(1, 2, 0).numpy())
-
-
-def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | None = None,
-                jitter: int | None = None, net: nn.Module | None = None, seed: int = 0, preprocess=None):
+def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: int | None = None,
+                jitter: int | None = None, net: nn.Module | None = None, seed: int = 0):
     """Lesson 2: an image with its cells and tiles, the puzzle for permutation `index`, and a net's top-5 guesses.
 
-    `gap` is the cell side minus the tile side, `jitter` the random part of each tile's offset
-    (at most the gap); `seed` draws the offsets. With `net` (a trained JigsawNet for the same
-    permutation set), a third panel shows its five most likely permutations.
+    `permutations` defaults to `default_permutations(grid)`. `gap` is the cell side minus the tile
+    side, `jitter` the random part of each tile's offset (at most the gap); `seed` draws the
+    offsets. With `net` (a trained jigsaw network for the same permutation set), a third panel
+    shows its five most likely permutations.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    image = _one_image(image)
+    image = as_image(image)
     C, H, W = image.shape
-    cell = min(H, W) // _check_int("grid", grid, 2)
+    cell = min(H, W) // check_int("grid", grid, 2)
     if cell < 1:
         raise ValueError(f"image must be at least {grid}x{grid} pixels for grid={grid}, got {H}x{W}")
-    gap = round(cell / 4) if gap is None else _check_int("gap", gap, 0, cell - 1, f" (cells are {cell} px)")
+    gap = round(cell / 4) if gap is None else check_int("gap", gap, 0, cell - 1, f" (cells are {cell} px)")
     geo = puzzle_geometry(H, W, grid, cell - gap, jitter)
-    P = check_permutations(permutations, grid * grid)
-    index = _check_int("index", index, 0, len(P) - 1)
+    P = check_permutations(default_permutations(grid) if permutations is None else permutations, grid * grid)
+    index = check_int("index", index, 0, len(P) - 1)
     perm = P[index]
     K, t = grid * grid, geo["tile"]
 
@@ -382,8 +350,7 @@ def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | N
 
     ncols = 3 if net is not None else 2
     fig, axes = plt.subplots(1, ncols, figsize=(3.6 * ncols, 3.9))
-    ax = axes[0]
-    _show(ax, image)
+    ax = imshow(axes[0], image)
     for k in range(K):
         r, c = divmod(k, grid)
         y0, x0 = geo["top"] + r * geo["cell"], geo["left"] + c * geo["cell"]
@@ -403,8 +370,7 @@ def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | N
     for i in range(K):
         r, c = divmod(i, grid)
         mosaic[:, r * (t + sep):r * (t + sep) + t, c * (t + sep):c * (t + sep) + t] = raw[0, i]
-    ax = axes[1]
-    _show(ax, mosaic)
+    ax = imshow(axes[1], mosaic)
     for i in range(K):
         r, c = divmod(i, grid)
         ax.text(c * (t + sep), r * (t + sep), str(int(perm[i])), color="black", fontsize=8, va="top",
@@ -415,13 +381,8 @@ def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | N
     ax.axis("off")
 
     if net is not None:
-        device = next(net.parameters()).device
-        tiles = normalize_tiles(raw).to(device)  # exactly the tiles shown, as the net saw them in training
-        was_training = net.training
-        net.eval()
-        with torch.no_grad():
-            probs = F.softmax(net(tiles).float(), dim=1)[0].cpu()
-        net.train(was_training)
+        # exactly the tiles shown, normalised as the net saw them in training
+        probs = puzzle_probabilities(net, normalize_tiles(raw))[0]
         if len(probs) != len(P):
             raise ValueError(f"net predicts {len(probs)} classes but permutations holds {len(P)}: "
                              "use the permutation set the net was trained with")
@@ -438,15 +399,18 @@ def plot_puzzle(image, permutations, index: int = 0, grid: int = 3, gap: int | N
     return fig
 
 
-def jigsaw_explorer(images, permutations, net: nn.Module | None = None, grid: int = 3):
-    """Lesson 2: sliders for the image, the permutation index, the gap, the jitter and the random draw."""
+def jigsaw_explorer(net: nn.Module | None = None, images: torch.Tensor | None = None, permutations=None,
+                    grid: int = 3):
+    """Lesson 2: sliders for the image, the permutation index, the gap, the jitter and the random draw.
+
+    `images` (N, C, H, W) defaults to one Fashion-MNIST test image per class, `permutations` to
+    `default_permutations(grid)` (the set `net`, if given, was trained with).
+    """
     import ipywidgets as widgets
 
-    images = to_float(torch.as_tensor(images))
-    if images.dim() == 3:
-        images = images[None]
-    check_images(images, "images", min_size=2 * grid)
-    P = check_permutations(permutations, grid * grid)
+    grid = check_int("grid", grid, 2)
+    images = explorer_images(images, min_size=2 * grid)
+    P = check_permutations(default_permutations(grid) if permutations is None else permutations, grid * grid)
     cell = min(images.shape[-2:]) // grid
 
     def draw(image, index, gap, jitter, seed):
@@ -455,7 +419,7 @@ def jigsaw_explorer(images, permutations, net: nn.Module | None = None, grid: in
 
     slider = dict(continuous_update=False)
     return explorer(draw,
-                    image=widgets.IntSlider(0, 0, len(images) - 1, description="image", **slider),
+                    image=image_slider(images),
                     index=widgets.IntSlider(0, 0, len(P) - 1, description="permutation", **slider),
                     gap=widgets.IntSlider(round(cell / 4), 0, cell - 1, description="gap (px)", **slider),
                     jitter=widgets.IntSlider(round(cell / 4), 0, cell - 1, description="jitter (px)", **slider),

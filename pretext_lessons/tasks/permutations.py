@@ -18,22 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from ..core.data import data_dir
+from ..core.validate import check_int
 
 CRITERIA = ("average", "minimum")
 # 10! = 3,628,800 candidates x 10 positions is 36 MB of int8; 11! would be 440 MB
 MAX_CANDIDATES = math.factorial(10)
-
-
-def _check_grid(grid) -> int:
-    if not isinstance(grid, (int, np.integer)) or isinstance(grid, bool) or grid < 2:
-        raise ValueError(f"grid must be an integer >= 2 (tiles per side), got {grid!r}")
-    return int(grid)
-
-
-def _check_count(name: str, value) -> int:
-    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
 
 
 def check_permutations(permutations, num_tiles: int | None = None, name: str = "permutations") -> np.ndarray:
@@ -59,7 +48,7 @@ def check_permutations(permutations, num_tiles: int | None = None, name: str = "
 @lru_cache(maxsize=2)
 def all_permutations(grid: int = 3) -> np.ndarray:
     """Lesson 2: every permutation of the g*g tiles, (g*g)! rows of int8 in lexicographic order (read-only)."""
-    grid = _check_grid(grid)
+    grid = check_int("grid", grid, 2, hint=" (tiles per side)")
     K = grid * grid
     count = math.factorial(K)
     if count > MAX_CANDIDATES:
@@ -89,12 +78,11 @@ def greedy_select(candidates, num: int, criterion: str = "minimum", first: int =
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     C = check_permutations(candidates, name="candidates")
-    num = _check_count("num", num)
+    num = check_int("num", num)
     M, K = C.shape
     if num > M:
         raise ValueError(f"num must be at most the number of candidates ({M}), got {num}")
-    if not isinstance(first, (int, np.integer)) or not 0 <= first < M:
-        raise ValueError(f"first must be an index into the {M} candidates, got {first!r}")
+    first = check_int("first", first, 0, M - 1, hint=" (an index into the candidates)")
     columns = np.ascontiguousarray(C.T.astype(np.int8))  # position by position: each compare is contiguous
     score = np.full(M, np.iinfo(np.int32).max if criterion == "minimum" else 0, dtype=np.int32)
     taken = np.zeros(M, dtype=bool)
@@ -117,7 +105,7 @@ def greedy_select(candidates, num: int, criterion: str = "minimum", first: int =
 
 def greedy_permutations(num: int = 100, grid: int = 3, criterion: str = "minimum", seed: int = 0) -> np.ndarray:
     """Lesson 2: a maximal-Hamming-distance permutation set (num, g*g), computed (no cache), deterministic from `seed`."""
-    num = _check_count("num", num)
+    num = check_int("num", num)
     candidates = all_permutations(grid)
     if num > len(candidates):
         raise ValueError(f"num must be at most {len(candidates)} for grid={grid}, got {num}")
@@ -135,7 +123,7 @@ def permutation_file(num: int, grid: int = 3, criterion: str = "minimum", seed: 
 def permutation_set(num: int = 100, grid: int = 3, criterion: str = "minimum", seed: int = 0,
                     cache: bool = True) -> np.ndarray:
     """Lesson 2: the greedy permutation set (num, g*g), loaded from the disk cache or computed and cached."""
-    num, grid = _check_count("num", num), _check_grid(grid)
+    num, grid = check_int("num", num), check_int("grid", grid, 2, hint=" (tiles per side)")
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
     if not isinstance(seed, (int, np.integer)):
@@ -165,7 +153,7 @@ def _permutation_set(num: int, grid: int, criterion: str, seed: int, cache: bool
 
 def random_permutations(num: int = 100, grid: int = 3, seed: int = 0) -> np.ndarray:
     """Lesson 2: `num` distinct permutations drawn uniformly at random (the baseline for the greedy set)."""
-    num, grid = _check_count("num", num), _check_grid(grid)
+    num, grid = check_int("num", num), check_int("grid", grid, 2, hint=" (tiles per side)")
     K = grid * grid
     if num > math.factorial(K):
         raise ValueError(f"num must be at most {K}! = {math.factorial(K)} for grid={grid}, got {num}")

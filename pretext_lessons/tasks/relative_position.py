@@ -5,8 +5,9 @@ names the neighbour's position (8 classes). The module has the course's four par
 
 1. labels: `pair_positions` (where the two patches are) and `sample_pairs` (the patches);
 2. batch transform: `RelativePositionTask`;
-3. model head: `PairNet` (late fusion: one shared trunk on each patch, then fully connected layers);
-4. visualisation: `plot_pairs` and `relative_position_explorer`.
+3. model head: `RelativePositionTask.build_net`, late fusion: a `MultiPartNet` with one shared
+   trunk on each of the two patches, then fully connected layers;
+4. visualisation: `plot_pairs` and `relative_position_explorer`, with `pair_probabilities`.
 
 Labels, in row-major order around the centre (offsets in grid steps, (row, column)):
 
@@ -17,15 +18,18 @@ Labels, in row-major order around the centre (offsets in grid steps, (row, colum
 from __future__ import annotations
 
 import dataclasses
-from typing import ClassVar
 
 import torch
 from torch import nn
 
-from ..core.data import FASHION_MNIST_CLASSES, check_images, load_fashion_mnist, to_float
-from ..core.task import PretextTask
+from ..core.data import check_images, to_float
+from ..core.models import trunk_of
+from ..core.task import MultiPartNet, PretextTask
+from ..core.training import probabilities
+from ..core.validate import check_generator, check_int
+from ..notebook.plotting import as_image, imshow
+from ..notebook.widgets import explorer, explorer_images, image_slider
 from .registry import register_task
-from ..notebook.widgets import explorer
 
 NEIGHBOUR_OFFSETS = ((-1, -1), (-1, 0), (-1, 1), (0, -1), (0, 1), (1, -1), (1, 0), (1, 1))
 POSITION_NAMES = ("top-left", "top", "top-right", "left", "right", "bottom-left", "bottom", "bottom-right")
@@ -51,11 +55,9 @@ def footprint(patch: int, gap: int, jitter: int) -> int:
 
 
 def _check_geometry(patch, gap, jitter):
-    for name, value, lowest in (("patch", patch, 1), ("gap", gap, 0), ("jitter", jitter, 0)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int (pixels), got {type(value).__name__}")
-        if value < lowest:
-            raise ValueError(f"{name} must be at least {lowest} pixels, got {value}")
+    check_int("patch", patch, 1, hint=" (pixels)")
+    check_int("gap", gap, 0, hint=" (pixels)")
+    check_int("jitter", jitter, 0, hint=" (pixels)")
 
 
 def centre_range(height: int, width: int, patch: int = 7, gap: int = 2, jitter: int = 1) -> tuple:
@@ -74,21 +76,22 @@ def centre_range(height: int, width: int, patch: int = 7, gap: int = 2, jitter: 
     return (step + jitter, step + jitter), (height - patch - step - jitter, width - patch - step - jitter)
 
 
-def pair_positions(num: int, height: int, width: int, generator: torch.Generator, patch: int = 7, gap: int = 2,
-                   jitter: int = 1, corner=None, y=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def pair_positions(num: int, height: int, width: int, generator: torch.Generator | None = None, patch: int = 7,
+                   gap: int = 2, jitter: int = 1, corner=None, y=None,
+                   device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lesson 3: the top-left corners (N, 2) of the centre patch and of its neighbour, and the labels (N,).
 
     The centre cell's corner is drawn uniformly where all 8 neighbours fit (or is `corner`, a
     (row, column) pair); the neighbour's cell is one grid step (patch + gap) away in the label's
     direction; each patch then moves by its own random jitter in -jitter..jitter on both axes.
-    Labels are drawn uniformly unless given as `y`.
+    Labels are drawn uniformly unless given as `y`. The draws come from `generator` (None: torch's
+    global random state), on `device` (default: the generator's, else the CPU).
     """
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
-    if isinstance(num, bool) or not isinstance(num, int) or num < 0:
-        raise ValueError(f"num must be a non-negative int, got {num!r}")
+    check_generator(generator, device)
+    num = check_int("num", num, 0)
     lo, hi = centre_range(height, width, patch, gap, jitter)
-    device = generator.device
+    if device is None:
+        device = generator.device if generator is not None else torch.device("cpu")
     if corner is None:
         base = torch.stack([torch.randint(lo[i], hi[i] + 1, (num,), generator=generator, device=device)
                             for i in range(2)], 1)
@@ -129,7 +132,7 @@ def normalize_patches(P: torch.Tensor, min_std: float = MIN_STD) -> torch.Tensor
     return (P - mean) / std
 
 
-def drop_color(P: torch.Tensor, generator: torch.Generator, noise: float = 0.01) -> torch.Tensor:
+def drop_color(P: torch.Tensor, generator: torch.Generator | None = None, noise: float = 0.01) -> torch.Tensor:
     """Lesson 3: colour dropping: keep one random channel of each patch, the other two become noise.
 
     As Doersch et al.: the dropped channels are Gaussian noise around the kept channel's mean with
@@ -138,8 +141,7 @@ def drop_color(P: torch.Tensor, generator: torch.Generator, noise: float = 0.01)
     if not isinstance(P, torch.Tensor) or P.dim() < 3 or P.shape[-3] != 3:
         raise ValueError(f"P must be colour patches (..., 3, H, W) for colour dropping, got shape "
                          f"{tuple(getattr(P, 'shape', ()))}")
-    if not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    check_generator(generator, P.device)
     lead, (h, w) = P.shape[:-3], P.shape[-2:]
     keep = torch.randint(0, 3, lead, generator=generator, device=P.device)
     kept = P.gather(-3, keep[..., None, None, None].expand(*lead, 1, h, w))
@@ -150,16 +152,21 @@ def drop_color(P: torch.Tensor, generator: torch.Generator, noise: float = 0.01)
     return torch.where(is_kept[..., None, None], P, fill)
 
 
-def sample_pairs(X: torch.Tensor, generator: torch.Generator, patch: int = 7, gap: int = 2, jitter: int = 1,
-                 normalize: bool = True, color_drop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 3: a (centre, neighbour) pair per image, shape (N, 2, C, patch, patch), and its label in 0..7."""
+def sample_pairs(X: torch.Tensor, generator: torch.Generator | None = None, *, patch: int = 7, gap: int = 2,
+                 jitter: int = 1, normalize: bool = True,
+                 color_drop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 3: a (centre, neighbour) pair per image, shape (N, 2, C, patch, patch), and its label in 0..7.
+
+    All draws come from `generator` (None: torch's global random state).
+    """
     check_images(X)
+    check_generator(generator, X.device)
     _check_geometry(patch, gap, jitter)
     if color_drop and X.shape[1] != 3:
         raise ValueError(f"color_drop needs colour images (3 channels), got X with {X.shape[1]} channel(s)")
     X = to_float(X)
     N, C, H, W = X.shape
-    centre, neighbour, y = pair_positions(N, H, W, generator, patch, gap, jitter)
+    centre, neighbour, y = pair_positions(N, H, W, generator, patch, gap, jitter, device=X.device)
     corners = torch.stack([centre, neighbour], 1).flatten(0, 1)  # centre, neighbour, centre, ...
     index = torch.arange(N, device=X.device).repeat_interleave(2)
     P = crop_patches(X, corners, patch, index).view(N, 2, C, patch, patch)
@@ -168,26 +175,6 @@ def sample_pairs(X: torch.Tensor, generator: torch.Generator, patch: int = 7, ga
     if normalize:
         P = normalize_patches(P)
     return P, y
-
-
-class PairNet(nn.Module):
-    """Lesson 3: late fusion: the shared trunk on both patches, features concatenated, fully connected layers."""
-
-    def __init__(self, trunk: nn.Module, num_classes: int = 8, hidden: int | None = None):
-        super().__init__()
-        self.trunk = trunk
-        features = trunk.out_features
-        hidden = hidden or 2 * features
-        self.head = nn.Sequential(nn.Linear(2 * features, hidden), nn.ReLU(inplace=True),
-                                  nn.Linear(hidden, num_classes))
-
-    def forward(self, pairs: torch.Tensor) -> torch.Tensor:
-        if pairs.dim() != 5 or pairs.shape[1] != 2:
-            raise ValueError(f"pairs must be (N, 2, C, H, W), a centre and a neighbour patch per row, "
-                             f"got shape {tuple(pairs.shape)}")
-        # both patches go through the trunk as one batch: the same weights see either position
-        features = self.trunk(pairs.flatten(0, 1))
-        return self.head(features.view(len(pairs), -1))
 
 
 @register_task
@@ -202,7 +189,7 @@ class RelativePositionTask(PretextTask):
     """
 
     num_classes: int = 8
-    min_size: int = 27
+    min_size: int = dataclasses.field(default=27, init=False)
     patch: int = 7
     gap: int = 2
     jitter: int = 1
@@ -210,23 +197,23 @@ class RelativePositionTask(PretextTask):
     color_drop: bool = False
 
     name = "relative_position"
-    presets: ClassVar[dict] = {
-        # patches are 7 px, so a step costs far less than a 28 px image: more images, more epochs
-        "quick": dict(num_images=20000, num_epochs=3, batch_size=128, lr=0.05),
-        "full": dict(num_images=60000, num_epochs=40, batch_size=128, lr=0.05),
-    }
+    # Only what differs from the course's presets (training.PRESETS). Patches are 7 px, so a step
+    # costs far less than on a 28 px image: more images.
+    presets = {"quick": dict(num_images=20000), "full": dict(num_epochs=40, lr=0.05)}
 
     def __post_init__(self):
         _check_geometry(self.patch, self.gap, self.jitter)
         if self.num_classes != 8:
             raise ValueError(f"num_classes must be 8 (the neighbours of a patch), got {self.num_classes}")
-        self.min_size = max(self.min_size, footprint(self.patch, self.gap, self.jitter))
+        self.min_size = footprint(self.patch, self.gap, self.jitter)
 
     def make_batch(self, X, generator):
-        return sample_pairs(X, generator, self.patch, self.gap, self.jitter, self.normalize, self.color_drop)
+        return sample_pairs(X, generator, patch=self.patch, gap=self.gap, jitter=self.jitter, normalize=self.normalize,
+                            color_drop=self.color_drop)
 
     def build_net(self, trunk):
-        return PairNet(trunk, self.num_classes)
+        # late fusion: the trunk reads each patch alone, the two meet in the head
+        return MultiPartNet(trunk, 2, self.num_classes, hidden=2 * trunk.out_features)
 
     def preprocess(self, X):
         # downstream the trunk sees a whole image: normalise it as training normalised a patch
@@ -262,15 +249,6 @@ def object_aspect(X: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     return extent(on.any(2)) / extent(on.any(1))
 
 
-def _as_image(image) -> torch.Tensor:
-    image = torch.as_tensor(image)
-    if image.dim() == 2:
-        image = image[None]
-    if image.dim() != 3:
-        raise ValueError(f"image must be (C, H, W) or (H, W), got shape {tuple(image.shape)}")
-    return to_float(check_images(image[None], name="image")[0])
-
-
 def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1, net=None, neighbour: int | None = None,
                normalize: bool = True, seed: int = 0):
     """Lesson 3: the 8 candidate neighbours of a centre patch with their labels, the gap and the jitter.
@@ -284,7 +262,7 @@ def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
-    image = _as_image(image)
+    image = as_image(image)
     C, H, W = image.shape
     lo, hi = centre_range(H, W, patch, gap, jitter)
     if centre is None:
@@ -313,8 +291,7 @@ def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1
     ncols = 2 if probs is None else 4
     fig = plt.figure(figsize=(3.2 * ncols, 3.4))
     grid = fig.add_gridspec(3, 3 * ncols)
-    ax = fig.add_subplot(grid[:, 0:3])
-    _show(ax, image)
+    ax = imshow(fig.add_subplot(grid[:, 0:3]), image, rescale=True)
     ax.set_title(f"patch {patch}, gap {gap}, jitter {jitter}", fontsize=9)
     cells = [(corner[0] + dy * (patch + gap), corner[1] + dx * (patch + gap)) for dy, dx in NEIGHBOUR_OFFSETS]
     for k, (r, c) in enumerate([tuple(corner)] + cells):
@@ -330,22 +307,21 @@ def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1
     for slot, (dy, dx) in [(4, (0, 0))] + [(3 * (dy + 1) + dx + 1, (dy, dx)) for dy, dx in NEIGHBOUR_OFFSETS]:
         sub = fig.add_subplot(grid[slot // 3, 3 + slot % 3])
         if (dy, dx) == (0, 0):
-            _show(sub, P[0, 0])
+            imshow(sub, P[0, 0], rescale=True)
             sub.set_title("centre", fontsize=8)
             continue
         k = NEIGHBOUR_OFFSETS.index((dy, dx))
-        _show(sub, P[k, 1])
+        imshow(sub, P[k, 1], rescale=True)
         sub.set_title(f"{k}: {POSITION_NAMES[k]}" if probs is None else f"{k}: p={probs[k, k]:.2f}", fontsize=8,
                       color="black" if neighbour != k or probs is None else "tab:red")
     if probs is not None:
-        ax = fig.add_subplot(grid[:, 6:9])
-        _show(ax, P[neighbour, 1])
+        ax = imshow(fig.add_subplot(grid[:, 6:9]), P[neighbour, 1], rescale=True)
         ax.set_title(f"neighbour {neighbour} ({POSITION_NAMES[neighbour]})", fontsize=9)
         ax = fig.add_subplot(grid[:, 9:12])
         board = torch.full((3, 3), float("nan"))
         for k, (dy, dx) in enumerate(NEIGHBOUR_OFFSETS):
             board[dy + 1, dx + 1] = probs[neighbour, k]
-        ax.imshow(board, cmap="Blues", vmin=0, vmax=1)
+        ax.imshow(board.numpy(), cmap="Blues", vmin=0, vmax=1)
         for k, (dy, dx) in enumerate(NEIGHBOUR_OFFSETS):
             ax.text(dx + 1, dy + 1, f"{probs[neighbour, k]:.2f}", ha="center", va="center", fontsize=9,
                     color="white" if probs[neighbour, k] > 0.5 else "black",
@@ -360,18 +336,7 @@ def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1
     return fig
 
 
-def _show(ax, img):
-    img = img.float()
-    lo, hi = float(img.min()), float(img.max())
-    img = (img - lo) / (hi - lo) if hi > lo else img.clamp(0, 1)
-    ax.imshow(img[0] if img.shape[0] == 1 else img.permute(1, 2, 0), cmap="gray", vmin=0, vmax=1,
-              interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
-
-
-@torch.no_grad()
-def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False, batch_size: int = 500) -> torch.Tensor:
     """Lesson 3: a pair network's probabilities (N, 8) over the positions, for pairs P (N, 2, C, p, p).
 
     With `normalize`, each patch is normalised first (for raw patches); a grayscale network reads
@@ -379,50 +344,27 @@ def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False)
     """
     if not isinstance(P, torch.Tensor) or P.dim() != 5 or P.shape[1] != 2:
         raise ValueError(f"P must be pairs (N, 2, C, H, W), got shape {tuple(getattr(P, 'shape', ()))}")
-    trunk = getattr(net, "trunk", net)
-    wanted = getattr(trunk, "in_channels", P.shape[2])
+    wanted = getattr(trunk_of(net), "in_channels", P.shape[2])
     if wanted != P.shape[2]:
         if wanted != 1:
             raise ValueError(f"net reads {wanted}-channel patches, but the image has {P.shape[2]} channel(s)")
         P = P.mean(2, keepdim=True)  # a grayscale network reads a colour photo as its brightness
     if normalize:
         P = normalize_patches(P)
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    try:
-        return torch.softmax(net(P.to(device)).float(), 1).cpu()
-    finally:
-        net.train(was_training)
+    return probabilities(net, P, batch_size)
 
 
-def default_images(num: int = 6) -> dict[str, torch.Tensor]:
-    """Lesson 3: a few Fashion-MNIST test images by name, for the explorer."""
-    X, y = load_fashion_mnist("test")
-    out = {}
-    for i in range(len(X)):
-        name = FASHION_MNIST_CLASSES[int(y[i])]
-        if name not in out:
-            out[name] = X[i]
-        if len(out) == num:
-            break
-    return out
+def relative_position_explorer(net=None, images: torch.Tensor | None = None, patch: int = 7, gap: int = 2,
+                               jitter: int = 1, normalize: bool = True):
+    """Lesson 3: pick an image, move the centre patch, see the 8 neighbours (and a network's guesses).
 
-
-def relative_position_explorer(images: dict | None = None, net=None, patch: int = 7, gap: int = 2, jitter: int = 1,
-                               normalize: bool = True):
-    """Lesson 3: pick an image, move the centre patch, see the 8 neighbours (and a network's guesses)."""
+    `images` (N, C, H, W) defaults to one Fashion-MNIST test image per class.
+    """
     import ipywidgets as widgets
 
-    images = images if images is not None else default_images()
-    if not isinstance(images, dict) or not images:
-        raise ValueError(f"images must be a non-empty dict of name -> image (C, H, W), got {type(images).__name__}")
-    images = {name: _as_image(img) for name, img in images.items()}
-    sizes = {tuple(img.shape[-2:]) for img in images.values()}
-    if len(sizes) != 1:
-        raise ValueError(f"images must all have the same size (the sliders share one range), got sizes {sorted(sizes)}")
-    H, W = sizes.pop()
-    lo, hi = centre_range(H, W, patch, gap, jitter)
+    _check_geometry(patch, gap, jitter)
+    images = explorer_images(images, min_size=footprint(patch, gap, jitter))
+    lo, hi = centre_range(*images.shape[-2:], patch, gap, jitter)
     half = patch // 2
 
     def show(image, row, column, neighbour, seed):
@@ -432,7 +374,7 @@ def relative_position_explorer(images: dict | None = None, net=None, patch: int 
     choices = (["least sure"] if net is not None else []) + [(f"{k}: {n}", k) for k, n in enumerate(POSITION_NAMES)]
     return explorer(
         show,
-        image=widgets.Dropdown(options=list(images), description="image"),
+        image=image_slider(images),
         row=widgets.IntSlider(value=(lo[0] + hi[0]) // 2 + half, min=lo[0] + half, max=hi[0] + half,
                               description="centre row"),
         column=widgets.IntSlider(value=(lo[1] + hi[1]) // 2 + half, min=lo[1] + half, max=hi[1] + half,

@@ -12,10 +12,14 @@ import functools
 import torch
 from torch.nn import functional as F
 
-from ..core.data import FASHION_MNIST_CLASSES, PHOTO_NAMES, check_images, load_fashion_mnist, load_photo, to_float
+from ..core.data import FASHION_MNIST_CLASSES, PHOTO_NAMES, check_images, load_photo, to_float
+from ..core.models import trunk_of
 from ..core.task import PretextTask
+from ..core.training import probabilities
+from ..core.validate import check_generator
+from ..notebook.plotting import as_image, imshow
+from ..notebook.widgets import explorer, explorer_images, image_slider
 from .registry import register_task
-from ..notebook.widgets import explorer
 
 ANGLES = (0, 90, 180, 270)
 ROTATION_NAMES = tuple(f"{a}°" for a in ANGLES)
@@ -42,20 +46,20 @@ def rotation_index(channels: int, size: int, device: str = "cpu") -> torch.Tenso
     return torch.stack([torch.rot90(grid, r, dims=(1, 2)).flatten() for r in range(4)]).to(device)
 
 
-def rotate_batch(X: torch.Tensor, generator: torch.Generator | None = None,
+def rotate_batch(X: torch.Tensor, generator: torch.Generator | None = None, *,
                  all_rotations: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 1: rotated copies of square images X (N, C, H, W) and their labels 0..3 (0/90/180/270 degrees).
 
     all_rotations=True (RotNet's reference loader): the four rotations of every image, image by
     image: inputs[4 * i + r] is image i turned r quarter turns counter-clockwise, so N images give
-    4N inputs. all_rotations=False (VISSL): one rotation per image, drawn from `generator`.
-    Rotations are exact (the pixels of torch.rot90: flips and transposes); the dtype of X is kept.
+    4N inputs. all_rotations=False (VISSL): one rotation per image, drawn from `generator` (None:
+    torch's global random state). Rotations are exact (the pixels of torch.rot90: flips and
+    transposes); the dtype of X is kept.
     """
     _check_square(X)
     if not isinstance(all_rotations, bool):
         raise TypeError(f"all_rotations must be True or False, got {all_rotations!r}")
-    if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    check_generator(generator, X.device)
     N, C, H, W = X.shape
     index = rotation_index(C, H, str(X.device))
     flat = X.reshape(N, C * H * W)
@@ -63,8 +67,6 @@ def rotate_batch(X: torch.Tensor, generator: torch.Generator | None = None,
         # one gather for the whole batch; the index lists an image's four turns one after the other
         inputs = flat.index_select(1, index.flatten()).view(4 * N, C, H, W)
         return inputs, torch.arange(4, device=X.device).repeat(N)
-    if generator is not None and generator.device != X.device:
-        raise ValueError(f"generator must live on X's device ({X.device}), got one on {generator.device}")
     y = torch.randint(0, 4, (N,), generator=generator, device=X.device)
     return flat.gather(1, index[y]).view(N, C, H, W), y
 
@@ -88,44 +90,33 @@ class RotationTask(PretextTask):
     """Lesson 1: predict which of four rotations (0/90/180/270 degrees) an image was given."""
 
     num_classes: int = 4
-    min_size: int = 1
+    min_size: int = dataclasses.field(default=1, init=False)
     all_rotations: bool = True
 
     name = "rotation"
-    # All four rotations of an image share a batch, so a step sees 4 x batch_size inputs. Quick:
-    # about 30 s on an idle 2-core CPU, 97% held-out accuracy (benchmarks/bench_rotation.py --train).
-    # More images and a 4th epoch reached 98% but no better linear probe, so the quick preset stops
-    # here. Full: the paper's scale, for a GPU.
-    presets = {
-        "quick": dict(num_images=4000, num_epochs=3, batch_size=64, lr=0.1),
-        "full": dict(num_images=60000, num_epochs=30, batch_size=128, lr=0.1),
-    }
+    # Only what differs from the course's presets (training.PRESETS). All four rotations of an image
+    # share a batch, so a step sees 4 x batch_size inputs: fewer images and smaller batches make the
+    # quick preset a lesson's run on a laptop CPU (its time and accuracy: benchmarks/bench_rotation.py
+    # --train); full is the paper's scale, for a GPU.
+    presets = {"quick": dict(num_images=4000, batch_size=64, lr=0.1), "full": dict(num_epochs=30)}
 
     def __post_init__(self):
         if self.num_classes != 4:
             raise ValueError(f"num_classes must be 4 for rotation prediction (0/90/180/270), got {self.num_classes}")
+        self.min_size = 1  # a quarter turn needs no margin: any square image will do
 
     def make_batch(self, X, generator):
-        return rotate_batch(X, generator, self.all_rotations)
+        return rotate_batch(X, generator, all_rotations=self.all_rotations)
 
 
 # 3. model head: the default linear head of PretextTask (RotNet's 4-way linear layer on pooled features)
 
 # evaluation helpers ----------------------------------------------------------------------------------
 
-@torch.no_grad()
 def rotation_probabilities(net, X: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
     """Lesson 1: the net's probabilities (N, 4, 4): for each image, each of its rotations, each label."""
-    check_images(X)
-    device = next(net.parameters()).device
-    was_training = net.training
-    net.eval()
-    chunks = []
-    for start in range(0, len(X), batch_size):
-        inputs, _ = rotate_batch(to_float(X[start:start + batch_size]).to(device))
-        chunks.append(F.softmax(net(inputs).float(), dim=1).view(-1, 4, 4).cpu())
-    net.train(was_training)
-    return torch.cat(chunks)
+    _check_square(X)
+    return probabilities(net, X, batch_size, transform=lambda batch: rotate_batch(to_float(batch))[0]).view(-1, 4, 4)
 
 
 def rotation_confusions(probs: torch.Tensor, y: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
@@ -171,20 +162,13 @@ def upright_lookalike(X: torch.Tensor, X_reference: torch.Tensor, batch_size: in
 
 # 4. visualisation ---------------------------------------------------------------------------------
 
-def _as_image(image) -> torch.Tensor:
-    image = torch.as_tensor(image)
-    if image.dim() == 2:
-        image = image[None]
-    if image.dim() == 4 and len(image) == 1:
-        image = image[0]
-    if image.dim() != 3:
-        raise ValueError(f"image must be one image (H, W), (C, H, W) or (1, C, H, W), got shape {tuple(image.shape)}")
-    return _check_square(image[None], "image")[0]
+def _square_image(image) -> torch.Tensor:
+    return _check_square(as_image(image)[None], "image")[0]
 
 
 def image_for_net(image, in_channels: int = 1, size: int = 28) -> torch.Tensor:
     """Lesson 1: an image as a network trained on Fashion-MNIST reads it: grayscale, size x size, float."""
-    image = to_float(_as_image(image))
+    image = _square_image(image)
     if image.shape[0] == 3 and in_channels == 1:
         # ITU-R 601 luma, the usual grayscale conversion (PIL's "L" mode uses the same weights)
         image = (image * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True)
@@ -200,11 +184,11 @@ def plot_rotations(image, net=None, title: str | None = None):
     """Lesson 1: an image's four rotations with their labels; with a net, its probabilities for each."""
     import matplotlib.pyplot as plt
 
-    image = to_float(_as_image(image))
+    image = _square_image(image)
     inputs, y = rotate_batch(image[None])
     probs = None
     if net is not None:
-        in_channels = getattr(getattr(net, "trunk", net), "in_channels", image.shape[0])
+        in_channels = getattr(trunk_of(net), "in_channels", image.shape[0])
         if image.shape[0] != in_channels:
             raise ValueError(f"image must have the {in_channels} channel(s) the net reads, got {image.shape[0]}; "
                              "convert it with image_for_net(image, in_channels)")
@@ -212,11 +196,7 @@ def plot_rotations(image, net=None, title: str | None = None):
     fig, axes = plt.subplots(2 if net is not None else 1, 4, figsize=(7.2, 4.2 if net is not None else 2.2),
                              squeeze=False, gridspec_kw={"height_ratios": [1, 0.7]} if net is not None else None)
     for r in range(4):
-        ax = axes[0, r]
-        shown = inputs[r]
-        ax.imshow((shown[0] if shown.shape[0] == 1 else shown.permute(1, 2, 0)).numpy(), cmap="gray", vmin=0, vmax=1)
-        ax.set_xticks([])
-        ax.set_yticks([])
+        ax = imshow(axes[0, r], inputs[r])
         ax.set_title(f"label {int(y[r])}: {ROTATION_NAMES[r]}", fontsize=9)
         if probs is None:
             continue
@@ -272,23 +252,25 @@ def _photo(name: str) -> torch.Tensor:
     return load_photo(name)
 
 
-def rotation_explorer(net=None, X: torch.Tensor | None = None, y: torch.Tensor | None = None, size: int = 28):
-    """Lesson 1: pick a Fashion-MNIST test image (by index) or a photo (by name) and see plot_rotations."""
+def rotation_explorer(net=None, images: torch.Tensor | None = None, size: int = 28):
+    """Lesson 1: pick an image (by index) or a photo (by name) and see plot_rotations, with `net`'s probabilities.
+
+    `images` (N, C, H, W) defaults to one Fashion-MNIST test image per class; a photo is shown
+    as the net reads it (gray or colour as its trunk, `size` px).
+    """
     import ipywidgets as widgets
 
-    if X is None:
-        X, y = load_fashion_mnist("test")
-    check_images(X)
-    in_channels = getattr(getattr(net, "trunk", net), "in_channels", X.shape[1]) if net is not None else X.shape[1]
-    sources = ("Fashion-MNIST",) + PHOTO_NAMES
+    names = FASHION_MNIST_CLASSES if images is None else None
+    images = explorer_images(images)
+    in_channels = getattr(trunk_of(net), "in_channels", images.shape[1]) if net is not None else images.shape[1]
+    sources = ("images",) + PHOTO_NAMES
 
-    def draw(source, index):
-        if source == "Fashion-MNIST":
-            image = X[index]
-            what = f"Fashion-MNIST image {index}" + (f" ({FASHION_MNIST_CLASSES[int(y[index])]})" if y is not None else "")
+    def draw(source, image):
+        if source == "images":
+            picked, what = images[image], f"image {image}" + (f" ({names[image]})" if names else "")
         else:
-            image, what = _photo(source), f"photo '{source}' as the net reads it (gray, {size} px)"
-        return plot_rotations(image_for_net(image, in_channels, size), net, title=what)
+            picked, what = _photo(source), f"photo '{source}' as the net reads it ({size} px)"
+        return plot_rotations(image_for_net(picked, in_channels, size), net, title=what)
 
-    return explorer(draw, source=widgets.Dropdown(options=sources, value="Fashion-MNIST", description="image"),
-                    index=widgets.IntSlider(value=0, min=0, max=len(X) - 1, description="index"))
+    return explorer(draw, source=widgets.Dropdown(options=sources, value="images", description="source"),
+                    image=image_slider(images))
