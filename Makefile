@@ -26,40 +26,12 @@ lab: $(STAMP)  ## open the course in JupyterLab (lessons in notebooks/, exercise
 
 # The executed lessons are remade only when a lesson or the package changed.
 EXECUTED := build/notebooks/.executed
-$(EXECUTED): $(STAMP) $(wildcard notebooks/*.ipynb) $(wildcard pretext_lessons/*.py)
+$(EXECUTED): $(STAMP) $(wildcard notebooks/*.ipynb) $(wildcard pretext_lessons/*.py pretext_lessons/*/*.py)
 	$(BIN)/python -m pretext_lessons course
 	touch $@
 
-# Widget state is dropped so that each explorer shows its static figure: the pages work offline.
 html: $(EXECUTED)  ## an executed, readable copy of the course with its figures: build/html/index.html
-	rm -rf build/html
-	$(BIN)/jupyter nbconvert --to html --output-dir build/html --ClearMetadataPreprocessor.enabled=True \
-		$(filter-out %/.executed,$(wildcard build/notebooks/*.ipynb))
-	$(BIN)/python -c "$$HTML_INDEX"
-	@echo "open build/html/index.html"
-
-define HTML_INDEX
-import html, json, pathlib
-out, executed = pathlib.Path("build/html"), pathlib.Path("build/notebooks")
-items = []
-for page in sorted(out.glob("[0-9]*.html")):
-    cells = json.loads((executed / (page.stem + ".ipynb")).read_text(encoding="utf-8"))["cells"]
-    title = "".join(cells[0]["source"]).strip().splitlines()[0].lstrip("# ").strip()
-    items.append(f'<li><a href="{page.name}">{html.escape(title)}</a></li>')
-page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>pretext-lessons</title>
-<style>body {{font-family: sans-serif; max-width: 46em; margin: 3em auto; line-height: 1.5}}</style></head>
-<body><h1>pretext-lessons</h1>
-<p>Self-supervised learning through pretext tasks: every lesson of the course, executed with the quick preset,
-with its figures. The exercises are in <code>exercises/</code> of the course's repository.</p>
-<ul>
-{chr(10).join(items)}
-</ul></body></html>
-"""
-(out / "index.html").write_text(page, encoding="utf-8")
-print(f"wrote {out / 'index.html'} ({len(items)} lessons)")
-endef
-export HTML_INDEX
+	$(BIN)/python -m pretext_lessons html
 
 clean:
 	rm -rf build .pytest_cache

@@ -4,21 +4,24 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .grading import cli as grading_cli
+from .notebook.execute import BUILD, run_course
+from .notebook.html import write_html
+
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="pretext-lessons", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     course = sub.add_parser("course", help="execute every lesson notebook headless into build/")
     course.add_argument("names", nargs="*", help="only these lessons (file stems), default all")
-    from .grading import cli as grading_cli  # the `release` and `grade` sub-commands
-
-    grading_cli.add_commands(sub)
+    sub.add_parser("html", help="write the executed lessons in build/notebooks as HTML pages with an index")
+    grading_cli.add_commands(sub)  # release, grade
     args = parser.parse_args(argv)
     if args.command in grading_cli.COMMANDS:
         return grading_cli.run(args)
+    if args.command == "html":
+        print(f"wrote {write_html()}")
     if args.command == "course":
-        from .notebook.execute import BUILD, run_course
-
         times = run_course(names=args.names or None)
         total = sum(times.values())
         print(f"\nExecuted {len(times)} lessons in {total:.0f} s; executed copies are in {BUILD / 'notebooks'}.")

@@ -193,11 +193,11 @@ def test_fit_linear_leaves_the_thread_count_as_it_was():
 def test_best_layer_mean_spread_and_last_layer_by_construction():
     table = curve_rows("rotation", [[0.60, 0.72, 0.50], [0.62, 0.70, 0.52], [0.61, 0.74, 0.49]])
     (best,) = alignment.best_layers(table)
-    assert best["best_layer"] == "l2" and best["last_layer"] == "l3" and not best["is_last"]
-    assert best["best_mean"] == pytest.approx(0.72) and best["best_min"] == 0.70 and best["best_max"] == 0.74
-    assert best["best_std"] == pytest.approx(0.02)
-    assert best["drop"] == pytest.approx(100 * (0.72 - (0.50 + 0.52 + 0.49) / 3)) and best["clear"] and best["n_seeds"] == 3
-    assert best["seed_best"] == ["l2", "l2", "l2"]
+    assert best.best.layer == "l2" and best.last.layer == "l3" and not best.is_last
+    assert best.best.mean == pytest.approx(0.72) and best.best.min == 0.70 and best.best.max == 0.74
+    assert best.best.std == pytest.approx(0.02) and best.best.depth == 2 and best.last.depth == 3
+    assert best.drop == pytest.approx(100 * (0.72 - (0.50 + 0.52 + 0.49) / 3)) and best.clear and best.n_seeds == 3
+    assert best.seed_best == ("l2", "l2", "l2")
     assert alignment.last_layer_relation(best) == "clear"
 
 
@@ -209,13 +209,13 @@ def test_best_layer_mean_spread_and_last_layer_by_construction():
 def test_relation_of_the_last_layer(curves, relation):
     (best,) = alignment.best_layers(curve_rows("jigsaw", curves))
     assert alignment.last_layer_relation(best) == relation
-    assert best["is_last"] == (relation == "last")
+    assert best.is_last == (relation == "last")
 
 
 def test_pixel_rows_have_no_best_layer_and_tasks_stay_apart():
     table = (curve_rows("rotation", [[0.5, 0.6]]) + curve_rows("jigsaw", [[0.7, 0.4]])
              + [dict(task="pixels", arch="cnn", seed=0, layer="pixels", depth=0, accuracy=0.55, k=10)])
-    best = {b["task"]: b["best_layer"] for b in alignment.best_layers(table)}
+    best = {c.task: c.best.layer for c in alignment.best_layers(table)}
     assert best == {"rotation": "l2", "jigsaw": "l1"}
 
 
@@ -236,23 +236,23 @@ def test_misalignment_is_claimed_only_beyond_the_supervised_drop():
     for sup_last, claim in ((0.70, True), (0.40, False)):
         supervised = curve_rows("supervised", [[0.6, 0.8, sup_last]] * 3)
         best = alignment.best_layers(pretext + supervised)
-        rot = next(b for b in best if b["task"] == "rotation")
+        rot = next(c for c in best if c.task == "rotation")
         ref = alignment.reference_for(best, rot)
-        assert ref["task"] == "supervised" and ref["drop"] == pytest.approx(100 * (0.8 - sup_last))
+        assert ref.task == "supervised" and ref.drop == pytest.approx(100 * (0.8 - sup_last))
         text = alignment.alignment_verdict(rot, ref)
         assert ("not aligned" in text) == claim
-        assert f"supervised reference's last layer is {ref['drop']:.1f} points below its best" in text
+        assert f"supervised reference's last layer is {ref.drop:.1f} points below its best" in text
         assert text in alignment.verdicts(pretext + supervised)["alignment"]
     rising = curve_rows("supervised", [[0.6, 0.7, 0.8]] * 3)
     best = alignment.best_layers(pretext + rising)
-    rot = next(b for b in best if b["task"] == "rotation")
+    rot = next(c for c in best if c.task == "rotation")
     text = alignment.alignment_verdict(rot, alignment.reference_for(best, rot))
     assert "the supervised reference's last layer is its best" in text and "not aligned" in text
 
 
 def test_baselines_get_their_own_reading():
     table = curve_rows("random", [[0.7, 0.6], [0.71, 0.62]]) + curve_rows("supervised", [[0.7, 0.9], [0.71, 0.91]])
-    texts = {b["task"]: alignment.alignment_verdict(b) for b in alignment.best_layers(table)}
+    texts = {c.task: alignment.alignment_verdict(c) for c in alignment.best_layers(table)}
     assert "pretext" not in texts["random"] and "learned nothing" in texts["random"]
     assert "aligned" in texts["supervised"] and "It is the last layer" in texts["supervised"]
 
@@ -366,10 +366,10 @@ def test_read_record_returns_what_the_notebook_displayed():
     (lambda: alignment.pooled_sizes("cnn", image_size=0), "image_size must be a positive integer"),
     (lambda: alignment.pooled_sizes("vgg"), "arch must be one of"),
     (lambda: alignment.labelled_subset(0), "num_images must be an integer between 1 and 60000"),
-    (lambda: alignment.alignment_verdict({"task": "x"}), "missing 'arch'"),
+    (lambda: alignment.alignment_verdict({"task": "x"}), "best must be a Curve from best_layers"),
     (lambda: alignment.alignment_verdict(*alignment.best_layers(curve_rows("r", [[0.1, 0.2]], k=10)
                                                                 + curve_rows("s", [[0.1, 0.2]], k=5))),
-     "reference must be the entry for arch 'cnn' and k=10"),
+     "reference must be the curve for arch 'cnn' and k=10"),
     (lambda: alignment.architecture_verdict(alignment.best_layers(curve_rows("r", [[0.1, 0.2]])), "r", 10),
      r"missing \['resnet'\]"),
     (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10, "top"),

@@ -92,7 +92,7 @@ def test_a_fourth_task_goes_through_lesson_4_and_the_capstone_report(fourth_task
     rows = alignment.select(table, task="half_flip_test")
     trunk_layers = networks[3][3].trunk.layer_names
     assert [r["layer"] for r in rows] == list(trunk_layers)
-    assert "half_flip_test" in {b["task"] for b in alignment.best_layers(table)}
+    assert "half_flip_test" in {c.task for c in alignment.best_layers(table)}
 
     report_networks = capstone.classic_networks()
     assert [task.name for task, *_ in report_networks][-1] == "half_flip_test"

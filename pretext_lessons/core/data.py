@@ -101,7 +101,7 @@ def load_fashion_mnist(split: str = "train", download: bool = True) -> tuple[tor
 
 @functools.lru_cache(maxsize=4)
 def _read_pair(images: Path, labels: Path, *_mtimes) -> tuple[torch.Tensor, torch.Tensor]:
-    # decompressing 26 MB takes ~0.4 s and the lessons load the set many times: keep the last reads
+    # decompressing 26 MB is slow next to a lesson's other set-up, and lessons load the set many times
     X = torch.from_numpy(_read_idx(images).copy()).unsqueeze(1)
     y = torch.from_numpy(_read_idx(labels).astype(np.int64))
     if len(X) != len(y):

@@ -30,9 +30,9 @@ PRESETS = {
     # used automatically under autograding so a notebook grades in seconds
     "grading": dict(num_images=512, num_epochs=1, batch_size=128, lr=0.05, weight_decay=5e-4, width=8),
 }
-# Per backbone, entries that beat the preset's and the task's. A ResNet step at width 16 costs 3.6x
-# a plain CNN step (its stem and first block work at full resolution); at width 8 it costs 1.6x
-# (benchmarks/bench_fit.py --arch resnet) and loses 1 to 4 points of pretext accuracy in the quick preset.
+# Per backbone, entries that beat the preset's and the task's. The ResNet's stem and first block
+# work at full resolution, so at the CNN's width a step costs several CNN steps: the quick preset
+# halves its width (benchmarks/bench_fit.py --arch resnet prints the cost of each).
 ARCH_PRESETS = {"quick": {"resnet": dict(width=8)}}
 
 

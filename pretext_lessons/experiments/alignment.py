@@ -24,8 +24,9 @@ verdicts, plots) is computed from that table.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
-import math
+import statistics
 from collections import defaultdict
 
 import torch
@@ -261,11 +262,56 @@ def select(table, **where) -> list[dict]:
     return [row for row in check_table(table) if all(row[key] == value for key, value in where.items())]
 
 
-def _spread(values) -> dict:
-    n = len(values)
-    mean = sum(values) / n
-    std = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
-    return dict(mean=mean, std=std, min=min(values), max=max(values), n=n)
+@dataclasses.dataclass(frozen=True)
+class LayerStats:
+    """Lesson 4: one layer's accuracy over seeds: mean, standard deviation, worst and best seed, number of seeds."""
+
+    layer: str
+    depth: int
+    mean: float
+    std: float
+    min: float
+    max: float
+    n: int
+
+    @classmethod
+    def of(cls, layer: str, depth: int, values) -> LayerStats:
+        values = list(values)
+        return cls(layer, depth, statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0,
+                   min(values), max(values), len(values))
+
+
+@dataclasses.dataclass(frozen=True)
+class Curve:
+    """Lesson 4: one curve of the table (a task, an arch, a label budget k): its best and its last layer over seeds.
+
+    `drop` is how many accuracy points the last layer loses against the best; `clear` says whether
+    the seed ranges do not overlap (the worst seed at the best layer beats the best seed at the
+    last); `seed_best` lists each seed's own best layer.
+    """
+
+    task: str
+    arch: str
+    k: int | None
+    best: LayerStats
+    last: LayerStats
+    seed_best: tuple[str, ...]
+
+    @property
+    def is_last(self) -> bool:
+        return self.best.layer == self.last.layer
+
+    @property
+    def drop(self) -> float:
+        return 100 * (self.best.mean - self.last.mean)
+
+    @property
+    def clear(self) -> bool:
+        return self.n_seeds > 1 and not self.is_last and self.best.min > self.last.max
+
+    @property
+    def n_seeds(self) -> int:
+        return self.best.n
 
 
 def summarise(table, **where) -> list[dict]:
@@ -273,21 +319,19 @@ def summarise(table, **where) -> list[dict]:
     groups = defaultdict(list)
     for row in select(table, **where):
         groups[(row["task"], row["arch"], row["k"], row["depth"], row["layer"])].append(row["accuracy"])
-    return [dict(task=t, arch=a, k=k, depth=d, layer=l, **_spread(accs))
+    return [dict(task=t, arch=a, k=k, **dataclasses.asdict(LayerStats.of(l, d, accs)))
             for (t, a, k, d, l), accs in groups.items()]
 
 
-def best_layers(table, **where) -> list[dict]:
-    """Lesson 4: for each (task, arch, k): the layer with the best mean accuracy over seeds, its spread, and the last layer.
+def best_layers(table, **where) -> list[Curve]:
+    """Lesson 4: one `Curve` per (task, arch, k): the layer with the best mean accuracy over seeds, and the last layer.
 
-    `is_last` says whether the best layer is the deepest one; `drop` is how many accuracy points
-    the last layer loses against the best; `clear` says whether the seed ranges of the best and the
-    last layer do not overlap (the worst seed at the best layer beats the best seed at the last).
-    `seed_best` lists each seed's own best layer. Single-layer entries (raw pixels) are left out.
+    Ties go to the shallowest layer. Single-layer entries (raw pixels) are left out.
     """
     by_curve = defaultdict(list)
     for s in summarise(table, **where):
-        by_curve[(s["task"], s["arch"], s["k"])].append(s)
+        by_curve[(s["task"], s["arch"], s["k"])].append(
+            LayerStats(**{key: s[key] for key in ("layer", "depth", "mean", "std", "min", "max", "n")}))
     seeds = defaultdict(lambda: defaultdict(dict))
     for row in select(table, **where):
         seeds[(row["task"], row["arch"], row["k"])][row["seed"]][(row["depth"], row["layer"])] = row["accuracy"]
@@ -295,47 +339,46 @@ def best_layers(table, **where) -> list[dict]:
     for (task, arch, k), layers in by_curve.items():
         if len(layers) < 2:
             continue
-        layers.sort(key=lambda s: s["depth"])
-        best = max(layers, key=lambda s: s["mean"])  # ties: the shallowest
-        last = layers[-1]
-        seed_best = [max(accs, key=accs.get)[1] for _, accs in sorted(seeds[(task, arch, k)].items())]
-        out.append(dict(task=task, arch=arch, k=k, best_layer=best["layer"], best_depth=best["depth"],
-                        best_mean=best["mean"], best_std=best["std"], best_min=best["min"], best_max=best["max"],
-                        last_layer=last["layer"], last_depth=last["depth"], last_mean=last["mean"],
-                        last_std=last["std"], last_min=last["min"], last_max=last["max"], n_seeds=best["n"],
-                        is_last=best["layer"] == last["layer"], drop=100 * (best["mean"] - last["mean"]),
-                        clear=best["n"] > 1 and best["layer"] != last["layer"] and best["min"] > last["max"],
-                        seed_best=seed_best))
+        layers.sort(key=lambda stats: stats.depth)
+        seed_best = tuple(max(accs, key=accs.get)[1] for _, accs in sorted(seeds[(task, arch, k)].items()))
+        out.append(Curve(task, arch, k, max(layers, key=lambda stats: stats.mean), layers[-1], seed_best))
     return out
 
 
 def best_table_text(best) -> str:
-    """Lesson 4: the `best_layers` entries as a text table: best layer, its mean and seed range, the last layer's drop."""
+    """Lesson 4: the `best_layers` curves as a text table: best layer, its mean and seed range, the last layer's drop."""
     lines = [f"{'task':<18} {'arch':<6} {'k':>4}  {'best layer':<10} {'mean':>6}  {'seed range':<11} "
              f"{'seeds pick it':<13} {'last layer':<10} {'last is lower by':>16}"]
-    for b in sorted(best, key=lambda b: (b["arch"], b["k"], _task_order(b["task"]))):
-        seed_range = f"{100 * b['best_min']:.1f}-{100 * b['best_max']:.1f}" if b["n_seeds"] > 1 else "1 seed"
-        picks = f"{b['seed_best'].count(b['best_layer'])}/{len(b['seed_best'])}"
-        lines.append(f"{b['task']:<18} {b['arch']:<6} {b['k']!s:>4}  {b['best_layer']:<10} {100 * b['best_mean']:>5.1f}%  "
-                     f"{seed_range:<11} {picks:<13} {b['last_layer']:<10} {b['drop']:>10.1f} points")
+    for c in sorted(best, key=lambda c: (c.arch, c.k, _task_order(c.task))):
+        seed_range = f"{100 * c.best.min:.1f}-{100 * c.best.max:.1f}" if c.n_seeds > 1 else "1 seed"
+        picks = f"{c.seed_best.count(c.best.layer)}/{len(c.seed_best)}"
+        lines.append(f"{c.task:<18} {c.arch:<6} {c.k!s:>4}  {c.best.layer:<10} {100 * c.best.mean:>5.1f}%  "
+                     f"{seed_range:<11} {picks:<13} {c.last.layer:<10} {c.drop:>10.1f} points")
     return "\n".join(lines)
 
 
 # 3. verdicts, computed from the table ------------------------------------------------------------
 
-def _pct(mean, lo=None, hi=None, n=1):
-    if n > 1 and lo is not None:
-        return f"{100 * mean:.1f}% (seeds {100 * lo:.1f}-{100 * hi:.1f}, n={n})"
-    return f"{100 * mean:.1f}% (1 seed, no spread)"
+def _pct(stats: LayerStats) -> str:
+    if stats.n > 1:
+        return f"{100 * stats.mean:.1f}% (seeds {100 * stats.min:.1f}-{100 * stats.max:.1f}, n={stats.n})"
+    return f"{100 * stats.mean:.1f}% (1 seed, no spread)"
 
 
-def last_layer_relation(best: dict) -> str:
+def _check_curve(curve, name: str = "best") -> Curve:
+    if not isinstance(curve, Curve):
+        raise TypeError(f"{name} must be a Curve from best_layers(table), got {type(curve).__name__}")
+    return curve
+
+
+def last_layer_relation(best: Curve) -> str:
     """Lesson 4: how the last layer compares with the best one: 'last', 'clear' drop, 'overlap' of seeds, or 'one_seed'."""
-    if best["is_last"]:
+    _check_curve(best)
+    if best.is_last:
         return "last"
-    if best["n_seeds"] < 2:
+    if best.n_seeds < 2:
         return "one_seed"
-    return "clear" if best["clear"] else "overlap"
+    return "clear" if best.clear else "overlap"
 
 
 _SENTENCES = {
@@ -367,27 +410,25 @@ _SENTENCES = {
 }
 
 
-def alignment_verdict(best: dict, reference: dict | None = None) -> str:
-    """Lesson 4: one sentence on a `best_layers` entry: is the last layer the best, and what that says.
+def alignment_verdict(best: Curve, reference: Curve | None = None) -> str:
+    """Lesson 4: one sentence on a `best_layers` curve: is the last layer the best, and what that says.
 
-    `reference` is the supervised network's entry for the same arch and k: a pretext task is called
+    `reference` is the supervised network's curve for the same arch and k: a pretext task is called
     misaligned only if its last layer clearly drops (no seed overlap) and drops more than the
     reference's, since a drop the labels also show comes from the architecture or the probe.
     """
-    for key in ("task", "arch", "k", "best_layer", "last_layer", "is_last", "clear", "drop", "n_seeds", "seed_best"):
-        if key not in best:
-            raise ValueError(f"best must be an entry of best_layers(...), missing {key!r}")
-    if reference is not None and (reference.get("arch"), reference.get("k")) != (best["arch"], best["k"]):
-        raise ValueError(f"reference must be the entry for arch {best['arch']!r} and k={best['k']}, got arch "
-                         f"{reference.get('arch')!r} and k={reference.get('k')}")
+    _check_curve(best)
+    if reference is not None and (_check_curve(reference, "reference").arch, reference.k) != (best.arch, best.k):
+        raise ValueError(f"reference must be the curve for arch {best.arch!r} and k={best.k}, got arch "
+                         f"{reference.arch!r} and k={reference.k}")
     relation = last_layer_relation(best)
-    kind = best["task"] if best["task"] in _SENTENCES else "pretext"
+    kind = best.task if best.task in _SENTENCES else "pretext"
     sentence = _SENTENCES[kind][relation]
     if kind == "pretext" and reference is not None:
-        ref = ("the supervised reference's last layer is its best" if reference["is_last"] else
-               "the supervised reference's last layer is as good as its best" if reference["drop"] < 0.05 else
-               f"the supervised reference's last layer is {reference['drop']:.1f} points below its best")
-        if relation == "clear" and reference["drop"] >= best["drop"]:
+        ref = ("the supervised reference's last layer is its best" if reference.is_last else
+               "the supervised reference's last layer is as good as its best" if reference.drop < 0.05 else
+               f"the supervised reference's last layer is {reference.drop:.1f} points below its best")
+        if relation == "clear" and reference.drop >= best.drop:
             sentence = (f"no seed overlaps, but {ref}, as much or more: the drop comes with the architecture "
                         f"and the probe, not from the pretext task.")
         elif relation == "clear":
@@ -395,41 +436,38 @@ def alignment_verdict(best: dict, reference: dict | None = None) -> str:
                         f"is not aligned with the transfer task.")
         else:
             sentence = f"{sentence[:-1]} ({ref})."
-    head = (f"Verdict [{best['task']}, {best['arch']}, k={best['k']}]: best layer {best['best_layer']} "
-            f"{_pct(best['best_mean'], best['best_min'], best['best_max'], best['n_seeds'])}")
-    if len(best["seed_best"]) > 1:
-        head += f"; {best['seed_best'].count(best['best_layer'])} of {len(best['seed_best'])} seeds pick it"
+    head = f"Verdict [{best.task}, {best.arch}, k={best.k}]: best layer {best.best.layer} {_pct(best.best)}"
+    if len(best.seed_best) > 1:
+        head += f"; {best.seed_best.count(best.best.layer)} of {len(best.seed_best)} seeds pick it"
     if relation == "last":
         return f"{head}. {sentence}"
-    return (f"{head}; the last layer {best['last_layer']} reaches "
-            f"{_pct(best['last_mean'], best['last_min'], best['last_max'], best['n_seeds'])}, "
-            f"{best['drop']:.1f} points lower; {sentence}")
+    return (f"{head}; the last layer {best.last.layer} reaches {_pct(best.last)}, {best.drop:.1f} points lower; "
+            f"{sentence}")
 
 
-def reference_for(best, entry: dict) -> dict | None:
-    """Lesson 4: the supervised entry of `best` with the same arch and k as `entry` (None if there is none)."""
-    return next((b for b in best if b["task"] == SUPERVISED and b["arch"] == entry["arch"] and b["k"] == entry["k"]),
-                None)
+def reference_for(best, curve: Curve) -> Curve | None:
+    """Lesson 4: the supervised curve of `best` with the same arch and k as `curve` (None if there is none)."""
+    return next((c for c in best if c.task == SUPERVISED and c.arch == curve.arch and c.k == curve.k), None)
 
 
 def architecture_verdict(best, task: str, k: int, plain: str = "cnn", skip: str = "resnet") -> str:
     """Lesson 4: compare the last layer's drop without (plain) and with (skip) skip connections for one task."""
-    entries = {(b["arch"]): b for b in best if b["task"] == task and b["k"] == k}
+    entries = {c.arch: c for c in best if c.task == task and c.k == k}
     missing = [arch for arch in (plain, skip) if arch not in entries]
     if missing:
         raise ValueError(f"best must hold task {task!r} at k={k} for archs {plain!r} and {skip!r}; missing {missing}")
     p, s = entries[plain], entries[skip]
-    head = (f"Verdict [{task}, k={k}, {plain} vs {skip}]: the last layer loses {p['drop']:.1f} points against "
-            f"the best without skip connections ({plain}: {p['last_layer']} vs {p['best_layer']}) and "
-            f"{s['drop']:.1f} with them ({skip}: {s['last_layer']} vs {s['best_layer']})")
+    head = (f"Verdict [{task}, k={k}, {plain} vs {skip}]: the last layer loses {p.drop:.1f} points against "
+            f"the best without skip connections ({plain}: {p.last.layer} vs {p.best.layer}) and "
+            f"{s.drop:.1f} with them ({skip}: {s.last.layer} vs {s.best.layer})")
     # the noise of a drop: how far the last layer's accuracy moves between seeds (of either arch)
-    spreads = [100 * (e["last_max"] - e["last_min"]) for e in (p, s) if e["n_seeds"] > 1]
+    spreads = [100 * (c.last.max - c.last.min) for c in (p, s) if c.n_seeds > 1]
     noise = max(spreads, default=0.0)
-    if abs(p["drop"] - s["drop"]) <= noise:
-        return (f"{head}: the difference, {abs(p['drop'] - s['drop']):.1f} points, is within the seeds' spread of "
+    if abs(p.drop - s.drop) <= noise:
+        return (f"{head}: the difference, {abs(p.drop - s.drop):.1f} points, is within the seeds' spread of "
                 f"the last layer ({noise:.1f} points): no clear difference here.")
     hint = "" if spreads else " (one seed each: a hint, not evidence)"
-    if s["drop"] < p["drop"]:
+    if s.drop < p.drop:
         return (f"{head}: skip connections kept the late layers more useful, as Kolesnikov et al. (2019) "
                 f"report{hint}.")
     return (f"{head}: here skip connections did not keep the late layers more useful, unlike Kolesnikov et al. "
@@ -484,16 +522,16 @@ def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dic
     best = best_layers(table)
     out = {"alignment": [alignment_verdict(b, reference_for(best, b)) for b in best], "architecture": [],
            "pretext": []}
-    for k in sorted({b["k"] for b in best}):
-        for task in sorted({b["task"] for b in best if b["task"] not in BASELINES}, key=_task_order):
-            archs = {b["arch"] for b in best if b["task"] == task and b["k"] == k}
+    for k in sorted({c.k for c in best}):
+        for task in sorted({c.task for c in best if c.task not in BASELINES}, key=_task_order):
+            archs = {c.arch for c in best if c.task == task and c.k == k}
             if {plain, skip} <= archs:
                 out["architecture"].append(architecture_verdict(best, task, k, plain, skip))
     groups = defaultdict(list)
     for p in pretext:
         groups[p.get("group", "all networks")].append(p)
     if best:
-        k = min(b["k"] for b in best)
+        k = min(c.k for c in best)
         for label, rows in groups.items():
             for layer in ("best", "last"):
                 points = pretext_points(table, rows, k, layer)
@@ -515,13 +553,13 @@ def published_table() -> list[dict]:
 
 def published_lines() -> list[str]:
     """Lesson 4: the published per-layer figures (context, not this run), each with its best and last layer."""
-    best = {(b["task"], b["arch"]): b for b in best_layers(published_table())}
+    best = {(c.task, c.arch): c for c in best_layers(published_table())}
     lines = []
     for p in PUBLISHED:
         b = best[(p["task"], p["arch"])]
         curve = ", ".join(f"{layer} {acc:.2f}" for layer, acc in zip(p["layers"], p["accuracy"]))
         lines.append(f"Published, not this run: {p['task']}, {p['arch']}, {p['setting']} ({p['source']}): {curve}. "
-                     f"Best {b['best_layer']}; the last layer, {b['last_layer']}, is {b['drop']:.2f} points lower.")
+                     f"Best {b.best.layer}; the last layer, {b.last.layer}, is {b.drop:.2f} points lower.")
     return lines
 
 
