@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import re
 from pathlib import Path
 
+import nbformat
+
 from ..notebook.execute import ROOT
-from .cells import (BEGIN_SOLUTION, CODE_STUB, END_SOLUTION, TEXT_STUB, ExerciseFormatError, is_answer, meta,
-                    read_notebook, remove_hidden_tests, validate)
+from .cells import (CODE_STUB, SOLUTION, TEXT_STUB, ExerciseFormatError, has_region, is_answer, meta, read_notebook,
+                    remove_hidden_tests, replace_solutions, validate)
 
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
@@ -17,29 +18,14 @@ RELEASE_COMMAND = "python -m pretext_lessons release"
 VIEW_METADATA = ("collapsed", "scrolled")
 
 
-def replace_solutions(source: str, stub_lines) -> str:
-    """Lesson 0: each `### BEGIN SOLUTION` .. `### END SOLUTION` region becomes the stub, at the region's indentation."""
-    out, inside = [], False
-    for line in source.split("\n"):
-        if BEGIN_SOLUTION in line:
-            indent = re.match(r"\s*", line).group(0)
-            out += [indent + stub for stub in stub_lines]
-            inside = True
-        elif END_SOLUTION in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
-
-
 def release_cell(cell):
     """Lesson 0: the student's version of one cell (a new cell; the argument is left alone)."""
     cell = copy.deepcopy(cell)
     m = meta(cell)
     stub = CODE_STUB if cell.cell_type == "code" else (TEXT_STUB,)
     if is_answer(cell):
-        has_region = any(BEGIN_SOLUTION in line for line in cell.source.split("\n"))
-        cell.source = replace_solutions(cell.source, stub) if has_region else "\n".join(stub)
+        cell.source = (replace_solutions(cell.source, stub) if has_region(cell.source, SOLUTION)
+                       else "\n".join(stub))
     if m.get("grade"):
         cell.source = remove_hidden_tests(cell.source)
     if cell.cell_type == "code":
@@ -81,8 +67,6 @@ def release_notebook(nb, name: str = "notebook"):
 
 def notebook_text(nb) -> str:
     """Lesson 0: the exact text a notebook is stored as (so two releases compare byte for byte)."""
-    import nbformat
-
     text = nbformat.writes(nb)
     return text if text.endswith("\n") else text + "\n"
 
