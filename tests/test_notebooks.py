@@ -15,7 +15,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
-from pretext_lessons.notebook.execute import execute_notebook
+from pretext_lessons.notebook.execute import execute_notebook, kernel_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -37,10 +37,8 @@ ALL = [pytest.param(folder, path, id=f"{folder}/{path.name}") for folder in FOLD
 LESSONS = [pytest.param(path, id=path.name) for path in notebook_paths("notebooks")]
 
 
-def kernel_env(grading: bool) -> dict:
-    # kernels start in the notebook's folder: a relative PYTHONPATH (e.g. ".") would not find the package there
-    pythonpath = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return {"PYTHONPATH": pythonpath, **({"PRETEXT_LESSONS_GRADING": "1"} if grading else {})}
+def notebook_env(grading: bool) -> dict:
+    return kernel_env(**({"PRETEXT_LESSONS_GRADING": "1"} if grading else {}))
 
 
 def load_average():
@@ -98,14 +96,14 @@ def test_notebook_executes(folder, path, monkeypatch):
     start = time.perf_counter()
     if folder == "exercises":
         with pytest.raises(CellExecutionError) as info:
-            execute_notebook(path, out, env=kernel_env(grading))
+            execute_notebook(path, out, env=notebook_env(grading))
         record_time(f"{folder}/{path.name}", time.perf_counter() - start, load_before, "stopped at a stub",
                     cpu_before)
         assert info.value.ename == "NotImplementedError", (
             f"{path.name} must stop at its first unsolved stub with NotImplementedError, but stopped with "
             f"{info.value.ename}: {info.value.evalue} (executed copy: {out})")
         return
-    nb, seconds = execute_notebook(path, out, env=kernel_env(grading))
+    nb, seconds = execute_notebook(path, out, env=notebook_env(grading))
     record_time(f"{folder}/{path.name}", seconds, load_before, "ok", cpu_before)
     assert static_fallback_problems(nb) == [], f"{path.name}: widgets without a static picture (see {out})"
 
