@@ -420,6 +420,7 @@ def printed_lines(nb):
     return lines
 
 
+@pytest.mark.slow
 def test_lesson_verdicts_are_computed_from_its_table(executed_lesson):
     record = alignment.read_record(executed_lesson)
     expected = alignment.verdicts(record["table"], record["pretext"])
@@ -429,6 +430,7 @@ def test_lesson_verdicts_are_computed_from_its_table(executed_lesson):
     assert sorted(printed) == sorted(recomputed)  # every printed verdict, and only those, follows from the table
 
 
+@pytest.mark.slow
 def test_lesson_table_covers_the_tasks_baselines_archs_and_budgets(executed_lesson):
     record = alignment.read_record(executed_lesson)
     table, settings = record["table"], record["settings"]

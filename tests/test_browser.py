@@ -19,6 +19,8 @@ import pytest
 
 from pretext_lessons.notebook.execute import kernel_env
 
+pytestmark = pytest.mark.slow  # a browser and a kernel: make check, not make test
+
 ROOT = Path(__file__).resolve().parent.parent
 LESSON = ROOT / "notebooks" / "00_introduction.ipynb"
 ARTIFACTS = ROOT / "build" / "test-artifacts" / "browser"

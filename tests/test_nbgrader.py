@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # nbgrader runs kernels: make check, not make test
+
 nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed; install the instructor extra: "
                                                    "pip install -e '.[instructor]'")
 

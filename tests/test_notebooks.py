@@ -2,7 +2,8 @@
 
 Lessons run in lesson order in one checkpoint folder (tests/conftest.py gives the session a private
 one, which the kernels inherit), so lesson 4 and 5 find the networks of lessons 1 to 3. Solutions and
-exercises run as the grader runs them (the grading preset). Seconds per notebook go to
+exercises are run by the grader itself, once per session for every test that needs them (the
+`graded_course` fixture of tests/conftest.py), in the grading preset. Seconds per notebook go to
 build/notebook-times.json, which the README's syllabus table reports.
 """
 import json
@@ -13,7 +14,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient.exceptions import CellExecutionError
 
 from pretext_lessons.notebook.execute import execute_notebook, kernel_env
 
@@ -58,7 +58,7 @@ def children_cpu_seconds():
 
 def record_time(key: str, seconds: float, load_before, outcome: str, cpu_before) -> None:
     """Merge one measurement into build/notebook-times.json (a partial run keeps the others)."""
-    cpu_after = children_cpu_seconds()
+    cpu_after = children_cpu_seconds() if cpu_before is not None else None
     TIMES.parent.mkdir(parents=True, exist_ok=True)
     try:
         times = json.loads(TIMES.read_text())
@@ -85,27 +85,46 @@ def static_fallback_problems(nb) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("folder, path", ALL)
-def test_notebook_executes(folder, path, monkeypatch):
-    grading = folder != "notebooks"
-    if not grading:
-        for name in GRADING_VARIABLES:  # lessons are timed in their own preset, never the grading one
-            monkeypatch.delenv(name, raising=False)
-    out = BUILD / "executed" / folder / path.name
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LESSONS)
+def test_lesson_executes(path, monkeypatch):
+    for name in GRADING_VARIABLES:  # lessons are timed in their own preset, never the grading one
+        monkeypatch.delenv(name, raising=False)
+    out = BUILD / "executed" / "notebooks" / path.name
     load_before, cpu_before = load_average(), children_cpu_seconds()
-    start = time.perf_counter()
-    if folder == "exercises":
-        with pytest.raises(CellExecutionError) as info:
-            execute_notebook(path, out, env=notebook_env(grading))
-        record_time(f"{folder}/{path.name}", time.perf_counter() - start, load_before, "stopped at a stub",
-                    cpu_before)
-        assert info.value.ename == "NotImplementedError", (
-            f"{path.name} must stop at its first unsolved stub with NotImplementedError, but stopped with "
-            f"{info.value.ename}: {info.value.evalue} (executed copy: {out})")
-        return
-    nb, seconds = execute_notebook(path, out, env=notebook_env(grading))
-    record_time(f"{folder}/{path.name}", seconds, load_before, "ok", cpu_before)
+    nb, seconds = execute_notebook(path, out, env=notebook_env(False))
+    record_time(f"notebooks/{path.name}", seconds, load_before, "ok", cpu_before)
     assert static_fallback_problems(nb) == [], f"{path.name}: widgets without a static picture (see {out})"
+
+
+def _first_failure(nb):
+    for index, cell in enumerate(nb.cells):
+        info = cell.get("metadata", {}).get("grader", {})
+        if cell.cell_type == "code" and info.get("status", "ok") != "ok":
+            return index, info
+    return None, None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder, path", [p for p in ALL if p.values[0] != "notebooks"])
+def test_exercise_notebook_executes(folder, path, graded_course):
+    """Solutions run to the end and exercises stop at their first stub, in the grading preset.
+
+    Each was executed once for the whole session by the grader (the `graded_course` fixture), which
+    runs the notebook as a student's kernel would, with the solution's test cells.
+    """
+    released = folder == "exercises"
+    report = graded_course[(path.stem, released)]
+    nb = nbformat.read(report["executed"], as_version=4)
+    record_time(f"{folder}/{path.name}", report["seconds"], None, "stopped at a stub" if released else "ok", None)
+    index, info = _first_failure(nb)
+    if released:
+        assert info is not None and info.get("ename") == "NotImplementedError", (
+            f"{path.name} must stop at its first unsolved stub with NotImplementedError, but stopped with "
+            f"{info} (executed copy: {report['executed']})")
+        return
+    assert info is None, f"{path.name}: cell {index} failed: {info} (executed copy: {report['executed']})"
+    assert static_fallback_problems(nb) == [], f"{path.name}: widgets without a static picture"
 
 
 @pytest.mark.parametrize("path", LESSONS)

@@ -124,6 +124,7 @@ def test_explorer_is_an_ipywidgets_interactive():
     assert isinstance(box.children[0], widgets.IntSlider)
 
 
+@pytest.mark.slow
 def test_an_executed_notebook_keeps_a_png_beside_the_widget_view(tmp_path):
     """nbconvert, GitHub and other static renders show the PNG where they cannot show the widget."""
     from pretext_lessons.notebook.execute import execute_notebook, kernel_env

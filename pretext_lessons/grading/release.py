@@ -3,17 +3,20 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import json
 from pathlib import Path
 
 import nbformat
 
 from ..notebook.execute import ROOT
-from .cells import (CODE_STUB, SOLUTION, TEXT_STUB, ExerciseFormatError, has_region, is_answer, meta, read_notebook,
-                    remove_hidden_tests, replace_solutions, validate)
+from .cells import (CODE_STUB, SOLUTION, TEXT_STUB, ExerciseFormatError, grade_id, has_region, is_answer, meta,
+                    questions, read_notebook, remove_hidden_tests, replace_solutions, validate)
 
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 RELEASE_COMMAND = "python -m pretext_lessons release"
+# the visible tests of the course's exercises, inside the package: the self-check of a pip install reads them
+PACKAGED_TESTS = Path(__file__).with_name("visible_tests.json")
 # nbconvert's ClearOutputPreprocessor drops these view settings too
 VIEW_METADATA = ("collapsed", "scrolled")
 
@@ -71,6 +74,33 @@ def notebook_text(nb) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
+def visible_tests(nb) -> dict:
+    """Lesson 0: a released notebook's (or path's) questions and their visible test cells, in order.
+
+    {question: {"tests": [[grade_id, source], ...], "by": "tests" | "hand"}}; hidden regions removed.
+    """
+    if isinstance(nb, (str, Path)):
+        nb = read_notebook(nb)
+    cells = {grade_id(c): c for c in nb.cells if grade_id(c)}
+    return {name: {"tests": [[gid, remove_hidden_tests(cells[gid].source)] for gid in q.tests],
+                   "by": "tests" if q.tests else "hand"}
+            for name, q in questions(nb).items()}
+
+
+def visible_tests_text(texts: dict[str, str]) -> str:
+    """Lesson 0: the packaged visible tests (JSON text) of released notebooks given as file name -> text."""
+    tests = {Path(name).stem: visible_tests(nbformat.reads(text, as_version=4)) for name, text in texts.items()}
+    return json.dumps(tests, indent=1, sort_keys=True) + "\n"
+
+
+def read_visible_tests() -> dict:
+    """Lesson 0: the packaged visible tests ({} when the file is missing or unreadable)."""
+    try:
+        return json.loads(PACKAGED_TESTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def solution_paths(solutions=None) -> list[Path]:
     """Lesson 0: the solutions notebooks, in lesson order."""
     folder = Path(solutions or SOLUTIONS)
@@ -106,6 +136,10 @@ def release(solutions=None, exercises=None) -> list[Path]:
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
         written.append(target)
+    if solutions is None and exercises is None:  # the course's own release: the package carries its tests
+        packaged = visible_tests_text(texts)
+        if not PACKAGED_TESTS.exists() or PACKAGED_TESTS.read_text(encoding="utf-8") != packaged:
+            PACKAGED_TESTS.write_text(packaged, encoding="utf-8")
     return written
 
 
@@ -117,4 +151,6 @@ def out_of_sync(solutions=None, exercises=None) -> list[str]:
     problems += [f"{name}: differs from the release of its solution" for name, text in texts.items()
                  if (out / name).exists() and (out / name).read_text(encoding="utf-8") != text]
     problems += [f"{p.name}: has no solution notebook" for p in sorted(out.glob("*.ipynb")) if p.name not in texts]
+    if solutions is None and exercises is None and read_visible_tests() != json.loads(visible_tests_text(texts)):
+        problems.append(f"{PACKAGED_TESTS.name}: the package's copy of the visible tests differs from the release")
     return problems
