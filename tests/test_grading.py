@@ -590,3 +590,62 @@ def test_check_works_from_a_pip_install(tmp_path):
     installed, result = done.stdout.split("\n", 1)
     assert installed.startswith(str(site)), installed
     assert "q1: 0 of" in result and "run the answer cell" in result, result
+
+
+# ---------- a class in shards ----------
+
+def test_shards_split_the_sorted_submissions_without_overlap(tmp_path):
+    from pretext_lessons.grading.grader import shard_of
+
+    paths = [tmp_path / name for name in ("d.ipynb", "a.ipynb", "c/x.ipynb", "b.ipynb", "e.ipynb")]
+    shards = [shard_of(paths, f"{k}/3") for k in (1, 2, 3)]
+    assert sorted(p for s in shards for p in s) == sorted(paths)
+    assert shards[0] == sorted(paths, key=str)[0::3]
+    assert shard_of(list(reversed(paths)), "2/3") == shards[1]  # the order given does not matter
+
+
+@pytest.mark.parametrize("shard, message", [("0/3", "1 <= K <= N, got '0/3'"), ("4/3", "1 <= K <= N, got '4/3'"),
+                                            ("a/b", "whole numbers, e.g. 3/20, got 'a/b'"),
+                                            ("3", "whole numbers, e.g. 3/20, got '3'")])
+def test_grade_rejects_a_bad_shard(shard, message):
+    with pytest.raises(ValueError, match=re.escape(f"shard must be K/N with {message}")):
+        grade([TOY], shard=shard, solutions=FIXTURES)
+
+
+def test_merge_grades_rejects_missing_empty_and_overlapping_folders(tmp_path):
+    from pretext_lessons.grading.report import merge_grades
+
+    with pytest.raises(FileNotFoundError, match="folders must be folders of grading reports; not found"):
+        merge_grades([tmp_path / "nowhere"], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="folders must hold grading reports"):
+        merge_grades([tmp_path / "empty"], tmp_path / "out")
+    report = {"submission": "a.ipynb", "student": "a", "exercise": "90_toy", "status": "invalid", "questions": {},
+              "points": 0, "auto_points": 5, "pending_points": 0, "notes": [], "message": ""}
+    for name in ("s1", "s2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a-90_toy.json").write_text(json.dumps(report))
+    with pytest.raises(ValueError, match="folders must hold each submission once; a.ipynb is graded in both"):
+        merge_grades([tmp_path / "s1", tmp_path / "s2"], tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_grading_in_two_shards_and_merging_gives_the_whole_gradebook(tmp_path, released_toy):
+    folder = tmp_path / "subs"
+    nb = read_notebook(released_toy)
+    _answer(nb, "q1", WRONG_COUNT)
+    _answer(nb, "q2", RIGHT_FLIP)
+    paths = [_write(toy(), folder / "ann" / "90_toy.ipynb"), Path(shutil.copy(released_toy, folder / "ben-90_toy.ipynb")),
+             _write(nb, folder / "cam-90_toy.ipynb"), folder / "gil-90_toy.ipynb"]
+    paths[-1].write_text("not a notebook")
+    options = dict(solutions=FIXTURES, cell_timeout=CELL_TIMEOUT, timeout=NOTEBOOK_TIMEOUT, jobs=2)
+    whole = grade(paths, out=tmp_path / "whole", **options)
+    assert {r["status"] for r in whole} == {"graded", "invalid"}
+    for k in (1, 2):
+        assert main(["grade", *map(str, paths), "--shard", f"{k}/2", "--out", str(tmp_path / f"shard{k}"),
+                     "--solutions", str(FIXTURES), "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT)]) == 0
+    assert main(["merge-grades", str(tmp_path / "shard1"), str(tmp_path / "shard2"),
+                 "--out", str(tmp_path / "merged")]) == 0
+    merged = (tmp_path / "merged" / "gradebook.csv").read_text()
+    assert merged == (tmp_path / "whole" / "gradebook.csv").read_text()
+    assert len(merged.strip().split("\n")) == 1 + len(paths)
