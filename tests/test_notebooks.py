@@ -152,3 +152,37 @@ def test_notebook_is_stored_without_outputs(folder, path):
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernelspec must be python3"
     stored = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert stored == [], f"{folder}/{path.name}: cells {stored} are stored with outputs; clear them before committing"
+
+
+INSTALL_BLOCK_START = "# Where the course is not installed"
+REPOSITORY_URL = re.compile(r"git\+(https?|ssh)://|github\.com|gitlab\.com|bitbucket\.org", re.I)
+
+
+def install_block(source: str) -> str:
+    """The lines of a settings cell that make the course importable (Colab, a bare kernel), from its comment on."""
+    start = source.find(INSTALL_BLOCK_START)
+    if start < 0:
+        return ""
+    lines = source[start:].split("\n")
+    block = [lines[0]]
+    for line in lines[1:]:  # the block ends at the first blank line
+        if not line.strip():
+            break
+        block.append(line)
+    return "\n".join(block)
+
+
+@pytest.mark.parametrize("folder, path", [p for p in ALL if p.values[0] != "notebooks"])
+def test_exercise_has_the_lessons_install_block_in_its_settings_cell(folder, path):
+    lesson = install_block(nbformat.read(notebook_paths("notebooks")[0], as_version=4).cells[1].source)
+    assert "PRETEXT_LESSONS_URL" in lesson
+    second = nbformat.read(path, as_version=4).cells[1]
+    assert second.cell_type == "code" and install_block(second.source) == lesson, (
+        f"{folder}/{path.name}: the second cell must carry the lessons' install block (PRETEXT_LESSONS_URL)")
+
+
+@pytest.mark.parametrize("folder, path", ALL)
+def test_no_notebook_hard_codes_a_repository_url(folder, path):
+    text = path.read_text(encoding="utf-8")
+    found = sorted({m.group(0) for m in REPOSITORY_URL.finditer(text)})
+    assert found == [], f"{folder}/{path.name} names a repository ({found}); use PRETEXT_LESSONS_URL instead"
