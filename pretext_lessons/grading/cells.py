@@ -10,8 +10,6 @@ import nbformat
 
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
-CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
-TEXT_STUB = "YOUR ANSWER HERE"
 SCHEMA_VERSION = 3
 GRADE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 REQUIRED_KEYS = ("schema_version", "grade", "locked", "solution")
@@ -165,18 +163,6 @@ def has_region(source: str, region: str) -> bool:
 def remove_hidden_tests(source: str) -> str:
     """Lesson 0: drop every `### BEGIN HIDDEN TESTS` .. `### END HIDDEN TESTS` region, markers included."""
     return "\n".join(line.text for line in parse_markers(source)[0] if line.region != HIDDEN)
-
-
-def replace_solutions(source: str, stub_lines) -> str:
-    """Lesson 0: each `### BEGIN SOLUTION` .. `### END SOLUTION` region becomes the stub, at the region's indentation."""
-    out = []
-    for line in parse_markers(source)[0]:
-        if line.region != SOLUTION:
-            out.append(line.text)
-        elif line.marker == "begin":
-            indent = re.match(r"\s*", line.text).group(0)
-            out += [indent + stub for stub in stub_lines]
-    return "\n".join(out)
 
 
 def hidden_code(source: str) -> list[str]:

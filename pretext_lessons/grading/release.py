@@ -2,70 +2,55 @@
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 from pathlib import Path
 
 import nbformat
 
 from ..notebook.execute import ROOT
-from .cells import (CODE_STUB, SOLUTION, TEXT_STUB, ExerciseFormatError, grade_id, has_region, is_answer, meta,
-                    questions, read_notebook, remove_hidden_tests, replace_solutions, validate)
+from .cells import ExerciseFormatError, grade_id, questions, read_notebook, remove_hidden_tests, validate
 
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 RELEASE_COMMAND = "python -m pretext_lessons release"
 # the visible tests of the course's exercises, inside the package: the self-check of a pip install reads them
 PACKAGED_TESTS = Path(__file__).with_name("visible_tests.json")
-# nbconvert's ClearOutputPreprocessor drops these view settings too
-VIEW_METADATA = ("collapsed", "scrolled")
+def _nbgrader_steps() -> list:
+    # imported here: nbgrader is the instructor extra, and the students' self-check imports this module
+    try:
+        from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
+    except ImportError as err:
+        raise ModuleNotFoundError("releasing exercises uses nbgrader's own preprocessors; install the instructor "
+                                  "extra: pip install -e '.[instructor]'") from err
+    return [ClearSolutions(), ClearHiddenTests(), ClearOutput(), LockCells(), ComputeChecksums()]
+
+
+def _released(nb):
+    out = copy.deepcopy(nb)
+    resources: dict = {}
+    for step in _nbgrader_steps():
+        out, resources = step.preprocess(out, resources)
+    out.metadata.pop("celltoolbar", None)
+    return out
 
 
 def release_cell(cell):
     """Lesson 0: the student's version of one cell (a new cell; the argument is left alone)."""
-    cell = copy.deepcopy(cell)
-    m = meta(cell)
-    stub = CODE_STUB if cell.cell_type == "code" else (TEXT_STUB,)
-    if is_answer(cell):
-        cell.source = (replace_solutions(cell.source, stub) if has_region(cell.source, SOLUTION)
-                       else "\n".join(stub))
-    if m.get("grade"):
-        cell.source = remove_hidden_tests(cell.source)
-    if cell.cell_type == "code":
-        cell.outputs = []
-        cell.execution_count = None
-    for key in VIEW_METADATA:
-        cell.metadata.pop(key, None)
-    # nbgrader's LockCells: students may not delete graded or locked cells, nor edit tests
-    if m and (m.get("solution") or m.get("grade") or m.get("locked")):
-        cell.metadata["deletable"] = False
-        if not m.get("solution"):
-            cell.metadata["editable"] = False
-    if m:
-        # as nbgrader's ComputeChecksums, so exercises/ is exactly what nbgrader would release
-        cell.metadata.nbgrader["cell_type"] = cell.cell_type
-        cell.metadata.nbgrader["checksum"] = nbgrader_checksum(cell)
-    return cell
-
-
-def nbgrader_checksum(cell) -> str:
-    """Lesson 0: nbgrader's checksum of a cell (md5 of source, type, flags, grade_id and points)."""
-    m = meta(cell)
-    solution, grade = bool(m.get("solution")), bool(m.get("grade"))
-    locked = False if solution else (True if grade else bool(m.get("locked")))
-    parts = [cell.source, cell.cell_type, str(grade), str(solution), str(locked), m["grade_id"]]
-    if grade:
-        parts.append(str(float(m["points"])))
-    return hashlib.md5("".join(parts).encode("utf-8")).hexdigest()
+    single = nbformat.v4.new_notebook(cells=[copy.deepcopy(cell)],
+                                      metadata={"kernelspec": {"name": "python3", "language": "python"}})
+    return _released(single).cells[0]
 
 
 def release_notebook(nb, name: str = "notebook"):
-    """Lesson 0: the released notebook of a solutions notebook (validated first; a new notebook)."""
+    """Lesson 0: the released notebook of a solutions notebook (validated first; a new notebook).
+
+    Released by nbgrader's own preprocessors, as `nbgrader generate_assignment` does (answer regions
+    become stubs, hidden tests vanish, outputs are cleared, cells locked and checksummed), so
+    exercises/ is byte for byte what nbgrader releases; the validation before it is ours, to name
+    every fault at once.
+    """
     validate(nb, name)
-    out = copy.deepcopy(nb)
-    out.cells = [release_cell(cell) for cell in nb.cells]
-    out.metadata.pop("celltoolbar", None)
-    return out
+    return _released(nb)
 
 
 def notebook_text(nb) -> str:
