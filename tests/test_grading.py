@@ -573,8 +573,14 @@ def test_check_works_inside_a_notebook_kernel(released_toy, tmp_path):
 
 def test_check_works_from_a_pip_install(tmp_path):
     """The course built as a wheel and installed outside the repository: check() finds its visible tests there."""
-    wheels, site = tmp_path / "wheels", tmp_path / "site"
-    for args in (lambda: ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(SOLUTIONS.parent)],
+    wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+    # built from a copy: a build folder left in the clone (setuptools reuses it) must not slip into the wheel
+    root = SOLUTIONS.parent
+    shutil.copytree(root / "pretext_lessons", source / "pretext_lessons",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(root / name, source / name)
+    for args in (lambda: ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)],
                  lambda: ["install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))]):
         done = subprocess.run([sys.executable, "-m", "pip", "-q", *args()], cwd=tmp_path, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
