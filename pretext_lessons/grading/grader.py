@@ -29,7 +29,7 @@ from .scoring import fixed_cell_errors, score
 CELL_TIMEOUT = 120.0
 NOTEBOOK_TIMEOUT = 600.0
 GRACE = 120.0  # beyond the notebook's limit, for kernel start, restarts and shut-down
-# address space per kernel: torch alone maps a few GB of it; the grading preset's training fits well inside
+# address space per kernel (RLIMIT_AS counts what is reserved, not used: importing torch already reserves much)
 MEMORY_GB = 8.0
 RUNNER = Path(__file__).with_name("runner.py")  # run as a file: the supervisor never imports the package
 CHECK_MODULES = ("pretext_lessons.notebook.checks",)  # reloaded before each test: module patches undone
@@ -86,7 +86,16 @@ def preamble(exercise: Exercise) -> str:
                         if isinstance(t, ast.Name)}
         else:
             fixed += [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
-    kept = [n for n in fixed if not isinstance(n, ast.FunctionDef) or n.name not in answers]
+    kept = []
+    for node in fixed:
+        if isinstance(node, ast.FunctionDef):
+            if node.name not in answers:
+                kept.append(node)
+            continue
+        aliases = [a for a in node.names if (a.asname or a.name.split(".")[0]) not in answers]
+        if aliases:
+            node.names = aliases
+            kept.append(node)
     lines = ["import importlib as _grader_importlib, sys as _grader_sys",
              f"for _grader_name in {CHECK_MODULES!r}:",
              "    if _grader_name in _grader_sys.modules:",
