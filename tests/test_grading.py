@@ -655,3 +655,14 @@ def test_grading_in_two_shards_and_merging_gives_the_whole_gradebook(tmp_path, r
     merged = (tmp_path / "merged" / "gradebook.csv").read_text()
     assert merged == (tmp_path / "whole" / "gradebook.csv").read_text()
     assert len(merged.strip().split("\n")) == 1 + len(paths)
+
+
+def test_release_cell_gives_the_students_version_of_one_cell_as_the_notebook_release_does():
+    from pretext_lessons.grading.release import release_cell
+
+    nb = toy()
+    for gid in ("q1", "q2_hidden", "q3_written"):
+        original = cell_of(nb, gid)
+        before = original.source
+        assert release_cell(original).source == cell_of(release_notebook(toy()), gid).source
+        assert original.source == before

@@ -37,7 +37,8 @@ def _released(nb):
 def release_cell(cell):
     """Lesson 0: the student's version of one cell (a new cell; the argument is left alone)."""
     single = nbformat.v4.new_notebook(cells=[copy.deepcopy(cell)],
-                                      metadata={"kernelspec": {"name": "python3", "language": "python"}})
+                                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                               "language": "python"}})
     return _released(single).cells[0]
 
 
