@@ -25,7 +25,7 @@ def redact(message: str, hidden: list[str]) -> str:
 def failure_message(info: dict) -> str:
     """Lesson 0: what went wrong in a cell, from its recorded error (never its source)."""
     ename, evalue = info.get("ename", ""), str(info.get("evalue", "")).strip()
-    if info.get("status") in ("timeout", "died", "not_run") or ename == "CheckFailed":
+    if info.get("status") in ("timeout", "died", "out_of_memory", "not_run") or ename == "CheckFailed":
         return evalue
     if ename == "NotImplementedError":
         return "not answered yet: the answer still raises NotImplementedError"
