@@ -74,9 +74,13 @@ def kernel_manager(workdir: Path, prefix: list[str]) -> AsyncKernelManager:
 def limits(memory_bytes: int):
     """Lesson 0: the function the kernel's process runs before it starts: no core files, at most `memory_bytes`."""
     def apply():
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-        if memory_bytes:
-            resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+        # best effort: some systems (macOS) refuse RLIMIT_AS; the kernel then runs without the limit
+        wanted = [(resource.RLIMIT_CORE, 0)] + ([(resource.RLIMIT_AS, memory_bytes)] if memory_bytes else [])
+        for limit, value in wanted:
+            try:
+                resource.setrlimit(limit, (value, value))
+            except (ValueError, OSError):
+                pass
     return apply
 
 
