@@ -1,17 +1,23 @@
-"""Grading throughput: submissions per minute for the exercise notebooks, one at a time and in parallel.
+"""Grading throughput: submissions per minute for the exercise notebooks, against plain nbclient and nbgrader.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_grading.py [--copies 2] [--jobs N] [--solutions DIR]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_grading.py [--copies 2] [--jobs 2] [--solutions DIR]
+                                                              [--exercises 00_introduction,02_jigsaw]
 
 Each exercise in solutions/ is submitted `copies` times as its solution (full marks) and once as
-its untouched release (zero). Baseline in the same run: executing the same notebooks with plain
-nbclient (`pretext_lessons.notebook.execute.execute_notebook`, grading preset on, no tests swapped in,
-no reports), one at a time. Our grader runs them with `--jobs 1` and with `--jobs N`.
+its untouched release (zero). Baselines in the same run, on the same submissions: executing them
+with plain nbclient (`pretext_lessons.notebook.execute.execute_notebook`, grading preset on, no
+tests swapped in, no reports), one at a time; and nbgrader's `autograde` (one student at a time,
+each with a checkpoint folder of its own as our grader gives each submission). Our grader runs
+them with `--jobs 1` and with `--jobs N` (each kernel under its supervisor, in the sandbox where
+bubblewrap works, with its memory limit).
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,16 +26,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pretext_lessons.grading import grade, release  # noqa: E402
+from pretext_lessons.grading.nbgrader_course import make_course  # noqa: E402
 from pretext_lessons.grading.release import SOLUTIONS, solution_paths  # noqa: E402
-from pretext_lessons.notebook.execute import ROOT, execute_notebook  # noqa: E402
+from pretext_lessons.grading.sandbox import bwrap_status  # noqa: E402
+from pretext_lessons.notebook.execute import execute_notebook, kernel_env  # noqa: E402
 
 
-def submissions(solutions: Path, folder: Path, copies: int) -> list[Path]:
+def submissions(solutions: Path, folder: Path, copies: int, names=None) -> list[Path]:
     """`copies` full-marks submissions and one untouched release per exercise."""
     released = folder / "released"
     release(solutions, released)
     paths = []
     for source in solution_paths(solutions):
+        if names and source.stem not in names:
+            continue
         for i in range(copies):
             target = folder / f"student{i}" / source.stem / source.name
             target.parent.mkdir(parents=True)
@@ -42,8 +52,7 @@ def baseline(paths: list[Path], folder: Path) -> float:
     """Seconds to execute every notebook once with plain nbclient (no grading), each with its own checkpoints."""
     start = time.perf_counter()
     for i, path in enumerate(paths):
-        env = {"PRETEXT_LESSONS_GRADING": "1", "PYTHONPATH": str(ROOT),
-               "PRETEXT_LESSONS_CHECKPOINTS": str(folder / "checkpoints" / str(i))}
+        env = kernel_env(PRETEXT_LESSONS_GRADING="1", PRETEXT_LESSONS_CHECKPOINTS=folder / "checkpoints" / str(i))
         nb, _ = execute_notebook(path, timeout=600, allow_errors=True, cwd=folder, env=env)
         failed = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells
                   if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
@@ -52,20 +61,55 @@ def baseline(paths: list[Path], folder: Path) -> float:
     return time.perf_counter() - start
 
 
+def student_of(path: Path) -> str:
+    return path.parent.parent.name if path.parent.parent.name.startswith("student") else "release"
+
+
+def nbgrader_autograde(paths: list[Path], solutions: Path, folder: Path) -> float | None:
+    """Seconds for nbgrader's `autograde` on the same submissions (None when nbgrader is not installed)."""
+    if importlib.util.find_spec("nbgrader") is None:
+        return None
+    course = folder / "nbgrader-course"
+    make_course(course, solutions, names=sorted({p.stem for p in paths}))
+    env = dict(os.environ, **kernel_env(MPLBACKEND="Agg", PATH=os.pathsep.join(
+        [str(Path(sys.executable).parent), os.environ.get("PATH", "")])))
+
+    def nbgrader_cli(*args, **extra):
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=dict(env, **extra),
+                              text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        if done.returncode != 0:
+            raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{done.stdout[-3000:]}")
+
+    nbgrader_cli("generate_assignment", "*")  # the release step: not timed, as our release is not
+    students = sorted({student_of(p) for p in paths})
+    for path in paths:
+        target = course / "submitted" / student_of(path) / path.stem / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target)
+    start = time.perf_counter()
+    for student in students:
+        nbgrader_cli("autograde", "*", "--student", student,
+                     PRETEXT_LESSONS_CHECKPOINTS=str(folder / "nbgrader-checkpoints" / student))
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--copies", type=int, default=2)
-    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--solutions", default=None, help="default solutions/ (the test fixture when empty)")
+    parser.add_argument("--exercises", default="", help="only these exercises, comma-separated (default all)")
     args = parser.parse_args()
     solutions = Path(args.solutions) if args.solutions else SOLUTIONS
     if not solution_paths(solutions):
         solutions = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "grading" / "solutions"
         print(f"solutions/ is empty: measuring the test fixture in {solutions}")
     with tempfile.TemporaryDirectory() as tmp:
-        paths = submissions(solutions, Path(tmp), args.copies)
-        names = ", ".join(p.stem for p in solution_paths(solutions))
-        print(f"{len(paths)} submissions of {names}; {os.cpu_count()} CPUs; load average "
+        wanted = {n for n in args.exercises.split(",") if n}
+        paths = submissions(solutions, Path(tmp), args.copies, wanted)
+        names = ", ".join(sorted({p.stem for p in paths}))
+        sandbox = "bubblewrap sandbox" if bwrap_status()[0] else f"no sandbox ({bwrap_status()[1]})"
+        print(f"{len(paths)} submissions of {names}; {os.cpu_count()} CPUs; {sandbox}; load average "
               f"{os.getloadavg()[0]:.1f} at start")
         rows = [("plain nbclient, one at a time (baseline)", baseline(paths, Path(tmp)))]
         for jobs in sorted({1, args.jobs}):
@@ -74,9 +118,18 @@ def main() -> None:
             rows.append((f"pretext-lessons grade --jobs {jobs}", time.perf_counter() - start))
             full = [r for r in reports if "student" in r["submission"]]
             assert all(r["points"] == r["auto_points"] for r in full), "a solution lost points"
+        nbgrader_seconds = nbgrader_autograde(paths, solutions, Path(tmp))
+        if nbgrader_seconds is not None:
+            rows.append(("nbgrader autograde (one student at a time)", nbgrader_seconds))
         print(f"{'run':45s} {'seconds':>8s} {'subs/min':>9s} {'vs baseline':>12s}")
         for name, seconds in rows:
             print(f"{name:45s} {seconds:8.1f} {60 * len(paths) / seconds:9.2f} {rows[0][1] / seconds:11.2f}x")
+        ours = dict(rows)[f"pretext-lessons grade --jobs {args.jobs}"]
+        if nbgrader_seconds is not None:
+            print(f"pretext-lessons grade --jobs {args.jobs} vs nbgrader autograde: {nbgrader_seconds / ours:.2f}x "
+                  f"the submissions per minute")
+        else:
+            print("nbgrader is not installed (pip install -e '.[instructor]'): no nbgrader row")
         print(f"load average {os.getloadavg()[0]:.1f} at the end (timings are inflated on a shared machine)")
 
 

@@ -1,5 +1,6 @@
-"""Shared test set-up: a private checkpoint cache, headless matplotlib, the course's data."""
+"""Shared test set-up: a private checkpoint cache, headless matplotlib, the course's data, the graded course."""
 import os
+from pathlib import Path
 
 import matplotlib
 import pytest
@@ -14,3 +15,25 @@ def private_checkpoints(tmp_path_factory):
         os.environ["PRETEXT_LESSONS_CHECKPOINTS"] = str(tmp_path_factory.mktemp("checkpoints"))
     os.environ.setdefault("MPLBACKEND", "Agg")
     yield
+
+
+@pytest.fixture(scope="session")
+def graded_course(tmp_path_factory):
+    """Every solutions notebook and its untouched release graded once by our grader, executed copies kept.
+
+    Shared by the tests that need a solution executed (tests/test_notebooks.py reads the executed
+    notebooks, tests/test_grading.py the scores), so each solution runs once per session here;
+    (exercise, released) -> report, with report["executed"] the executed notebook's path.
+    """
+    from pretext_lessons.grading import grade, release
+    from pretext_lessons.grading.release import SOLUTIONS
+
+    sources = sorted(SOLUTIONS.glob("*.ipynb"))
+    if not sources:
+        return {}
+    released = tmp_path_factory.mktemp("exercises")
+    release(SOLUTIONS, released)
+    executed = tmp_path_factory.mktemp("executed")
+    paths = [p for s in sources for p in (s, released / s.name)]
+    reports = grade(paths, jobs=2, cell_timeout=300, timeout=900, executed_dir=executed)
+    return {(Path(r["submission"]).stem, Path(r["submission"]).parent == released): r for r in reports}

@@ -1,7 +1,6 @@
 """Lesson 4, layer alignment: the layer-wise probe, the table, and verdicts that follow from the numbers."""
 import dataclasses
 import math
-import os
 
 import nbformat
 import pytest
@@ -11,7 +10,7 @@ from pretext_lessons.experiments import alignment
 from pretext_lessons.core import probe
 from pretext_lessons.core.data import fewshot_split, pretrain_split, to_float
 from pretext_lessons.core.models import make_backbone
-from pretext_lessons.notebook.execute import ROOT, execute_notebook
+from pretext_lessons.notebook.execute import ROOT, execute_notebook, kernel_env
 from pretext_lessons.core.task import PretextTask
 
 NOTEBOOK = ROOT / "notebooks" / "04_layer_alignment.ipynb"
@@ -394,9 +393,7 @@ def test_bad_input(call, message):
 def executed_lesson(tmp_path_factory):
     # the grading preset (set by this variable) trains tiny networks, so the whole lesson runs in minutes
     out = tmp_path_factory.mktemp("lesson04") / NOTEBOOK.name
-    # the kernel starts in notebooks/: a relative PYTHONPATH (e.g. ".") would not find the package there
-    pythonpath = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    nb, _ = execute_notebook(NOTEBOOK, out, timeout=1200, env={"PRETEXT_LESSONS_GRADING": "1", "PYTHONPATH": pythonpath})
+    nb, _ = execute_notebook(NOTEBOOK, out, timeout=1200, env=kernel_env(PRETEXT_LESSONS_GRADING="1"))
     return nb
 
 
@@ -409,6 +406,7 @@ def printed_lines(nb):
     return lines
 
 
+@pytest.mark.slow
 def test_lesson_verdicts_are_computed_from_its_table(executed_lesson):
     record = alignment.read_record(executed_lesson)
     expected = alignment.verdicts(record["table"], record["pretext"])
@@ -418,6 +416,7 @@ def test_lesson_verdicts_are_computed_from_its_table(executed_lesson):
     assert sorted(printed) == sorted(recomputed)  # every printed verdict, and only those, follows from the table
 
 
+@pytest.mark.slow
 def test_lesson_table_covers_the_tasks_baselines_archs_and_budgets(executed_lesson):
     record = alignment.read_record(executed_lesson)
     table, settings = record["table"], record["settings"]

@@ -1,7 +1,10 @@
 """Exercises and grading: release, metadata validation, self-check, our grader (issue 3)."""
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
@@ -391,6 +394,7 @@ def graded(tmp_path_factory, released_toy):
     return dict(zip(subs, reports)), out
 
 
+@pytest.mark.slow
 def test_grader_gives_the_solution_full_marks_and_the_release_zero(graded):
     reports, _ = graded
     full, zero = reports["solution"], reports["untouched"]
@@ -403,6 +407,7 @@ def test_grader_gives_the_solution_full_marks_and_the_release_zero(graded):
     assert (full["student"], zero["student"]) == ("ann", "ben")
 
 
+@pytest.mark.slow
 def test_grader_stops_an_infinite_loop_and_grades_the_rest(graded):
     report = graded[0]["loop"]
     q1, q2 = report["questions"]["q1"], report["questions"]["q2"]
@@ -410,6 +415,7 @@ def test_grader_stops_an_infinite_loop_and_grades_the_rest(graded):
     assert q2["points"] == 3 and q2["status"] == "passed"
 
 
+@pytest.mark.slow
 def test_grader_stops_at_the_notebook_time_limit_and_reports_what_did_not_run(released_toy, tmp_path):
     nb = read_notebook(released_toy)
     _answer(nb, "q1", "def count_labels(y, num_classes):\n    import time\n    time.sleep(3600)")
@@ -423,6 +429,7 @@ def test_grader_stops_at_the_notebook_time_limit_and_reports_what_did_not_run(re
     assert messages and all(f"the notebook's time limit of {limit} s was used up" in m for m in messages)
 
 
+@pytest.mark.slow
 def test_grader_uses_the_original_tests_when_they_were_edited_or_deleted(graded):
     report = graded[0]["tampered"]
     assert report["questions"]["q1"]["points"] == 0
@@ -435,6 +442,7 @@ def test_grader_uses_the_original_tests_when_they_were_edited_or_deleted(graded)
     assert "still looks like a photo" in report["questions"]["q3"]["written_answers"]["q3_written"]
 
 
+@pytest.mark.slow
 def test_grader_reports_an_exception_and_a_missing_question(graded):
     report = graded[0]["exception"]
     assert "answer cell q1 is missing from the submission; graded as unanswered" in report["notes"]
@@ -443,6 +451,7 @@ def test_grader_reports_an_exception_and_a_missing_question(graded):
     assert messages and all(m == "ValueError: boom: I give up" for m in messages)
 
 
+@pytest.mark.slow
 def test_grader_survives_a_dying_kernel_and_never_shows_hidden_tests(graded):
     reports, out = graded
     report = reports["crash_and_peek"]
@@ -455,6 +464,7 @@ def test_grader_survives_a_dying_kernel_and_never_shows_hidden_tests(graded):
     assert "[hidden test code]" in text
 
 
+@pytest.mark.slow
 def test_grader_reports_files_it_cannot_grade(graded):
     reports, _ = graded
     bad = reports["not_json"]
@@ -466,12 +476,14 @@ def test_grader_reports_files_it_cannot_grade(graded):
     assert reports["unknown"]["status"] == "unknown_exercise" and reports["unknown"]["exercise"] is None
 
 
+@pytest.mark.slow
 def test_grader_writes_reports_and_a_gradebook(graded):
     reports, out = graded
     import csv
 
     rows = list(csv.DictReader(open(out / "gradebook.csv")))
-    assert [r["student"] for r in rows] == [r["student"] for r in reports.values()]
+    by_path = sorted(reports.values(), key=lambda r: r["submission"])  # the gradebook's order: shards merge to it
+    assert [r["student"] for r in rows] == [r["student"] for r in by_path]
     ann = next(r for r in rows if r["student"] == "ann")
     assert (float(ann["points"]), float(ann["q1"]), ann["q3"]) == (5.0, 2.0, "pending")
     for report in reports.values():
@@ -524,27 +536,17 @@ def test_make_course_rejects_bad_arguments(tmp_path):
 
 # ---------- every real exercise: solution full marks, release zero (our grader) ----------
 
-@pytest.fixture(scope="module")
-def graded_exercises(tmp_path_factory):
-    """Grade every solutions notebook and its release once, two at a time."""
-    if not EXERCISE_NOTEBOOKS:
-        return {}
-    released = tmp_path_factory.mktemp("exercises")
-    release(SOLUTIONS, released)
-    paths = [p for s in EXERCISE_NOTEBOOKS for p in (s, released / s.name)]
-    reports = grade(paths, jobs=2, cell_timeout=300, timeout=900)
-    return {(Path(r["submission"]).stem, Path(r["submission"]).parent == released): r for r in reports}
-
-
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXERCISE_NOTEBOOKS, ids=lambda p: p.stem)
-def test_exercise_solution_gets_full_marks_and_release_zero(path, graded_exercises):
-    full, zero = graded_exercises[(path.stem, False)], graded_exercises[(path.stem, True)]
+def test_exercise_solution_gets_full_marks_and_release_zero(path, graded_course):
+    full, zero = graded_course[(path.stem, False)], graded_course[(path.stem, True)]
     assert full["status"] == "graded" and full["auto_points"] > 0
     assert full["points"] == full["auto_points"], summary(full)
     assert zero["points"] == 0, summary(zero)
     assert full["notes"] == [] and zero["notes"] == []
 
 
+@pytest.mark.slow
 def test_check_works_inside_a_notebook_kernel(released_toy, tmp_path):
     """A student's released notebook: answers filled in, then check() in a cell, in a real kernel."""
     from pretext_lessons.notebook.execute import execute_notebook
@@ -567,3 +569,100 @@ def test_check_works_inside_a_notebook_kernel(released_toy, tmp_path):
     assert "q1_tests: count_labels(...): expected shape (4), got (5,)" in printed
     assert "q2: passes its visible tests" in printed
     assert "q3: nothing to check here; it is graded by hand" in printed
+
+
+def test_check_works_from_a_pip_install(tmp_path):
+    """The course built as a wheel and installed outside the repository: check() finds its visible tests there."""
+    wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"
+    # built from a copy: a build folder left in the clone (setuptools reuses it) must not slip into the wheel
+    root = SOLUTIONS.parent
+    shutil.copytree(root / "pretext_lessons", source / "pretext_lessons",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(root / name, source / name)
+    for args in (lambda: ["wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(source)],
+                 lambda: ["install", "--no-deps", "--target", str(site), *map(str, wheels.glob("*.whl"))]):
+        done = subprocess.run([sys.executable, "-m", "pip", "-q", *args()], cwd=tmp_path, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+        assert done.returncode == 0, done.stdout[-3000:]
+    script = ("import pretext_lessons\n"
+              "from pretext_lessons.grading import check\n"
+              "print(pretext_lessons.__file__)\n"
+              "print(repr(check('q1', '01_rotation', namespace={})))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=dict(env, PYTHONPATH=str(site)),
+                          text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:]
+    installed, result = done.stdout.split("\n", 1)
+    assert installed.startswith(str(site)), installed
+    assert "q1: 0 of" in result and "run the answer cell" in result, result
+
+
+# ---------- a class in shards ----------
+
+def test_shards_split_the_sorted_submissions_without_overlap(tmp_path):
+    from pretext_lessons.grading.grader import shard_of
+
+    paths = [tmp_path / name for name in ("d.ipynb", "a.ipynb", "c/x.ipynb", "b.ipynb", "e.ipynb")]
+    shards = [shard_of(paths, f"{k}/3") for k in (1, 2, 3)]
+    assert sorted(p for s in shards for p in s) == sorted(paths)
+    assert shards[0] == sorted(paths, key=str)[0::3]
+    assert shard_of(list(reversed(paths)), "2/3") == shards[1]  # the order given does not matter
+
+
+@pytest.mark.parametrize("shard, message", [("0/3", "1 <= K <= N, got '0/3'"), ("4/3", "1 <= K <= N, got '4/3'"),
+                                            ("a/b", "whole numbers, e.g. 3/20, got 'a/b'"),
+                                            ("3", "whole numbers, e.g. 3/20, got '3'")])
+def test_grade_rejects_a_bad_shard(shard, message):
+    with pytest.raises(ValueError, match=re.escape(f"shard must be K/N with {message}")):
+        grade([TOY], shard=shard, solutions=FIXTURES)
+
+
+def test_merge_grades_rejects_missing_empty_and_overlapping_folders(tmp_path):
+    from pretext_lessons.grading.report import merge_grades
+
+    with pytest.raises(FileNotFoundError, match="folders must be folders of grading reports; not found"):
+        merge_grades([tmp_path / "nowhere"], tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="folders must hold grading reports"):
+        merge_grades([tmp_path / "empty"], tmp_path / "out")
+    report = {"submission": "a.ipynb", "student": "a", "exercise": "90_toy", "status": "invalid", "questions": {},
+              "points": 0, "auto_points": 5, "pending_points": 0, "notes": [], "message": ""}
+    for name in ("s1", "s2"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a-90_toy.json").write_text(json.dumps(report))
+    with pytest.raises(ValueError, match="folders must hold each submission once; a.ipynb is graded in both"):
+        merge_grades([tmp_path / "s1", tmp_path / "s2"], tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_grading_in_two_shards_and_merging_gives_the_whole_gradebook(tmp_path, released_toy):
+    folder = tmp_path / "subs"
+    nb = read_notebook(released_toy)
+    _answer(nb, "q1", WRONG_COUNT)
+    _answer(nb, "q2", RIGHT_FLIP)
+    paths = [_write(toy(), folder / "ann" / "90_toy.ipynb"), Path(shutil.copy(released_toy, folder / "ben-90_toy.ipynb")),
+             _write(nb, folder / "cam-90_toy.ipynb"), folder / "gil-90_toy.ipynb"]
+    paths[-1].write_text("not a notebook")
+    options = dict(solutions=FIXTURES, cell_timeout=CELL_TIMEOUT, timeout=NOTEBOOK_TIMEOUT, jobs=2)
+    whole = grade(paths, out=tmp_path / "whole", **options)
+    assert {r["status"] for r in whole} == {"graded", "invalid"}
+    for k in (1, 2):
+        assert main(["grade", *map(str, paths), "--shard", f"{k}/2", "--out", str(tmp_path / f"shard{k}"),
+                     "--solutions", str(FIXTURES), "--jobs", "2", "--cell-timeout", str(CELL_TIMEOUT)]) == 0
+    assert main(["merge-grades", str(tmp_path / "shard1"), str(tmp_path / "shard2"),
+                 "--out", str(tmp_path / "merged")]) == 0
+    merged = (tmp_path / "merged" / "gradebook.csv").read_text()
+    assert merged == (tmp_path / "whole" / "gradebook.csv").read_text()
+    assert len(merged.strip().split("\n")) == 1 + len(paths)
+
+
+def test_release_cell_gives_the_students_version_of_one_cell_as_the_notebook_release_does():
+    from pretext_lessons.grading.release import release_cell
+
+    nb = toy()
+    for gid in ("q1", "q2_hidden", "q3_written"):
+        original = cell_of(nb, gid)
+        before = original.source
+        assert release_cell(original).source == cell_of(release_notebook(toy()), gid).source
+        assert original.source == before

@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # nbgrader runs kernels: make check, not make test
+
 nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed; install the instructor extra: "
                                                    "pip install -e '.[instructor]'")
 
 from pretext_lessons.grading.cells import grade_id, read_notebook  # noqa: E402
 from pretext_lessons.grading.nbgrader_course import COURSE_ID, make_course  # noqa: E402
 from pretext_lessons.grading.release import SOLUTIONS, notebook_text, release_notebook  # noqa: E402
-from pretext_lessons.notebook.execute import ROOT  # noqa: E402
+from pretext_lessons.notebook.execute import kernel_env  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "grading" / "solutions"
 SOURCES = [FIXTURES / "90_toy.ipynb"] + sorted(SOLUTIONS.glob("*.ipynb"))
@@ -21,10 +23,10 @@ SOURCES = [FIXTURES / "90_toy.ipynb"] + sorted(SOLUTIONS.glob("*.ipynb"))
 
 def nbgrader_cli(course: Path, *args) -> str:
     """Run an nbgrader command in the course folder; its output (logs and results, in order)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg",
-               # nbgrader calls `alembic` from PATH; kernels import the course's package
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    # nbgrader calls `alembic` from PATH; kernels import the course's package
+    env = dict(os.environ, **kernel_env(PYTHONUNBUFFERED="1", MPLBACKEND="Agg",
+                                        PATH=os.pathsep.join([str(Path(sys.executable).parent),
+                                                              os.environ.get("PATH", "")])))
     done = subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env, text=True,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=3000)
     assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stdout[-4000:]}"

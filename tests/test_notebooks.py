@@ -2,7 +2,8 @@
 
 Lessons run in lesson order in one checkpoint folder (tests/conftest.py gives the session a private
 one, which the kernels inherit), so lesson 4 and 5 find the networks of lessons 1 to 3. Solutions and
-exercises run as the grader runs them (the grading preset). Seconds per notebook go to
+exercises are run by the grader itself, once per session for every test that needs them (the
+`graded_course` fixture of tests/conftest.py), in the grading preset. Seconds per notebook go to
 build/notebook-times.json, which the README's syllabus table reports.
 """
 import json
@@ -13,9 +14,8 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient.exceptions import CellExecutionError
 
-from pretext_lessons.notebook.execute import execute_notebook
+from pretext_lessons.notebook.execute import execute_notebook, kernel_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -37,10 +37,8 @@ ALL = [pytest.param(folder, path, id=f"{folder}/{path.name}") for folder in FOLD
 LESSONS = [pytest.param(path, id=path.name) for path in notebook_paths("notebooks")]
 
 
-def kernel_env(grading: bool) -> dict:
-    # kernels start in the notebook's folder: a relative PYTHONPATH (e.g. ".") would not find the package there
-    pythonpath = os.pathsep.join([str(ROOT)] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p])
-    return {"PYTHONPATH": pythonpath, **({"PRETEXT_LESSONS_GRADING": "1"} if grading else {})}
+def notebook_env(grading: bool) -> dict:
+    return kernel_env(**({"PRETEXT_LESSONS_GRADING": "1"} if grading else {}))
 
 
 def load_average():
@@ -60,7 +58,7 @@ def children_cpu_seconds():
 
 def record_time(key: str, seconds: float, load_before, outcome: str, cpu_before) -> None:
     """Merge one measurement into build/notebook-times.json (a partial run keeps the others)."""
-    cpu_after = children_cpu_seconds()
+    cpu_after = children_cpu_seconds() if cpu_before is not None else None
     TIMES.parent.mkdir(parents=True, exist_ok=True)
     try:
         times = json.loads(TIMES.read_text())
@@ -87,27 +85,46 @@ def static_fallback_problems(nb) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize("folder, path", ALL)
-def test_notebook_executes(folder, path, monkeypatch):
-    grading = folder != "notebooks"
-    if not grading:
-        for name in GRADING_VARIABLES:  # lessons are timed in their own preset, never the grading one
-            monkeypatch.delenv(name, raising=False)
-    out = BUILD / "executed" / folder / path.name
+@pytest.mark.slow
+@pytest.mark.parametrize("path", LESSONS)
+def test_lesson_executes(path, monkeypatch):
+    for name in GRADING_VARIABLES:  # lessons are timed in their own preset, never the grading one
+        monkeypatch.delenv(name, raising=False)
+    out = BUILD / "executed" / "notebooks" / path.name
     load_before, cpu_before = load_average(), children_cpu_seconds()
-    start = time.perf_counter()
-    if folder == "exercises":
-        with pytest.raises(CellExecutionError) as info:
-            execute_notebook(path, out, env=kernel_env(grading))
-        record_time(f"{folder}/{path.name}", time.perf_counter() - start, load_before, "stopped at a stub",
-                    cpu_before)
-        assert info.value.ename == "NotImplementedError", (
-            f"{path.name} must stop at its first unsolved stub with NotImplementedError, but stopped with "
-            f"{info.value.ename}: {info.value.evalue} (executed copy: {out})")
-        return
-    nb, seconds = execute_notebook(path, out, env=kernel_env(grading))
-    record_time(f"{folder}/{path.name}", seconds, load_before, "ok", cpu_before)
+    nb, seconds = execute_notebook(path, out, env=notebook_env(False))
+    record_time(f"notebooks/{path.name}", seconds, load_before, "ok", cpu_before)
     assert static_fallback_problems(nb) == [], f"{path.name}: widgets without a static picture (see {out})"
+
+
+def _first_failure(nb):
+    for index, cell in enumerate(nb.cells):
+        info = cell.get("metadata", {}).get("grader", {})
+        if cell.cell_type == "code" and info.get("status", "ok") != "ok":
+            return index, info
+    return None, None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("folder, path", [p for p in ALL if p.values[0] != "notebooks"])
+def test_exercise_notebook_executes(folder, path, graded_course):
+    """Solutions run to the end and exercises stop at their first stub, in the grading preset.
+
+    Each was executed once for the whole session by the grader (the `graded_course` fixture), which
+    runs the notebook as a student's kernel would, with the solution's test cells.
+    """
+    released = folder == "exercises"
+    report = graded_course[(path.stem, released)]
+    nb = nbformat.read(report["executed"], as_version=4)
+    record_time(f"{folder}/{path.name}", report["seconds"], None, "stopped at a stub" if released else "ok", None)
+    index, info = _first_failure(nb)
+    if released:
+        assert info is not None and info.get("ename") == "NotImplementedError", (
+            f"{path.name} must stop at its first unsolved stub with NotImplementedError, but stopped with "
+            f"{info} (executed copy: {report['executed']})")
+        return
+    assert info is None, f"{path.name}: cell {index} failed: {info} (executed copy: {report['executed']})"
+    assert static_fallback_problems(nb) == [], f"{path.name}: widgets without a static picture"
 
 
 @pytest.mark.parametrize("path", LESSONS)
@@ -135,3 +152,37 @@ def test_notebook_is_stored_without_outputs(folder, path):
     assert nb.metadata.get("kernelspec", {}).get("name") == "python3", f"{path.name}: kernelspec must be python3"
     stored = [i for i, c in enumerate(nb.cells) if c.cell_type == "code" and (c.outputs or c.execution_count)]
     assert stored == [], f"{folder}/{path.name}: cells {stored} are stored with outputs; clear them before committing"
+
+
+INSTALL_BLOCK_START = "# Where the course is not installed"
+REPOSITORY_URL = re.compile(r"git\+(https?|ssh)://|github\.com|gitlab\.com|bitbucket\.org", re.I)
+
+
+def install_block(source: str) -> str:
+    """The lines of a settings cell that make the course importable (Colab, a bare kernel), from its comment on."""
+    start = source.find(INSTALL_BLOCK_START)
+    if start < 0:
+        return ""
+    lines = source[start:].split("\n")
+    block = [lines[0]]
+    for line in lines[1:]:  # the block ends at the first blank line
+        if not line.strip():
+            break
+        block.append(line)
+    return "\n".join(block)
+
+
+@pytest.mark.parametrize("folder, path", [p for p in ALL if p.values[0] != "notebooks"])
+def test_exercise_has_the_lessons_install_block_in_its_settings_cell(folder, path):
+    lesson = install_block(nbformat.read(notebook_paths("notebooks")[0], as_version=4).cells[1].source)
+    assert "PRETEXT_LESSONS_URL" in lesson
+    second = nbformat.read(path, as_version=4).cells[1]
+    assert second.cell_type == "code" and install_block(second.source) == lesson, (
+        f"{folder}/{path.name}: the second cell must carry the lessons' install block (PRETEXT_LESSONS_URL)")
+
+
+@pytest.mark.parametrize("folder, path", ALL)
+def test_no_notebook_hard_codes_a_repository_url(folder, path):
+    text = path.read_text(encoding="utf-8")
+    found = sorted({m.group(0) for m in REPOSITORY_URL.finditer(text)})
+    assert found == [], f"{folder}/{path.name} names a repository ({found}); use PRETEXT_LESSONS_URL instead"

@@ -1,6 +1,5 @@
 """Explorers: live controls redraw the figure, and every display carries a static PNG for front ends without widgets."""
 import base64
-import os
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -125,9 +124,10 @@ def test_explorer_is_an_ipywidgets_interactive():
     assert isinstance(box.children[0], widgets.IntSlider)
 
 
+@pytest.mark.slow
 def test_an_executed_notebook_keeps_a_png_beside_the_widget_view(tmp_path):
     """nbconvert, GitHub and other static renders show the PNG where they cannot show the widget."""
-    from pretext_lessons.notebook.execute import execute_notebook
+    from pretext_lessons.notebook.execute import execute_notebook, kernel_env
 
     nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                            "language": "python"}})
@@ -142,8 +142,7 @@ def test_an_executed_notebook_keeps_a_png_beside_the_widget_view(tmp_path):
         "explorer(plot, n=widgets.IntSlider(3, 1, 9))")]
     path = tmp_path / "explorer.ipynb"
     nbformat.write(nb, path)
-    pythonpath = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    executed, _ = execute_notebook(path, env={"PYTHONPATH": pythonpath})
+    executed, _ = execute_notebook(path, env=kernel_env())
     outputs = executed.cells[0].outputs
     views = [o for o in outputs if WIDGET_VIEW in o.get("data", {})]
     assert len(views) == 1, f"expected one widget view, got outputs {[list(o.get('data', {})) for o in outputs]}"

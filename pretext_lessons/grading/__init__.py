@@ -6,8 +6,8 @@
 from .cells import ExerciseFormatError, points_table, questions, validate
 from .grader import grade
 from .release import out_of_sync, release, release_notebook
-from .report import summary
+from .report import merge_grades, summary
 from .selfcheck import check
 
-__all__ = ["ExerciseFormatError", "check", "grade", "out_of_sync", "points_table", "questions", "release",
-           "release_notebook", "summary", "validate"]
+__all__ = ["ExerciseFormatError", "check", "grade", "merge_grades", "out_of_sync", "points_table", "questions",
+           "release", "release_notebook", "summary", "validate"]

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cells import grade_id, is_answer, questions, read_notebook, source_hash
-from .release import release_notebook, solution_paths
+from .release import SOLUTIONS, release_notebook, solution_paths
 
 MATCH_THRESHOLD = 0.34  # share of an exercise's fixed cells a submission must contain to count as that exercise
 
@@ -52,8 +52,6 @@ def _catalog(folder: str, stamp: tuple) -> dict[str, Exercise]:
 
 def catalog(solutions=None) -> dict[str, Exercise]:
     """Lesson 0: name -> Exercise for every solutions notebook (re-read when a file changes)."""
-    from .release import SOLUTIONS
-
     folder = Path(solutions or SOLUTIONS).resolve()
     stamp = tuple((p.name, p.stat().st_mtime_ns) for p in solution_paths(folder))
     return _catalog(str(folder), stamp)

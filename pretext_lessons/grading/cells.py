@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import nbformat
+
 BEGIN_SOLUTION, END_SOLUTION = "BEGIN SOLUTION", "END SOLUTION"
 BEGIN_HIDDEN, END_HIDDEN = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
-CODE_STUB = ("# YOUR CODE HERE", "raise NotImplementedError()")
-TEXT_STUB = "YOUR ANSWER HERE"
 SCHEMA_VERSION = 3
 GRADE_ID = re.compile(r"^[A-Za-z0-9_-]+$")
 REQUIRED_KEYS = ("schema_version", "grade", "locked", "solution")
@@ -112,42 +112,67 @@ def points_table(nb) -> str:
     return "\n".join(rows)
 
 
-def _marker_problems(source: str, begin: str, end: str) -> list[str]:
-    problems, depth = [], 0
-    for number, line in enumerate(source.split("\n"), 1):
-        if begin in line:
-            if depth:
-                problems.append(f"line {number}: '### {begin}' inside an open region (nested markers)")
-            depth = 1
-        elif end in line:
-            if not depth:
-                problems.append(f"line {number}: '### {end}' without a '### {begin}' before it")
-            depth = 0
-    if depth:
-        problems.append(f"'### {begin}' is never closed by '### {end}'")
-    return problems
+SOLUTION, HIDDEN = "solution", "hidden"
+_MARKERS = ((BEGIN_SOLUTION, "begin", SOLUTION), (END_SOLUTION, "end", SOLUTION),
+            (BEGIN_HIDDEN, "begin", HIDDEN), (END_HIDDEN, "end", HIDDEN))
+_BEGIN = {SOLUTION: BEGIN_SOLUTION, HIDDEN: BEGIN_HIDDEN}
+_END = {SOLUTION: END_SOLUTION, HIDDEN: END_HIDDEN}
+
+
+@dataclass(frozen=True)
+class Line:
+    """Lesson 0: one line of a cell as the markers place it: its region (None, solution, hidden) and marker role."""
+
+    number: int
+    text: str
+    region: str | None
+    marker: str | None  # "begin", "end" or None for a line of content
+
+
+def parse_markers(source: str) -> tuple[list[Line], list[str]]:
+    """Lesson 0: the one reader of nbgrader's BEGIN/END SOLUTION and BEGIN/END HIDDEN TESTS markers.
+
+    Returns every line with its region, and the marker problems found (nested, unbalanced).
+    """
+    lines, problems, open_region = [], [], None
+    for number, text in enumerate(source.split("\n"), 1):
+        found = next(((edge, region) for marker, edge, region in _MARKERS if marker in text), None)
+        if found is None:
+            lines.append(Line(number, text, open_region, None))
+            continue
+        edge, region = found
+        if edge == "begin":
+            if open_region is not None:
+                problems.append(f"line {number}: '### {_BEGIN[region]}' inside an open region (nested markers)")
+            open_region = region
+        elif open_region != region:
+            problems.append(f"line {number}: '### {_END[region]}' without a '### {_BEGIN[region]}' before it")
+        else:
+            open_region = None
+        lines.append(Line(number, text, region, edge))
+    if open_region is not None:
+        problems.append(f"'### {_BEGIN[open_region]}' is never closed by '### {_END[open_region]}'")
+    return lines, problems
+
+
+def has_region(source: str, region: str) -> bool:
+    """Lesson 0: whether a cell opens a region of this kind (SOLUTION or HIDDEN)."""
+    return any(line.marker == "begin" and line.region == region for line in parse_markers(source)[0])
 
 
 def remove_hidden_tests(source: str) -> str:
     """Lesson 0: drop every `### BEGIN HIDDEN TESTS` .. `### END HIDDEN TESTS` region, markers included."""
-    out, inside = [], False
-    for line in source.split("\n"):
-        if BEGIN_HIDDEN in line:
-            inside = True
-        elif END_HIDDEN in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
+    return "\n".join(line.text for line in parse_markers(source)[0] if line.region != HIDDEN)
+
+
+def hidden_code(source: str) -> list[str]:
+    """Lesson 0: the lines inside the hidden-test regions of a cell (markers left out)."""
+    return [line.text for line in parse_markers(source)[0] if line.region == HIDDEN and line.marker is None]
 
 
 def has_code(source: str) -> bool:
     """Lesson 0: whether a cell holds more than comments and blank lines."""
     return any(line.strip() and not line.strip().startswith("#") for line in source.split("\n"))
-
-
-def _has(source: str, marker: str) -> bool:
-    return any(marker in line for line in source.split("\n"))
 
 
 def cell_problems(cell, index: int) -> list[str]:
@@ -157,7 +182,7 @@ def cell_problems(cell, index: int) -> list[str]:
     where = f"cell {index}" + (f" ({raw.get('grade_id')})" if isinstance(raw, dict) and raw.get("grade_id") else "")
     problems = []
     if raw is None:
-        if _has(source, BEGIN_SOLUTION) or _has(source, BEGIN_HIDDEN):
+        if has_region(source, SOLUTION) or has_region(source, HIDDEN):
             problems.append(f"{where}: has solution or hidden-test markers but no nbgrader metadata")
         return problems
     if not isinstance(raw, dict):
@@ -179,11 +204,10 @@ def cell_problems(cell, index: int) -> list[str]:
             problems.append(f"{where}: a graded cell needs positive points, got {pts!r}")
     if raw.get("solution") and raw.get("locked"):
         problems.append(f"{where}: an answer cell must not be locked")
-    problems += [f"{where}: {p}" for p in _marker_problems(source, BEGIN_SOLUTION, END_SOLUTION)]
-    problems += [f"{where}: {p}" for p in _marker_problems(source, BEGIN_HIDDEN, END_HIDDEN)]
-    if _has(source, BEGIN_SOLUTION) and not raw.get("solution"):
+    problems += [f"{where}: {p}" for p in parse_markers(source)[1]]
+    if has_region(source, SOLUTION) and not raw.get("solution"):
         problems.append(f"{where}: '### {BEGIN_SOLUTION}' in a cell that is not an answer cell (solution: false)")
-    if _has(source, BEGIN_HIDDEN) and not raw.get("grade"):
+    if has_region(source, HIDDEN) and not raw.get("grade"):
         problems.append(f"{where}: '### {BEGIN_HIDDEN}' in a cell that is not graded (grade: false)")
     if is_test(cell) and not has_code(remove_hidden_tests(source)):
         problems.append(f"{where}: a test cell with no visible code once hidden tests are removed passes on the "
@@ -214,6 +238,4 @@ def validate(nb, name: str = "notebook") -> None:
 
 def read_notebook(path) -> object:
     """Lesson 0: read a notebook file (nbformat 4) without validating its cells."""
-    import nbformat
-
     return nbformat.read(Path(path), as_version=4)

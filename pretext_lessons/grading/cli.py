@@ -1,14 +1,20 @@
-"""The `release` and `grade` sub-commands of `python -m pretext_lessons`."""
+"""The `release`, `grade` and `merge-grades` sub-commands of `python -m pretext_lessons`."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
-COMMANDS = ("release", "grade")
+from .cells import ExerciseFormatError
+from .grader import MEMORY_GB, grade
+from .nbgrader_course import make_course
+from .release import RELEASE_COMMAND, out_of_sync, release
+from .report import merge_grades, summary
+
+COMMANDS = ("release", "grade", "merge-grades")
 
 
 def add_commands(sub) -> None:
-    """Lesson 0: add `release` and `grade` to the course's argument parser."""
+    """Lesson 0: add `release`, `grade` and `merge-grades` to the course's argument parser."""
     rel = sub.add_parser("release", help="write exercises/ from solutions/ (as nbgrader generate_assignment)")
     rel.add_argument("--check", action="store_true", help="only check that exercises/ is in sync; exit 1 if not")
     rel.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
@@ -24,22 +30,32 @@ def add_commands(sub) -> None:
     gr.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
     gr.add_argument("--cell-timeout", type=float, default=120.0, help="seconds per cell (default 120)")
     gr.add_argument("--timeout", type=float, default=600.0, help="seconds per notebook (default 600)")
+    gr.add_argument("--memory", type=float, default=MEMORY_GB, metavar="GB",
+                    help=f"address space per kernel in GB; beyond it a cell is reported out of memory "
+                         f"(default {MEMORY_GB:g}; 0: no limit)")
+    gr.add_argument("--shard", metavar="K/N", help="grade only shard K of N (every N-th submission by sorted path); "
+                                                   "merge the shards' reports with merge-grades")
+    sb = gr.add_mutually_exclusive_group()
+    sb.add_argument("--sandbox", dest="sandbox", action="store_const", const=True, default="auto",
+                    help="require the bubblewrap sandbox (default: use it where it works)")
+    sb.add_argument("--no-sandbox", dest="sandbox", action="store_const", const=False,
+                    help="run kernels without the sandbox")
+    mg = sub.add_parser("merge-grades", help="merge the reports of several `grade --shard` runs into one gradebook")
+    mg.add_argument("folders", nargs="+", help="report folders of the shards (each grade's --out)")
+    mg.add_argument("--out", default="build/grades", help="folder for the merged gradebook.csv (default build/grades)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Lesson 0: run a parsed `release` or `grade` command; returns the exit status."""
-    from .cells import ExerciseFormatError
-
+    """Lesson 0: run a parsed `release`, `grade` or `merge-grades` command; returns the exit status."""
+    commands = {"release": _release, "grade": _grade, "merge-grades": _merge}
     try:
-        return _release(args) if args.command == "release" else _grade(args)
-    except (ExerciseFormatError, ValueError, FileNotFoundError) as err:
+        return commands[args.command](args)
+    except (ExerciseFormatError, ValueError, FileNotFoundError, RuntimeError) as err:
         print(f"error: {err}")
         return 2
 
 
 def _release(args) -> int:
-    from .release import RELEASE_COMMAND, out_of_sync, release
-
     if args.check:
         problems = out_of_sync(args.solutions, args.exercises)
         for p in problems:
@@ -49,21 +65,23 @@ def _release(args) -> int:
     written = release(args.solutions, args.exercises)
     print(f"released {len(written)} exercise notebooks: " + ", ".join(p.name for p in written))
     if args.nbgrader_course:
-        from .nbgrader_course import make_course
-
         dest = make_course(args.nbgrader_course, args.solutions, course_id=args.course_id)
         print(f"nbgrader course folder: {dest}  (cd there, then: nbgrader generate_assignment <exercise>)")
     return 0
 
 
 def _grade(args) -> int:
-    from .grader import grade
-    from .report import summary
-
     reports = grade(args.submissions, out=args.out, jobs=args.jobs, exercise=args.exercise,
                     solutions=args.solutions, cell_timeout=args.cell_timeout, timeout=args.timeout,
-                    progress=len(args.submissions) > 1)
+                    progress=len(args.submissions) > 1, sandbox=args.sandbox, memory_gb=args.memory,
+                    shard=args.shard)
     if len(reports) == 1:
         print(summary(reports[0]), end="")
     print(f"reports (JSON and text) and the gradebook: {Path(args.out) / 'gradebook.csv'}")
+    return 0
+
+
+def _merge(args) -> int:
+    path = merge_grades(args.folders, args.out)
+    print(f"merged gradebook: {path}")
     return 0

@@ -1,26 +1,38 @@
 """`grade`: score submissions against solutions/ in separate kernels, with time limits, reports and a gradebook."""
 from __future__ import annotations
 
-import asyncio
+import ast
+import hashlib
 import json
 import os
+import secrets
 import shutil
-import signal
+import subprocess
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
-from ..notebook.execute import ROOT
+import nbformat
+
+from ..notebook.execute import kernel_env
 from .assemble import assemble
-from .catalog import catalog, identify, named_exercise
-from .report import write_reports
-from .runner import run_notebook
+from .catalog import Exercise, catalog, identify, named_exercise
+from .cells import is_answer, is_test, remove_hidden_tests
+from .release import SOLUTIONS
+from .report import ReportWriter, slug
+from .sandbox import MARKER, bwrap_prefix, bwrap_status, end_processes, prepare_home, say_once
 from .scoring import fixed_cell_errors, score
 
 CELL_TIMEOUT = 120.0
 NOTEBOOK_TIMEOUT = 600.0
 GRACE = 120.0  # beyond the notebook's limit, for kernel start, restarts and shut-down
+# address space per kernel (RLIMIT_AS counts what is reserved, not used: importing torch already reserves much)
+MEMORY_GB = 8.0
+RUNNER = Path(__file__).with_name("runner.py")  # run as a file: the supervisor never imports the package
+CHECK_MODULES = ("pretext_lessons.notebook.checks",)  # reloaded before each test: module patches undone
 
 
 def _positive(name: str, value) -> float:
@@ -29,44 +41,113 @@ def _positive(name: str, value) -> float:
     return float(value)
 
 
-def kernel_env(threads: int) -> dict:
-    """Lesson 0: the environment of a grading kernel: grading mode on, headless plots, a share of the cores."""
+def grading_env(threads: int, token: str, extra: dict | None = None) -> dict:
+    """Lesson 0: the environment of a grading kernel: grading mode on, headless plots, a share of the cores, a marker.
+
+    The marker (sandbox.MARKER=token) stays in the environment of every process the kernel starts,
+    in whatever session, so the grader can end them all.
+    """
     env = dict(os.environ)
-    env.update(PRETEXT_LESSONS_GRADING="1", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1",
-               OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads),
-               PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])))
+    env.update(kernel_env(PRETEXT_LESSONS_GRADING="1", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1",
+                          OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, **{MARKER: token}))
+    env.update(extra or {})
     return env
 
 
-def _kill(pid_file: Path) -> None:
-    # a kernel that outlived its client is ended by the pid it started with, if that is still our kernel
-    try:
-        pid = int(pid_file.read_text())
-        if b"ipykernel" in Path(f"/proc/{pid}/cmdline").read_bytes():
-            os.kill(pid, signal.SIGKILL)
-    except (OSError, ValueError):
-        pass
+@dataclass
+class Confinement:
+    """Lesson 0: how each kernel is held: the sandbox's bwrap (None: none), what it hides, the memory limit."""
+
+    bwrap: str | None = None
+    hide: tuple = ()
+    memory_bytes: int = 0
 
 
-def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int = 1):
-    """Lesson 0: run a notebook in place in a fresh kernel (its own process); returns an error text or None."""
-    env = kernel_env(threads)
-    env["PRETEXT_LESSONS_CHECKPOINTS"] = str(workdir / "checkpoints")  # a submission never sees another's network
-    (workdir / "run").mkdir(exist_ok=True)
-    pid_file = workdir / "kernel.pid"
-    error = None
-    with open(workdir / "kernel.log", "w") as log:
+def preamble(exercise: Exercise) -> str:
+    """Lesson 0: the code run before each test cell: the exercise's own imports and helpers, bound again.
+
+    The import statements and function definitions of the exercise's fixed cells (set-up, helpers),
+    with the check helpers' module reloaded first, so that a student's `expect = lambda *a, **k: None`
+    or `checks.expect = ...` is undone before a test runs. Names the answer cells define are left
+    alone (they are the student's to define).
+    """
+    answers = set()
+    fixed = []
+    for cell in exercise.solution.cells:
+        if cell.cell_type != "code" or is_test(cell):
+            continue
         try:
-            asyncio.run(asyncio.wait_for(
-                run_notebook(nb, cell_timeout, timeout, str(workdir / "run"), env=env, pid_file=pid_file,
-                             kernel_log=log), timeout + GRACE))
-        except asyncio.TimeoutError:
-            error = f"grading was stopped after {timeout + GRACE:.0f} s"
-        except Exception as err:  # noqa: BLE001 - e.g. a kernel that never starts; the report says so
-            error = f"the notebook could not be run ({type(err).__name__}: {err})"
-    if error:
-        _kill(pid_file)
-    return error
+            tree = ast.parse(remove_hidden_tests(cell.source))
+        except SyntaxError:
+            continue
+        if is_answer(cell):
+            answers |= {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
+            answers |= {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets
+                        if isinstance(t, ast.Name)}
+        else:
+            fixed += [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom, ast.FunctionDef))]
+    kept = []
+    for node in fixed:
+        if isinstance(node, ast.FunctionDef):
+            if node.name not in answers:
+                kept.append(node)
+            continue
+        aliases = [a for a in node.names if (a.asname or a.name.split(".")[0]) not in answers]
+        if aliases:
+            node.names = aliases
+            kept.append(node)
+    lines = ["import importlib as _grader_importlib, sys as _grader_sys",
+             f"for _grader_name in {CHECK_MODULES!r}:",
+             "    if _grader_name in _grader_sys.modules:",
+             "        _grader_importlib.reload(_grader_sys.modules[_grader_name])",
+             "del _grader_importlib, _grader_sys, _grader_name"]
+    return "\n".join(lines + [ast.unparse(n) for n in kept]) + "\n"
+
+
+def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int = 1,
+            confinement: Confinement | None = None, code_before_tests: str = "") -> tuple[object, str | None, int]:
+    """Lesson 0: run a notebook in a fresh kernel under a supervisor process of its own.
+
+    Returns the executed notebook (or the one given, unexecuted, when the supervisor left no
+    result), an error text or None, and the number of processes the submission left running
+    (all ended here).
+    """
+    confinement = confinement or Confinement()
+    token = secrets.token_hex(12)
+    run = workdir / "run"
+    run.mkdir(exist_ok=True)
+    extra = {"PRETEXT_LESSONS_CHECKPOINTS": str(run / ".checkpoints")}  # never another submission's network
+    prefix = []
+    if confinement.bwrap:
+        extra.update(prepare_home(workdir))
+        prefix = bwrap_prefix(confinement.bwrap, workdir, confinement.hide)
+    nbformat.write(nb, workdir / "graded.ipynb")
+    job = {"workdir": str(workdir), "notebook": str(workdir / "graded.ipynb"), "cwd": str(run),
+           "env": grading_env(threads, token, extra), "cell_timeout": cell_timeout, "timeout": timeout,
+           "grace": GRACE, "kernel_prefix": prefix, "memory_bytes": confinement.memory_bytes,
+           "preamble": code_before_tests}
+    (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
+    error, result = None, None
+    with open(workdir / "supervisor.log", "w") as log:
+        proc = subprocess.Popen([sys.executable, str(RUNNER), str(workdir / "job.json")], stdout=subprocess.PIPE,
+                                stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
+        try:
+            out, _ = proc.communicate(timeout=timeout + 2 * GRACE)
+        except subprocess.TimeoutExpired:
+            out = b""
+            error = f"grading was stopped after {timeout + 2 * GRACE:.0f} s"
+        finally:
+            left = end_processes(token, groups=[proc.pid])
+            proc.kill()
+            proc.wait()
+    try:
+        result = json.loads(out)
+    except ValueError:
+        error = error or (f"the grader's supervisor of this submission ended without a result (exit status "
+                          f"{proc.returncode}): the submission's code may have killed it")
+    if result is None:
+        return nb, error, left
+    return nbformat.from_dict(result["notebook"]), result["error"] or error, left
 
 
 def _student(path: Path, exercise: str | None) -> str:
@@ -94,8 +175,6 @@ def _blank(path: Path, student: str, exercise, status: str, message: str) -> dic
 
 
 def _read(path: Path):
-    import nbformat
-
     text = path.read_text(encoding="utf-8", errors="replace")
     try:
         data = json.loads(text)
@@ -110,7 +189,8 @@ def _read(path: Path):
 
 
 def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: float = CELL_TIMEOUT,
-              timeout: float = NOTEBOOK_TIMEOUT, threads: int = 1) -> dict:
+              timeout: float = NOTEBOOK_TIMEOUT, threads: int = 1, confinement: Confinement | None = None,
+              executed_dir=None) -> dict:
     """Lesson 0: the report of one submission (never raises for a bad submission)."""
     path = Path(path)
     start = time.perf_counter()
@@ -133,9 +213,17 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
     graded, notes = assemble(ex, nb)
     workdir = Path(tempfile.mkdtemp(prefix="pretext-grade-"))
     try:
-        error = execute(graded, workdir, cell_timeout, timeout, threads)
+        graded, error, left = execute(graded, workdir, cell_timeout, timeout, threads, confinement, preamble(ex))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    if left:
+        notes.append(f"{left} process{'es' * (left > 1)} the submission started {'were' if left > 1 else 'was'} "
+                     f"still running after it and {'were' if left > 1 else 'was'} ended")
+    kept = None
+    if executed_dir is not None:
+        digest = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:8]
+        kept = Path(executed_dir) / f"{slug(student)}-{found}-{digest}.ipynb"
+        nbformat.write(graded, kept)
     if not any(c.metadata.get("grader") for c in graded.cells if c.cell_type == "code"):
         report = _blank(path, student, ex, "grader_error", error or "no cell was run")
     else:
@@ -146,16 +234,60 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
                   "points": sum(q["points"] for q in questions.values()),
                   "auto_points": ex.auto_points, "manual_points": ex.manual_points,
                   "pending_points": sum(q["manual_points"] for q in questions.values() if q["pending"])}
+    if kept is not None:
+        report["executed"] = str(kept)
     report["seconds"] = round(time.perf_counter() - start, 2)
     return report
 
 
+def parse_shard(shard) -> tuple[int, int] | None:
+    """Lesson 0: "K/N" (or (K, N)) as (K, N) with 1 <= K <= N; None stays None."""
+    if shard is None:
+        return None
+    parts = shard.split("/") if isinstance(shard, str) else shard
+    try:
+        k, n = (int(p) for p in parts)
+    except (TypeError, ValueError):
+        raise ValueError(f"shard must be K/N with whole numbers, e.g. 3/20, got {shard!r}") from None
+    if not 1 <= k <= n:
+        raise ValueError(f"shard must be K/N with 1 <= K <= N, got {shard!r}")
+    return k, n
+
+
+def shard_of(paths: list[Path], shard) -> list[Path]:
+    """Lesson 0: the submissions of shard K of N: every N-th of the paths sorted by name, from the K-th on."""
+    k, n = parse_shard(shard)
+    return sorted(paths, key=str)[k - 1::n]
+
+
+def confinement(sandbox="auto", memory_gb: float = MEMORY_GB, hide=()) -> Confinement:
+    """Lesson 0: the sandbox and memory limit the kernels get; says once when there is no sandbox."""
+    if sandbox not in ("auto", True, False):
+        raise ValueError(f"sandbox must be 'auto', True or False, got {sandbox!r}")
+    if isinstance(memory_gb, bool) or not isinstance(memory_gb, (int, float)) or memory_gb < 0:
+        raise ValueError(f"memory_gb must be a number of gigabytes >= 0 (0: no limit), got {memory_gb!r}")
+    bwrap = None
+    if sandbox:
+        bwrap, why = bwrap_status()
+        if bwrap is None and sandbox is True:
+            raise RuntimeError(f"sandbox=True, but {why}")
+        if bwrap is None:
+            say_once(f"grading without a sandbox: {why}. Kernels still run under a supervisor, with a memory "
+                     f"limit, and every process they start is ended.")
+    return Confinement(bwrap, tuple(hide), int(memory_gb * 2**30))
+
+
 def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, solutions=None,
-          cell_timeout: float = CELL_TIMEOUT, timeout: float = NOTEBOOK_TIMEOUT, progress: bool = False) -> list[dict]:
+          cell_timeout: float = CELL_TIMEOUT, timeout: float = NOTEBOOK_TIMEOUT, progress: bool = False,
+          sandbox="auto", memory_gb: float = MEMORY_GB, shard=None, executed_dir=None) -> list[dict]:
     """Lesson 0: grade notebooks (paths) against solutions/; `jobs` at a time; reports returned and, with `out`, written.
 
-    Each submission runs in a fresh kernel with PRETEXT_LESSONS_GRADING=1, a per-cell and a
-    per-notebook time limit; `out` gets one JSON report and one summary per submission and gradebook.csv.
+    Each submission runs in a fresh kernel with PRETEXT_LESSONS_GRADING=1, under a supervisor process
+    of its own, with a per-cell and a per-notebook time limit and a memory limit (`memory_gb`, 0 for
+    none), in a bubblewrap sandbox where one works (`sandbox`: "auto", True to require it, False).
+    `out` gets one JSON report and one summary per submission as each finishes, and gradebook.csv.
+    `shard` "K/N" grades only the K-th of N shares (see `shard_of`); `executed_dir` keeps each
+    executed notebook.
     """
     if isinstance(submissions, (str, os.PathLike)):
         submissions = [submissions]
@@ -168,24 +300,31 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
     cell_timeout, timeout = _positive("cell_timeout", cell_timeout), _positive("timeout", timeout)
+    if shard is not None:
+        paths = shard_of(paths, shard)
     exercises = catalog(solutions)
     if exercise is not None and exercise not in exercises:
         raise ValueError(f"exercise must be one of {sorted(exercises)}, got {exercise!r}")
+    hide = [solutions or SOLUTIONS, SOLUTIONS, out, executed_dir] + [p.resolve().parent for p in paths]
+    held = confinement(sandbox, memory_gb, [h for h in hide if h is not None])
     threads = max(1, (os.cpu_count() or 1) // jobs)
+    if executed_dir is not None:
+        Path(executed_dir).mkdir(parents=True, exist_ok=True)
+    writer = ReportWriter(Path(out)) if out is not None else None
 
     def one(path):
         try:
-            report = grade_one(path, exercises, exercise, cell_timeout, timeout, threads)
+            report = grade_one(path, exercises, exercise, cell_timeout, timeout, threads, held, executed_dir)
         except Exception as err:  # noqa: BLE001 - one odd submission must not cost the others their grades
             report = _blank(path, path.stem, exercises.get(exercise), "grader_error",
                             f"the grader failed on this file ({type(err).__name__}: {err})")
+        report["sandbox"] = "bubblewrap" if held.bwrap else "none"
+        if writer is not None:
+            writer.add(report)
         if progress:
             print(f"{path}: {report['status']}, {report['points']:g}/{report['auto_points']:g} points "
                   f"({report['seconds']:.0f} s)", flush=True)
         return report
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        reports = list(pool.map(one, paths))
-    if out is not None:
-        write_reports(reports, Path(out))
-    return reports
+        return list(pool.map(one, paths))

@@ -2,89 +2,89 @@
 from __future__ import annotations
 
 import copy
-import hashlib
-import re
+import json
 from pathlib import Path
 
+import nbformat
+
 from ..notebook.execute import ROOT
-from .cells import (BEGIN_SOLUTION, CODE_STUB, END_SOLUTION, TEXT_STUB, ExerciseFormatError, is_answer, meta,
-                    read_notebook, remove_hidden_tests, validate)
+from .cells import ExerciseFormatError, grade_id, questions, read_notebook, remove_hidden_tests, validate
 
 SOLUTIONS = ROOT / "solutions"
 EXERCISES = ROOT / "exercises"
 RELEASE_COMMAND = "python -m pretext_lessons release"
-# nbconvert's ClearOutputPreprocessor drops these view settings too
-VIEW_METADATA = ("collapsed", "scrolled")
+# the visible tests of the course's exercises, inside the package: the self-check of a pip install reads them
+PACKAGED_TESTS = Path(__file__).with_name("visible_tests.json")
+def _nbgrader_steps() -> list:
+    # imported here: nbgrader is the instructor extra, and the students' self-check imports this module
+    try:
+        from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions, ComputeChecksums, LockCells
+    except ImportError as err:
+        raise ModuleNotFoundError("releasing exercises uses nbgrader's own preprocessors; install the instructor "
+                                  "extra: pip install -e '.[instructor]'") from err
+    return [ClearSolutions(), ClearHiddenTests(), ClearOutput(), LockCells(), ComputeChecksums()]
 
 
-def replace_solutions(source: str, stub_lines) -> str:
-    """Lesson 0: each `### BEGIN SOLUTION` .. `### END SOLUTION` region becomes the stub, at the region's indentation."""
-    out, inside = [], False
-    for line in source.split("\n"):
-        if BEGIN_SOLUTION in line:
-            indent = re.match(r"\s*", line).group(0)
-            out += [indent + stub for stub in stub_lines]
-            inside = True
-        elif END_SOLUTION in line:
-            inside = False
-        elif not inside:
-            out.append(line)
-    return "\n".join(out)
-
-
-def release_cell(cell):
-    """Lesson 0: the student's version of one cell (a new cell; the argument is left alone)."""
-    cell = copy.deepcopy(cell)
-    m = meta(cell)
-    stub = CODE_STUB if cell.cell_type == "code" else (TEXT_STUB,)
-    if is_answer(cell):
-        has_region = any(BEGIN_SOLUTION in line for line in cell.source.split("\n"))
-        cell.source = replace_solutions(cell.source, stub) if has_region else "\n".join(stub)
-    if m.get("grade"):
-        cell.source = remove_hidden_tests(cell.source)
-    if cell.cell_type == "code":
-        cell.outputs = []
-        cell.execution_count = None
-    for key in VIEW_METADATA:
-        cell.metadata.pop(key, None)
-    # nbgrader's LockCells: students may not delete graded or locked cells, nor edit tests
-    if m and (m.get("solution") or m.get("grade") or m.get("locked")):
-        cell.metadata["deletable"] = False
-        if not m.get("solution"):
-            cell.metadata["editable"] = False
-    if m:
-        # as nbgrader's ComputeChecksums, so exercises/ is exactly what nbgrader would release
-        cell.metadata.nbgrader["cell_type"] = cell.cell_type
-        cell.metadata.nbgrader["checksum"] = nbgrader_checksum(cell)
-    return cell
-
-
-def nbgrader_checksum(cell) -> str:
-    """Lesson 0: nbgrader's checksum of a cell (md5 of source, type, flags, grade_id and points)."""
-    m = meta(cell)
-    solution, grade = bool(m.get("solution")), bool(m.get("grade"))
-    locked = False if solution else (True if grade else bool(m.get("locked")))
-    parts = [cell.source, cell.cell_type, str(grade), str(solution), str(locked), m["grade_id"]]
-    if grade:
-        parts.append(str(float(m["points"])))
-    return hashlib.md5("".join(parts).encode("utf-8")).hexdigest()
-
-
-def release_notebook(nb, name: str = "notebook"):
-    """Lesson 0: the released notebook of a solutions notebook (validated first; a new notebook)."""
-    validate(nb, name)
+def _released(nb):
     out = copy.deepcopy(nb)
-    out.cells = [release_cell(cell) for cell in nb.cells]
+    resources: dict = {}
+    for step in _nbgrader_steps():
+        out, resources = step.preprocess(out, resources)
     out.metadata.pop("celltoolbar", None)
     return out
 
 
+def release_cell(cell):
+    """Lesson 0: the student's version of one cell (a new cell; the argument is left alone)."""
+    single = nbformat.v4.new_notebook(cells=[copy.deepcopy(cell)],
+                                      metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                               "language": "python"}})
+    return _released(single).cells[0]
+
+
+def release_notebook(nb, name: str = "notebook"):
+    """Lesson 0: the released notebook of a solutions notebook (validated first; a new notebook).
+
+    Released by nbgrader's own preprocessors, as `nbgrader generate_assignment` does (answer regions
+    become stubs, hidden tests vanish, outputs are cleared, cells locked and checksummed), so
+    exercises/ is byte for byte what nbgrader releases; the validation before it is ours, to name
+    every fault at once.
+    """
+    validate(nb, name)
+    return _released(nb)
+
+
 def notebook_text(nb) -> str:
     """Lesson 0: the exact text a notebook is stored as (so two releases compare byte for byte)."""
-    import nbformat
-
     text = nbformat.writes(nb)
     return text if text.endswith("\n") else text + "\n"
+
+
+def visible_tests(nb) -> dict:
+    """Lesson 0: a released notebook's (or path's) questions and their visible test cells, in order.
+
+    {question: {"tests": [[grade_id, source], ...], "by": "tests" | "hand"}}; hidden regions removed.
+    """
+    if isinstance(nb, (str, Path)):
+        nb = read_notebook(nb)
+    cells = {grade_id(c): c for c in nb.cells if grade_id(c)}
+    return {name: {"tests": [[gid, remove_hidden_tests(cells[gid].source)] for gid in q.tests],
+                   "by": "tests" if q.tests else "hand"}
+            for name, q in questions(nb).items()}
+
+
+def visible_tests_text(texts: dict[str, str]) -> str:
+    """Lesson 0: the packaged visible tests (JSON text) of released notebooks given as file name -> text."""
+    tests = {Path(name).stem: visible_tests(nbformat.reads(text, as_version=4)) for name, text in texts.items()}
+    return json.dumps(tests, indent=1, sort_keys=True) + "\n"
+
+
+def read_visible_tests() -> dict:
+    """Lesson 0: the packaged visible tests ({} when the file is missing or unreadable)."""
+    try:
+        return json.loads(PACKAGED_TESTS.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
 
 
 def solution_paths(solutions=None) -> list[Path]:
@@ -122,6 +122,10 @@ def release(solutions=None, exercises=None) -> list[Path]:
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
         written.append(target)
+    if solutions is None and exercises is None:  # the course's own release: the package carries its tests
+        packaged = visible_tests_text(texts)
+        if not PACKAGED_TESTS.exists() or PACKAGED_TESTS.read_text(encoding="utf-8") != packaged:
+            PACKAGED_TESTS.write_text(packaged, encoding="utf-8")
     return written
 
 
@@ -133,4 +137,6 @@ def out_of_sync(solutions=None, exercises=None) -> list[str]:
     problems += [f"{name}: differs from the release of its solution" for name, text in texts.items()
                  if (out / name).exists() and (out / name).read_text(encoding="utf-8") != text]
     problems += [f"{p.name}: has no solution notebook" for p in sorted(out.glob("*.ipynb")) if p.name not in texts]
+    if solutions is None and exercises is None and read_visible_tests() != json.loads(visible_tests_text(texts)):
+        problems.append(f"{PACKAGED_TESTS.name}: the package's copy of the visible tests differs from the release")
     return problems

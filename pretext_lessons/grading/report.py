@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import re
+import threading
 from pathlib import Path
 
 STATUS_WORDS = {
@@ -40,12 +42,13 @@ def summary(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "submission"
 
 
 def gradebook_rows(reports: list[dict]) -> tuple[list[str], list[dict]]:
-    """Lesson 0: the gradebook's columns and one row per submission (a column per question)."""
+    """Lesson 0: the gradebook's columns and one row per submission (a column per question), by submission path."""
+    reports = sorted(reports, key=lambda r: str(r["submission"]))
     names = []
     for r in reports:
         names += [n for n in r["questions"] if n not in names]
@@ -64,25 +67,89 @@ def gradebook_rows(reports: list[dict]) -> tuple[list[str], list[dict]]:
     return columns, rows
 
 
-def write_reports(reports: list[dict], out: Path) -> list[Path]:
-    """Lesson 0: write REPORT.json and REPORT.txt per submission and gradebook.csv into `out`."""
-    out.mkdir(parents=True, exist_ok=True)
-    written, used = [], set()
-    for r in reports:
-        base = _slug(f"{r['student']}-{r['exercise']}" if r["exercise"] and r["exercise"] not in r["student"]
-                     else r["student"])
-        name, n = base, 1
-        while name in used:
-            n += 1
-            name = f"{base}-{n}"
-        used.add(name)
-        (out / f"{name}.json").write_text(json.dumps(r, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        (out / f"{name}.txt").write_text(summary(r), encoding="utf-8")
-        r["report"] = str(out / f"{name}.json")
-        written += [out / f"{name}.json", out / f"{name}.txt"]
+def write_gradebook(reports: list[dict], path: Path) -> Path:
+    """Lesson 0: write gradebook.csv (whole, through a temporary file: a reader never sees half of it)."""
     columns, rows = gradebook_rows(reports)
-    with open(out / "gradebook.csv", "w", newline="", encoding="utf-8") as f:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
         writer = csv.DictWriter(f, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
-    return written + [out / "gradebook.csv"]
+    os.replace(tmp, path)
+    return path
+
+
+class ReportWriter:
+    """Lesson 0: writes each report (JSON and text) as its submission finishes, and the gradebook so far.
+
+    Results survive whatever happens later in the batch: a grader stopped half-way leaves every
+    finished submission's report and row behind.
+    """
+
+    def __init__(self, out: Path):
+        self.out = Path(out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.reports, self.used, self.lock = [], set(), threading.Lock()
+
+    def add(self, report: dict) -> Path:
+        with self.lock:
+            base = slug(f"{report['student']}-{report['exercise']}"
+                        if report["exercise"] and report["exercise"] not in report["student"] else report["student"])
+            name, n = base, 1
+            while name in self.used:
+                n += 1
+                name = f"{base}-{n}"
+            self.used.add(name)
+            path = self.out / f"{name}.json"
+            path.write_text(json.dumps(report, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+            (self.out / f"{name}.txt").write_text(summary(report), encoding="utf-8")
+            report["report"] = str(path)
+            self.reports.append(report)
+            write_gradebook(self.reports, self.out / "gradebook.csv")
+            return path
+
+
+def write_reports(reports: list[dict], out: Path) -> list[Path]:
+    """Lesson 0: write REPORT.json and REPORT.txt per submission and gradebook.csv into `out`."""
+    writer = ReportWriter(out)
+    written = []
+    for r in reports:
+        path = writer.add(r)
+        written += [path, path.with_suffix(".txt")]
+    return written + [writer.out / "gradebook.csv"]
+
+
+def is_report(data) -> bool:
+    """Lesson 0: whether a JSON value is one of the grader's submission reports."""
+    return isinstance(data, dict) and {"submission", "student", "status", "questions", "points"} <= set(data)
+
+
+def merge_grades(folders, out) -> Path:
+    """Lesson 0: one gradebook.csv in `out` from the reports of several shards' folders (`grade --shard`)."""
+    if isinstance(folders, (str, os.PathLike)):
+        folders = [folders]
+    folders = [Path(f) for f in folders]
+    if not folders:
+        raise ValueError("folders must name at least one folder of reports, got none")
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing:
+        raise FileNotFoundError(f"folders must be folders of grading reports; not found: {', '.join(missing)}")
+    reports, seen = [], {}
+    for folder in folders:
+        for path in sorted(folder.glob("*.json")):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if not is_report(data):
+                continue
+            if data["submission"] in seen:
+                raise ValueError(f"folders must hold each submission once; {data['submission']} is graded in both "
+                                 f"{seen[data['submission']]} and {path}")
+            seen[data["submission"]] = path
+            reports.append(data)
+    if not reports:
+        raise ValueError(f"folders must hold grading reports (*.json); none found in {', '.join(map(str, folders))}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    return write_gradebook(reports, out / "gradebook.csv")

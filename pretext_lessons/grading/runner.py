@@ -1,20 +1,43 @@
-"""Execute one notebook cell by cell in its own kernel, with a per-cell and a per-notebook time limit.
+"""The supervisor of one submission: runs its notebook cell by cell in a kernel of its own.
 
-The student's code runs only in the kernel, a separate process: an endless loop is interrupted
-(or the kernel restarted, the cells that ran before replayed), a dying kernel is restarted, and
-the other cells still run. Each code cell gets
-`metadata.grader = {"status": ok|error|timeout|died|not_run, "ename", "evalue", "seconds"}`.
+The grader starts this file as a separate process (`python runner.py JOB.json`, in a session of
+its own), so a kernel that kills its parent, or its parent's process group, ends this supervisor
+and never the grader, which holds the results. The executed notebook goes back on stdout.
+
+Inside: an endless loop is interrupted (or the kernel restarted, the cells that ran before
+replayed), a dying kernel is restarted, and the other cells still run. Before each test cell the
+exercise's own helpers are bound again (the job's `preamble`), so an answer cell that redefined
+`expect` does not pass a test. The kernel starts with a memory limit (RLIMIT_AS) and, where the
+grader found bubblewrap, inside its sandbox (the job's `kernel_prefix`). Each code cell gets
+`metadata.grader = {"status": ok|error|timeout|died|out_of_memory|not_run, "ename", "evalue", "seconds"}`.
+
+This file imports nothing from the package, so a supervisor starts without importing torch.
 """
 from __future__ import annotations
 
 import asyncio
 import copy
+import json
+import os
+import re
+import resource
+import sys
 import time
 from pathlib import Path
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.exceptions import DeadKernelError
 
 MAX_STREAM_CHARS = 20_000
 PROBE_TIMEOUT = 15
 STARTUP_TIMEOUT = 120
+KERNEL_NAME = "pretext-grading"
+# how an allocation refused by RLIMIT_AS shows up: Python, NumPy, PyTorch's CPU allocator, C++, threads
+OUT_OF_MEMORY = re.compile(r"MemoryError|can't allocate memory|Cannot allocate memory|bad_alloc|"
+                           r"can't start new thread|out of memory", re.I)
 
 
 def _trim_streams(cell) -> None:
@@ -24,31 +47,67 @@ def _trim_streams(cell) -> None:
             out["text"] = out["text"][:MAX_STREAM_CHARS] + "\n... [output cut by the grader]\n"
 
 
+def _is_test(cell) -> bool:
+    m = cell.get("metadata", {}).get("nbgrader", {})
+    return isinstance(m, dict) and bool(m.get("grade")) and not m.get("solution") and cell.get("cell_type") == "code"
+
+
+def kernel_manager(workdir: Path, prefix: list[str]) -> AsyncKernelManager:
+    """Lesson 0: a kernel manager for this grading kernel: `prefix` (the sandbox) before the kernel's command.
+
+    The kernel talks over Unix sockets in workdir/ipc, which a sandbox without a network still shares.
+    """
+    spec_dir = workdir / "kernels" / KERNEL_NAME
+    spec_dir.mkdir(parents=True, exist_ok=True)
+    ipc = workdir / "ipc"
+    ipc.mkdir(exist_ok=True)
+    spec = {"argv": [*prefix, sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            "display_name": "grading", "language": "python",
+            # a signal would also reach the sandbox's own process; a message reaches the kernel alone
+            "interrupt_mode": "message"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    return AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(ipc / "k"),
+                              connection_file=str(ipc / "kernel.json"),
+                              kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(workdir / "kernels")]))
+
+
+def limits(memory_bytes: int):
+    """Lesson 0: the function the kernel's process runs before it starts: no core files, at most `memory_bytes`."""
+    def apply():
+        # best effort: some systems (macOS) refuse RLIMIT_AS; the kernel then runs without the limit
+        wanted = [(resource.RLIMIT_CORE, 0)] + ([(resource.RLIMIT_AS, memory_bytes)] if memory_bytes else [])
+        for limit, value in wanted:
+            try:
+                resource.setrlimit(limit, (value, value))
+            except (ValueError, OSError):
+                pass
+    return apply
+
+
 class _Run:
-    """One notebook's execution: the client, the replies it saw, the kernel's pid for a last-resort kill."""
+    """One notebook's execution: the client, the replies it saw, the limits it reports."""
 
-    def __init__(self, nb, cwd: str, pid_file: Path | None):
-        from nbclient import NotebookClient
-
+    def __init__(self, nb, cwd: str, km, memory_bytes: int = 0, preamble: str = ""):
         self.replies: dict[int, dict] = {}
-        self.pid_file = pid_file
+        self.memory_bytes = memory_bytes
+        self.preamble = preamble
         self.client = NotebookClient(
-            nb, kernel_name="python3", allow_errors=True, interrupt_on_timeout=True, record_timing=False,
+            nb, km=km, allow_errors=True, interrupt_on_timeout=True, record_timing=False, shutdown_kernel="immediate",
             startup_timeout=STARTUP_TIMEOUT, resources={"metadata": {"path": cwd}},
             on_cell_executed=self._on_executed)
 
     def _on_executed(self, cell, cell_index, execute_reply):
         self.replies[cell_index] = execute_reply.get("content", {})
 
-    def note_pid(self) -> None:
-        pid = getattr(getattr(self.client.km, "provisioner", None), "pid", None)
-        if self.pid_file and pid:
-            self.pid_file.write_text(str(pid))
+    def out_of_memory(self, ename: str, evalue: str) -> dict:
+        limit = f" of {self.memory_bytes / 2**30:g} GB" if self.memory_bytes else ""
+        detail = f"{ename}: {evalue}".strip(": ")[:200]
+        return {"status": "out_of_memory", "ename": "OutOfMemory",
+                "evalue": f"out of memory: the cell needed more memory than the grader's limit{limit} per "
+                          f"kernel ({detail})"}
 
     async def execute(self, cell, index: int, timeout: float) -> dict:
         """Run one cell; returns its grader status (the cell's outputs are filled in place)."""
-        from nbclient.exceptions import DeadKernelError
-
         seconds = max(1, int(timeout))
         self.client.timeout = seconds
         self.client.error_on_timeout = {"ename": "CellTimeoutError", "traceback": [],
@@ -61,18 +120,19 @@ class _Run:
             return {"status": "died", "ename": "DeadKernelError", "seconds": round(time.perf_counter() - start, 3),
                     "evalue": "the kernel died while running this cell (a crash, os._exit or out of memory)"}
         reply = self.replies.get(index, {})
-        status = "ok"
+        info = {"status": "ok", "seconds": round(time.perf_counter() - start, 3)}
         if reply.get("status") == "error":
-            status = "timeout" if reply.get("ename") == "CellTimeoutError" else "error"
-        info = {"status": status, "seconds": round(time.perf_counter() - start, 3)}
-        if status != "ok":
-            info.update(ename=reply.get("ename", ""), evalue=reply.get("evalue", ""))
+            ename, evalue = reply.get("ename", ""), reply.get("evalue", "")
+            if ename == "CellTimeoutError":
+                info.update(status="timeout", ename=ename, evalue=evalue)
+            elif OUT_OF_MEMORY.search(f"{ename}: {evalue}"):
+                info.update(self.out_of_memory(ename, evalue))
+            else:
+                info.update(status="error", ename=ename, evalue=evalue)
         return info
 
     async def execute_aside(self, cell, timeout: float) -> dict:
-        """Run a cell that is not part of the graded notebook (a probe, a replay)."""
-        import nbformat
-
+        """Run a cell that is not part of the graded notebook (a probe, a replay, the helpers' preamble)."""
         graded, self.client.nb = self.client.nb, nbformat.v4.new_notebook(cells=[cell])
         try:
             return await self.execute(cell, 0, timeout)
@@ -81,47 +141,92 @@ class _Run:
 
     async def responsive(self) -> bool:
         """Whether the kernel answers a trivial cell (an interrupt may not stop code that swallows it)."""
-        import nbformat
-
         return (await self.execute_aside(nbformat.v4.new_code_cell("pass"), PROBE_TIMEOUT))["status"] == "ok"
 
     async def restart(self, done: list) -> None:
         """A fresh kernel that has run again every cell that succeeded before (on copies)."""
         await self.client.km.restart_kernel(now=True)
         await self.client.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
-        self.note_pid()
         for cell in done:
             await self.execute_aside(copy.deepcopy(cell), PROBE_TIMEOUT * 4)
 
 
-async def run_notebook(nb, cell_timeout: float, notebook_timeout: float, cwd: str, env: dict | None = None,
-                       pid_file: Path | None = None, kernel_log=None) -> None:
+async def run_notebook(nb, cell_timeout: float, notebook_timeout: float, cwd: str, km, env: dict | None = None,
+                       kernel_log=None, memory_bytes: int = 0, preamble: str = "") -> None:
     """Lesson 0: execute `nb` in place, cell by cell, under both time limits.
 
     `env` is the kernel's whole environment (default: this process's); `kernel_log` an open file
-    for the kernel's own output.
+    for the kernel's own output; `preamble` code run before each test cell.
     """
     deadline = time.monotonic() + notebook_timeout
-    run = _Run(nb, cwd, pid_file)
-    done = []
-    launch = {"env": env} if env is not None else {}
+    run = _Run(nb, cwd, km, memory_bytes, preamble)
+    launch = {"preexec_fn": limits(memory_bytes)}
+    if env is not None:
+        launch["env"] = env
     if kernel_log is not None:
         launch.update(stdout=kernel_log, stderr=kernel_log)
-    async with run.client.async_setup_kernel(**launch):
-        run.note_pid()
-        for index, cell in enumerate(nb.cells):
-            if cell.cell_type != "code":
-                continue
-            left = deadline - time.monotonic()
-            if left < 1:
-                cell.metadata["grader"] = {"status": "not_run", "ename": "NotebookTimeout", "seconds": 0,
-                                           "evalue": f"not run: the notebook's time limit of {notebook_timeout:.0f} s "
-                                                     f"was used up by earlier cells"}
-                continue
-            info = await run.execute(cell, index, min(cell_timeout, left))
-            cell.metadata["grader"] = info
-            _trim_streams(cell)
-            if info["status"] == "ok":
-                done.append(cell)
-            elif info["status"] == "died" or (info["status"] == "timeout" and not await run.responsive()):
-                await run.restart(done)
+    try:
+        # cleanup_kc: nbclient shuts down a kernel manager it was given only when asked to
+        async with run.client.async_setup_kernel(cleanup_kc=True, **launch):
+            await _run_cells(run, nb, cell_timeout, notebook_timeout, deadline, preamble)
+    finally:
+        if km.has_kernel and km.provisioner is not None:
+            await km.provisioner.kill()  # its whole process group; the grader also ends what escaped it
+
+
+async def _run_cells(run: _Run, nb, cell_timeout: float, notebook_timeout: float, deadline: float,
+                     preamble: str) -> None:
+    done = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        left = deadline - time.monotonic()
+        if left < 1:
+            cell.metadata["grader"] = {"status": "not_run", "ename": "NotebookTimeout", "seconds": 0,
+                                       "evalue": f"not run: the notebook's time limit of {notebook_timeout:.0f} s "
+                                                 f"was used up by earlier cells"}
+            continue
+        if preamble and _is_test(cell):
+            await run.execute_aside(nbformat.v4.new_code_cell(preamble), min(PROBE_TIMEOUT, left))
+        info = await run.execute(cell, index, min(cell_timeout, left))
+        cell.metadata["grader"] = info
+        _trim_streams(cell)
+        if info["status"] == "ok":
+            done.append(cell)
+        elif info["status"] == "died" or (info["status"] == "timeout" and not await run.responsive()):
+            await run.restart(done)
+
+
+def supervise(job: dict) -> dict:
+    """Lesson 0: run one job (see grader.execute) to the end; the executed notebook and an error text or None."""
+    workdir = Path(job["workdir"])
+    nb = nbformat.read(job["notebook"], as_version=4)
+    km = kernel_manager(workdir, job.get("kernel_prefix", []))
+    error = None
+    with open(workdir / "kernel.log", "w") as log:
+        try:
+            asyncio.run(asyncio.wait_for(
+                run_notebook(nb, job["cell_timeout"], job["timeout"], job["cwd"], km, env=job["env"],
+                             kernel_log=log, memory_bytes=job.get("memory_bytes", 0),
+                             preamble=job.get("preamble", "")),
+                job["timeout"] + job["grace"]))
+        except asyncio.TimeoutError:
+            error = f"grading was stopped after {job['timeout'] + job['grace']:.0f} s"
+        except Exception as err:  # noqa: BLE001 - e.g. a kernel that never starts; the report says so
+            error = f"the notebook could not be run ({type(err).__name__}: {err})"
+    return {"notebook": nb, "error": error}
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    job = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    result = supervise(job)
+    # stdout is a pipe to the grader: the kernel writes to its log file, never here
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8")
+    out.write(json.dumps({"notebook": result["notebook"], "error": result["error"]}))
+    out.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

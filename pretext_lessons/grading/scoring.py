@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from .catalog import Exercise
-from .cells import BEGIN_HIDDEN, END_HIDDEN, grade_id, points_of, source_hash
+from .cells import grade_id, hidden_code, points_of, source_hash
 
 MIN_REDACTED_LINE = 12  # shorter hidden lines ("X = 1") are too common to tell anything
 MAX_MESSAGE = 600  # a message is for reading; a dumped tensor or stack is cut
@@ -10,15 +10,8 @@ MAX_MESSAGE = 600  # a message is for reading; a dumped tensor or stack is cut
 
 def hidden_lines(exercise: Exercise) -> list[str]:
     """Lesson 0: the lines of the exercise's hidden tests, which no message may reveal."""
-    lines, inside = [], False
-    for cell in exercise.solution.cells:
-        for line in cell.source.split("\n"):
-            if BEGIN_HIDDEN in line:
-                inside = True
-            elif END_HIDDEN in line:
-                inside = False
-            elif inside and len(line.strip()) >= MIN_REDACTED_LINE:
-                lines.append(line.strip())
+    lines = [line.strip() for cell in exercise.solution.cells for line in hidden_code(cell.source)
+             if len(line.strip()) >= MIN_REDACTED_LINE]
     return sorted(set(lines), key=len, reverse=True)
 
 
@@ -32,7 +25,7 @@ def redact(message: str, hidden: list[str]) -> str:
 def failure_message(info: dict) -> str:
     """Lesson 0: what went wrong in a cell, from its recorded error (never its source)."""
     ename, evalue = info.get("ename", ""), str(info.get("evalue", "")).strip()
-    if info.get("status") in ("timeout", "died", "not_run") or ename == "CheckFailed":
+    if info.get("status") in ("timeout", "died", "out_of_memory", "not_run") or ename == "CheckFailed":
         return evalue
     if ename == "NotImplementedError":
         return "not answered yet: the answer still raises NotImplementedError"

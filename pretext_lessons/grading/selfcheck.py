@@ -1,8 +1,10 @@
 """The students' self-check: `check("q1", "01_rotation")` runs a question's visible tests in their notebook.
 
-The tests come from the released copy in exercises/ (hidden tests were removed there, and any
-hidden region is removed again here), and run on a copy of the notebook's variables, so a check
-never changes the student's own variables.
+The tests come from the released copy in exercises/ when the course is a clone, else from the
+visible tests shipped inside the package (`visible_tests.json`, written by `release`), so a pip
+install checks as a clone does. Hidden tests are never there (any hidden region is removed
+again here). Tests run on a copy of the notebook's variables, so a check never changes the
+student's own variables.
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cells import grade_id, has_code, is_test, questions, read_notebook, remove_hidden_tests
-from .release import EXERCISES
+from ..notebook.checks import CheckFailed
+from .cells import has_code, remove_hidden_tests
+from .release import EXERCISES, read_visible_tests, visible_tests
 
 PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
@@ -70,8 +73,12 @@ def _session_notebook() -> str | None:
     return os.environ.get("JPY_SESSION_NAME")
 
 
-def exercise_notebook(exercise: str | None):
-    """Lesson 0: the path of the released exercise notebook a self-check reads its tests from."""
+def exercise_tests(exercise: str | None) -> tuple[str, dict]:
+    """Lesson 0: an exercise's name and visible tests ({question: {"tests": [[cell, source]], "by": ...}}).
+
+    `exercise` is a notebook path, an exercise name (a renamed copy's name finds its exercise),
+    or None for the notebook this kernel serves.
+    """
     if exercise is None:
         exercise = _session_notebook()
         if exercise is None:
@@ -83,13 +90,17 @@ def exercise_notebook(exercise: str | None):
                         f"got {type(exercise).__name__}")
     path = Path(exercise)
     if path.suffix == ".ipynb" and path.is_file():
-        return path
-    known = sorted(p.stem for p in EXERCISES.glob("*.ipynb"))
+        return path.stem, visible_tests(path)
+    # a clone reads exercises/; a pip install (no exercises/ beside the package) reads the package's copy
+    folder = sorted(p.stem for p in Path(EXERCISES).glob("*.ipynb"))
+    packaged = {} if folder else read_visible_tests()
+    known = folder or sorted(packaged)
     # a renamed copy ("01_rotation-Copy1", "alice_01_rotation") still finds its exercise
     names = [name for name in known if name in path.stem]
     if not names:
         raise ValueError(f"exercise must be one of {known}, got {str(exercise)!r}")
-    return EXERCISES / f"{max(names, key=len)}.ipynb"
+    name = max(names, key=len)
+    return name, (visible_tests(Path(EXERCISES) / f"{name}.ipynb") if folder else packaged[name])
 
 
 def _namespace(namespace):
@@ -127,8 +138,6 @@ def _compile(source: str, filename: str):
 
 def run_test(source: str, name: str, namespace: dict) -> TestOutcome:
     """Lesson 0: run one visible test cell on a copy of `namespace`; a message the student can act on."""
-    from ..notebook.checks import CheckFailed
-
     filename = f"<test {name}>"
     lines = source.split("\n")
     try:
@@ -151,20 +160,18 @@ def run_test(source: str, name: str, namespace: dict) -> TestOutcome:
 
 def check(question: str | None = None, exercise: str | None = None, namespace: dict | None = None) -> CheckResult:
     """Lesson 0: run the visible tests of `question` (all questions when None) of an exercise on your answers."""
-    path = exercise_notebook(exercise)
-    nb = read_notebook(path)
-    found = questions(nb)
+    name, found = exercise_tests(exercise)
     if question is not None and not isinstance(question, str):
         raise TypeError(f"question must be a question name like 'q1', got {type(question).__name__}")
     if question is not None and question not in found:
-        raise ValueError(f"question must be one of {list(found)} (the questions of {path.stem}), got {question!r}")
+        raise ValueError(f"question must be one of {list(found)} (the questions of {name}), got {question!r}")
     ns = _namespace(namespace)
-    tests = {grade_id(c): remove_hidden_tests(c.source) for c in nb.cells if is_test(c)}
-    result = CheckResult(path.stem)
-    for name, q in found.items():
-        if question is not None and name != question:
+    result = CheckResult(name)
+    for q, entry in found.items():
+        if question is not None and q != question:
             continue
-        result.outcomes[name] = [run_test(tests[gid], gid, ns) for gid in q.tests if has_code(tests[gid])]
-        if not q.tests:
-            result.manual.add(name)
+        tests = [(gid, remove_hidden_tests(source)) for gid, source in entry["tests"]]
+        result.outcomes[q] = [run_test(source, gid, ns) for gid, source in tests if has_code(source)]
+        if entry["by"] == "hand":
+            result.manual.add(q)
     return result

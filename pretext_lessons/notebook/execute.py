@@ -9,6 +9,20 @@ ROOT = Path(__file__).resolve().parents[2]  # the course folder: notebooks/, exe
 BUILD = ROOT / "build"
 
 
+def kernel_env(**extra) -> dict:
+    """Lesson 0: the environment entries a kernel needs to import this package (PYTHONPATH), plus `extra`.
+
+    The one place the kernels' PYTHONPATH is built (the grader, the tests, the benchmarks). The course
+    folder comes first, as an absolute path: a kernel starts in its notebook's folder, where a relative
+    entry (e.g. ".") would not find the package.
+    """
+    inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = {"PYTHONPATH": os.pathsep.join([str(ROOT)] + [str(Path(p).resolve()) for p in inherited
+                                                         if Path(p).resolve() != ROOT])}
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
 def lesson_paths(folder: str = "notebooks") -> list[Path]:
     """Lesson 0: the notebooks of a course folder, in lesson order."""
     path = ROOT / folder
