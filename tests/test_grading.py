@@ -511,7 +511,7 @@ def test_failures_of_the_exercises_own_cells_become_notes():
 
 
 def test_grade_rejects_bad_arguments(tmp_path):
-    with pytest.raises(ValueError, match="submissions must name at least one notebook"):
+    with pytest.raises(ValueError, match="submissions must name at least one of the notebook files, got none"):
         grade([], solutions=FIXTURES)
     with pytest.raises(FileNotFoundError, match="submissions must be notebook files; not found"):
         grade([tmp_path / "missing.ipynb"], solutions=FIXTURES)

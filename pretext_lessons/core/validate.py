@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import numbers
+import os
+from pathlib import Path
 
 import torch
 
@@ -39,3 +41,22 @@ def check_generator(generator, device=None, name: str = "generator"):
             raise ValueError(f"{name} must live on the data's device ({want}), got one on {have}; "
                              f"make it with torch.Generator(device=X.device)")
     return generator
+
+
+def check_paths(name: str, paths, kind: str = "file", what: str = "files") -> list[Path]:
+    """Lesson 0: one path or several as a non-empty list of Paths that exist as `kind` ("file" or "dir").
+
+    `what` names them in the message, e.g. "notebook files".
+    """
+    if kind not in ("file", "dir"):
+        raise ValueError(f"kind must be 'file' or 'dir', got {kind!r}")
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise ValueError(f"{name} must name at least one of the {what}, got none")
+    exists = Path.is_file if kind == "file" else Path.is_dir
+    missing = [str(p) for p in paths if not exists(p)]
+    if missing:
+        raise FileNotFoundError(f"{name} must be {what}; not found: {', '.join(missing)}")
+    return paths

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..core.validate import check_int, check_paths
 from ..notebook.execute import kernel_env
 from .assemble import assemble
 from .catalog import Exercise, catalog, identify, named_exercise
@@ -289,16 +290,8 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
     `shard` "K/N" grades only the K-th of N shares (see `shard_of`); `executed_dir` keeps each
     executed notebook.
     """
-    if isinstance(submissions, (str, os.PathLike)):
-        submissions = [submissions]
-    paths = [Path(p) for p in submissions]
-    if not paths:
-        raise ValueError("submissions must name at least one notebook, got none")
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise FileNotFoundError(f"submissions must be notebook files; not found: {', '.join(missing)}")
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    paths = check_paths("submissions", submissions, "file", "notebook files")
+    check_int("jobs", jobs)
     cell_timeout, timeout = _positive("cell_timeout", cell_timeout), _positive("timeout", timeout)
     if shard is not None:
         paths = shard_of(paths, shard)

@@ -8,6 +8,8 @@ import re
 import threading
 from pathlib import Path
 
+from ..core.validate import check_paths
+
 STATUS_WORDS = {
     "graded": "graded",
     "invalid": "NOT GRADED: the file could not be read",
@@ -126,14 +128,7 @@ def is_report(data) -> bool:
 
 def merge_grades(folders, out) -> Path:
     """Lesson 0: one gradebook.csv in `out` from the reports of several shards' folders (`grade --shard`)."""
-    if isinstance(folders, (str, os.PathLike)):
-        folders = [folders]
-    folders = [Path(f) for f in folders]
-    if not folders:
-        raise ValueError("folders must name at least one folder of reports, got none")
-    missing = [str(f) for f in folders if not f.is_dir()]
-    if missing:
-        raise FileNotFoundError(f"folders must be folders of grading reports; not found: {', '.join(missing)}")
+    folders = check_paths("folders", folders, "dir", "folders of grading reports")
     reports, seen = [], {}
     for folder in folders:
         for path in sorted(folder.glob("*.json")):
