@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -40,19 +42,27 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
     copy is written to `out_path` when given, even when a cell fails (the error is re-raised).
     """
     import nbformat
+    from jupyter_client.manager import AsyncKernelManager
     from nbclient import NotebookClient
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
     old = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update({k: str(v) for k, v in (env or {}).items()})
-    client = NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
+    # Unix sockets in a folder of its own: kernels started at the same time by other processes (a
+    # second test run, a grading shard) cannot take this kernel's TCP ports between their choice and
+    # their binding, which leaves a client waiting for a reply that went elsewhere
+    sockets = Path(tempfile.mkdtemp(prefix="pretext-kernel-"))
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "k"),
+                            connection_file=str(sockets / "kernel.json"))
+    client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd or path.parent)}})
     start = time.perf_counter()
     try:
         client.execute()
     finally:
         seconds = time.perf_counter() - start
+        shutil.rmtree(sockets, ignore_errors=True)
         for k, v in old.items():
             if v is None:
                 os.environ.pop(k, None)
