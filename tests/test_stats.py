@@ -58,7 +58,7 @@ def test_verdict_outcome_and_sentence(a, b, outcome):
     c = v.comparison
     assert f"95% CI {100 * c.low:+.1f} to {100 * c.high:+.1f}" in v.sentence
     assert "3 seeds x 1 split" in v.sentence and v.sentence.startswith("Verdict [x vs y, k=10]: ")
-    said = {"better": "higher,", "worse": "lower,", "not shown": "neither higher nor lower shown"}[outcome]
+    said = {"better": "higher,", "worse": "lower,", "not shown": "no difference shown,"}[outcome]
     assert said in v.sentence and str(v) == v.sentence
     assert is_verdict_sentence(v.sentence)
 

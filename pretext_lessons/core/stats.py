@@ -121,8 +121,8 @@ def verdict(comparison: Comparison, what: str, better_word: str = "better", wors
     """Lesson 0: "better" if the whole interval is above 0, "worse" if below, else "not shown", with its sentence.
 
     `what` names the comparison ("rotation vs random, best layer, k=10"); the sentence reads
-    "Verdict [what]: <better_word|worse_word|not shown> by <mean> points (95% CI <low> to <high>;
-    <n> seeds x <m> splits ...)". `scale` turns fractions into the `unit` printed (100: points).
+    "Verdict [what]: <better_word | worse_word | no difference shown>, difference <mean> points
+    (95% CI <low> to <high>; <n> seeds x <m> splits, ...)". `scale` turns fractions into the `unit` printed (100: points).
     """
     if not isinstance(comparison, Comparison):
         raise TypeError(f"comparison must be a Comparison from paired_interval(a, b, ...), "
@@ -138,7 +138,7 @@ def verdict(comparison: Comparison, what: str, better_word: str = "better", wors
     elif c.high < 0:
         outcome, said = "worse", worse_word
     else:
-        outcome, said = "not shown", f"neither {better_word} nor {worse_word} shown"
+        outcome, said = "not shown", "no difference shown"
     s = lambda v: f"{scale * v:+.1f}"  # noqa: E731
     rests = (f"{c.n_seeds} seed{'s' if c.n_seeds != 1 else ''} x {c.n_splits} split{'s' if c.n_splits != 1 else ''}"
              + (", t over seeds" if c.over == "seeds" else ", t over splits: pretraining noise not measured"))
