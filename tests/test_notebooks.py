@@ -15,6 +15,7 @@ import nbformat
 import pytest
 from nbclient.exceptions import CellExecutionError
 
+from pretext_lessons.core.stats import is_verdict_sentence
 from pretext_lessons.notebook.execute import execute_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +88,19 @@ def static_fallback_problems(nb) -> list[str]:
     return problems
 
 
+def verdict_problems(nb) -> list[str]:
+    """Printed lines that speak as a verdict without the interval, seeds and splits that core.stats.verdict states."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream":
+                continue
+            for line in out.get("text", "").splitlines():
+                if line.lstrip().startswith("Verdict") and not is_verdict_sentence(line):
+                    problems.append(f"cell {index}: {line[:100]!r}")
+    return problems
+
+
 @pytest.mark.parametrize("folder, path", ALL)
 def test_notebook_executes(folder, path, monkeypatch):
     grading = folder != "notebooks"
@@ -108,6 +122,8 @@ def test_notebook_executes(folder, path, monkeypatch):
     nb, seconds = execute_notebook(path, out, env=kernel_env(grading))
     record_time(f"{folder}/{path.name}", seconds, load_before, "ok", cpu_before)
     assert static_fallback_problems(nb) == [], f"{path.name}: widgets without a static picture (see {out})"
+    # every verdict a lesson prints comes from core.stats: it carries its interval and its seeds x splits
+    assert verdict_problems(nb) == [], f"{path.name}: verdicts not made by core.stats.verdict (see {out})"
 
 
 @pytest.mark.parametrize("path", LESSONS)
