@@ -121,6 +121,20 @@ def test_probe_choices_never_see_the_test_labels():
     assert [r["accuracy"] for r in rows["true"]] != [r["accuracy"] for r in rows["shuffled"]]  # the test did change
 
 
+def test_splits_of_a_seed_share_its_test_images_and_their_features():
+    a, b = alignment.downstream_split((10,), seed=2, num_test=300), alignment.downstream_split((10,), 2, 300, split=1)
+    assert torch.equal(a[2], b[2]) and torch.equal(a[3], b[3]) and not torch.equal(a[0], b[0])
+    net = make_backbone("cnn", 1, width=4)
+    cache, calls = {}, []
+    net.register_forward_hook(lambda *args: calls.append(1))
+    first = alignment.probe_network(net, "r", "cnn", 2, (10,), a, feature_cache=cache)
+    again = alignment.probe_network(net, "r", "cnn", 2, (10,), b, split_index=1, feature_cache=cache)
+    plain = alignment.probe_network(net, "r", "cnn", 2, (10,), b, split_index=1)
+    assert [r["accuracy"] for r in again] == pytest.approx([r["accuracy"] for r in plain], abs=1e-6)
+    assert len(calls) == 3  # split 0: train and test in one pass; split 1 with the cache: train only
+    assert {r["split"] for r in first} == {0}
+
+
 def test_stratified_folds_spread_every_class():
     y = torch.arange(3).repeat_interleave(5)
     fold = probe.stratified_folds(y, 2, seed=4)

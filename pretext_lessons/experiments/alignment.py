@@ -160,12 +160,12 @@ def probe_networks(networks, ks=(10,), num_test: int | None = 2000, C_grid=C_GRI
     for _, arch, seed, _ in networks:
         if arch not in archs_of_seed[seed]:
             archs_of_seed[seed].append(arch)
-    table = []
+    table, cache = [], {}  # the splits of a seed share its test images: their features are computed once
     for j in splits:
         of_seed = {seed: downstream_split(ks, seed, num_test, split=j) for seed in sorted(archs_of_seed)}
         for task, arch, seed, net in networks:
             table += probe_network(net, task, arch, seed, ks=ks, split=of_seed[seed], C_grid=C_grid, split_index=j,
-                                   target=target)
+                                   target=target, feature_cache=cache)
         for seed, split in of_seed.items():
             table += probe_pixels(seed, ks, archs=archs_of_seed[seed], split=split, C_grid=C_grid, split_index=j)
     return table
@@ -228,11 +228,19 @@ def _check_ks(ks) -> tuple[int, ...]:
 
 
 def downstream_split(ks=(10,), seed: int = 0, num_test: int | None = 2000, split: int = 0):
-    """Lesson 4: labelled split number `split` of a seed, for the largest k in `ks` (every smaller k is its first k per class)."""
+    """Lesson 4: labelled split number `split` of a seed, for the largest k in `ks` (every smaller k is its first k per class).
+
+    Every split of a seed has its own labelled images and the seed's test images (those of split 0):
+    a comparison over splits measures what the choice of labelled images changes.
+    """
     # fewshot_split draws one permutation per class whatever k is, so with the same seed the
     # k = 10 split is the first 10 images per class of the k = 100 split, with the same test set.
     check_int("split", split, lowest=0)
-    return fewshot_split(k=max(_check_ks(ks)), seed=seed + SPLIT_STRIDE * split, num_test=num_test)
+    k = max(_check_ks(ks))
+    X_train, y_train, X_test, y_test = fewshot_split(k=k, seed=seed, num_test=num_test)
+    if split:
+        X_train, y_train, _, _ = fewshot_split(k=k, seed=seed + SPLIT_STRIDE * split, num_test=1)
+    return X_train, y_train, X_test, y_test
 
 
 def probe_features(F_train: dict, y_train: torch.Tensor, F_test: dict, y_test: torch.Tensor, ks=(10,),
@@ -263,12 +271,13 @@ def probe_features(F_train: dict, y_train: torch.Tensor, F_test: dict, y_test: t
 
 def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,), split=None, layers=None,
                   target: int = DEFAULT_POOLED_SIZE, C_grid=C_GRID, preprocess=None,
-                  num_test: int | None = 2000, split_index: int = 0) -> list[dict]:
+                  num_test: int | None = 2000, split_index: int = 0, feature_cache: dict | None = None) -> list[dict]:
     """Lesson 4: probe every layer of one frozen network at each label budget; the rows of the results table.
 
     `task` is a PretextTask (its name labels the rows, its `preprocess` shows whole images to the
     trunk) or a name. The split defaults to `downstream_split(ks, seed, split=split_index)`; features
-    are computed once; C is chosen per layer on the labelled images (`probe_features`).
+    are computed once (a `feature_cache` dict, shared between calls, keeps the test images' features
+    for the next split); C is chosen per layer on the labelled images (`probe_features`).
     """
     name, preprocess = _task_name_and_preprocess(task, preprocess)
     ks = _check_ks(ks)
@@ -276,11 +285,19 @@ def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,)
                                         else downstream_split(ks, seed, num_test, split_index))
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
+    key = (id(net), target, tuple(layers), preprocess)
+    cached = feature_cache.get(key) if feature_cache is not None else None
     with evaluating(net):
-        feats = layer_features(trunk, torch.cat([to_float(X_train), to_float(X_test)]), layers, target, preprocess)
-    n = len(X_train)
-    accs = probe_features({l: f[:n] for l, f in feats.items()}, y_train,
-                          {l: f[n:] for l, f in feats.items()}, y_test, ks, C_grid, seed=seed)
+        if cached is not None and cached[0] is net and torch.equal(cached[2], X_test):
+            F_train = layer_features(trunk, to_float(X_train), layers, target, preprocess)
+            F_test = cached[1]
+        else:
+            feats = layer_features(trunk, torch.cat([to_float(X_train), to_float(X_test)]), layers, target, preprocess)
+            n = len(X_train)
+            F_train, F_test = {l: f[:n] for l, f in feats.items()}, {l: f[n:] for l, f in feats.items()}
+            if feature_cache is not None:
+                feature_cache[key] = (net, F_test, X_test)  # the net kept alive: its id stays its own
+    accs = probe_features(F_train, y_train, F_test, y_test, ks, C_grid, seed=seed)
     order = list(getattr(trunk, "layer_names", layers))  # depth counts from the trunk's first layer, even for a subset
     return [dict(task=name, arch=arch, seed=seed, layer=layer, depth=order.index(layer) + 1 if layer in order else i,
                  accuracy=accs[k][layer]["accuracy"], k=k, split=split_index,
