@@ -160,14 +160,17 @@ def probe_networks(networks, ks=(10,), num_test: int | None = 2000, C_grid=C_GRI
     for _, arch, seed, _ in networks:
         if arch not in archs_of_seed[seed]:
             archs_of_seed[seed].append(arch)
-    table, cache = [], {}  # the splits of a seed share its test images: their features are computed once
-    for j in splits:
-        of_seed = {seed: downstream_split(ks, seed, num_test, split=j) for seed in sorted(archs_of_seed)}
-        for task, arch, seed, net in networks:
-            table += probe_network(net, task, arch, seed, ks=ks, split=of_seed[seed], C_grid=C_grid, split_index=j,
+    data = {(seed, j): downstream_split(ks, seed, num_test, split=j) for seed in sorted(archs_of_seed) for j in splits}
+    table = []
+    for task, arch, seed, net in networks:
+        # the splits of a seed share its test images: their features are computed once per network,
+        # and dropped before the next network (keeping every network's would take gigabytes)
+        cache = {}
+        for j in splits:
+            table += probe_network(net, task, arch, seed, ks=ks, split=data[(seed, j)], C_grid=C_grid, split_index=j,
                                    target=target, feature_cache=cache)
-        for seed, split in of_seed.items():
-            table += probe_pixels(seed, ks, archs=archs_of_seed[seed], split=split, C_grid=C_grid, split_index=j)
+    for (seed, j), split in data.items():
+        table += probe_pixels(seed, ks, archs=archs_of_seed[seed], split=split, C_grid=C_grid, split_index=j)
     return table
 
 
