@@ -9,6 +9,7 @@ from .core.data import (FASHION_MNIST_CLASSES, check_images, fewshot_split, load
                         load_image_folder, load_photo, load_photos, pretrain_split, to_float)
 from .core.models import activations, evaluating, make_backbone, trunk_of
 from .core.probe import fit_linear, layer_features, linear_probe, pool_features
+from .core.stats import compare, paired_interval, verdict
 from .core.task import PretextNet, PretextTask, SupervisedTask, check_task_batch
 from .core.training import (PRESETS, build_net, fit, grading, pretext_accuracy, pretext_predictions, resolve_preset,
                             set_seed, train_or_load, try_device)

@@ -138,11 +138,12 @@ def test_low_level_probe_checks_its_inputs():
 def test_layer_report_has_the_baselines_and_one_row_per_layer_of_each_network():
     task = DimTask()
     net = build_net(task, "cnn", width=8, seed=0)
-    table = layer_report([(task, net)], seed=0, k=2, preset="grading")
+    table = layer_report([(task, net)], seed=0, k=2, preset="grading", num_splits=2)
     layers = list(net.trunk.layer_names)
-    assert [r["layer"] for r in table if r["task"] == "dim_test"] == layers
-    assert [r["layer"] for r in table if r["task"] == "random"] == layers
-    assert [r["layer"] for r in table if r["task"] == "pixels"] == ["pixels"]
+    assert [r["layer"] for r in table if r["task"] == "dim_test"] == layers * 2
+    assert [r["layer"] for r in table if r["task"] == "random"] == layers * 2
+    assert [r["layer"] for r in table if r["task"] == "pixels"] == ["pixels"] * 2
+    assert sorted({r["split"] for r in table}) == [0, 1]
     assert all(0 <= r["accuracy"] <= 1 and r["k"] == 2 for r in table)
     # an untrained network built from the same seed is the random baseline itself
     mine = {r["layer"]: r["accuracy"] for r in table if r["task"] == "dim_test"}

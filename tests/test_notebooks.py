@@ -15,6 +15,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from pretext_lessons.core.stats import is_verdict_sentence
 from pretext_lessons.notebook.execute import execute_notebook, kernel_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +86,19 @@ def static_fallback_problems(nb) -> list[str]:
     return problems
 
 
+def verdict_problems(nb) -> list[str]:
+    """Printed lines that speak as a verdict without the interval, seeds and splits that core.stats.verdict states."""
+    problems = []
+    for index, cell in enumerate(nb.cells):
+        for out in cell.get("outputs", []):
+            if out.get("output_type") != "stream":
+                continue
+            for line in out.get("text", "").splitlines():
+                if line.lstrip().startswith("Verdict") and not is_verdict_sentence(line):
+                    problems.append(f"cell {index}: {line[:100]!r}")
+    return problems
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LESSONS)
 def test_lesson_executes(path, monkeypatch):
@@ -95,6 +109,8 @@ def test_lesson_executes(path, monkeypatch):
     nb, seconds = execute_notebook(path, out, env=notebook_env(False))
     record_time(f"notebooks/{path.name}", seconds, load_before, "ok", cpu_before)
     assert static_fallback_problems(nb) == [], f"{path.name}: widgets without a static picture (see {out})"
+    # every verdict a lesson prints comes from core.stats: it carries its interval and its seeds x splits
+    assert verdict_problems(nb) == [], f"{path.name}: verdicts not made by core.stats.verdict (see {out})"
 
 
 def _first_failure(nb):

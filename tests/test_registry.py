@@ -88,7 +88,7 @@ def test_a_fourth_task_goes_through_lesson_4_and_the_capstone_report(fourth_task
     assert [p["task"] for p in pretext] == names[:4]
     assert any(line.startswith("half_flip_test") for line in logged)
 
-    table = alignment.probe_networks(networks, ks=(1,), num_test=50)
+    table = alignment.probe_networks(networks, ks=(2,), num_test=50)
     rows = alignment.select(table, task="half_flip_test")
     trunk_layers = networks[3][3].trunk.layer_names
     assert [r["layer"] for r in rows] == list(trunk_layers)
@@ -96,5 +96,5 @@ def test_a_fourth_task_goes_through_lesson_4_and_the_capstone_report(fourth_task
 
     report_networks = capstone.classic_networks()
     assert [task.name for task, *_ in report_networks][-1] == "half_flip_test"
-    report = capstone.layer_report(report_networks, k=1)
+    report = capstone.layer_report(report_networks, k=2, num_splits=1)
     assert {r["task"] for r in report} >= {"half_flip_test", alignment.RANDOM, alignment.PIXELS}

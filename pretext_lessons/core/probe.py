@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from .models import activations, trunk_of
 from .data import to_float
+from .validate import check_int
 
 DEFAULT_POOLED_SIZE = 2048  # the course's counterpart of VISSL's ~9k features, for 28 px images
 
@@ -189,3 +190,72 @@ def linear_probe(net: nn.Module, X_train, y_train, X_test, y_test, layers=None, 
     train = layer_features(net, X_train, layers, target, preprocess)
     test = layer_features(net, X_test, layers, target, preprocess)
     return {name: fit_linear(train[name], y_train, C).score(test[name], y_test) for name in train}
+
+
+# Choosing without the test set ------------------------------------------------------------------
+# The probe's two choices, the layer to transfer from and the cost C, are made on the k labelled
+# images per class alone; the test images are touched once, to report the accuracy of the chosen
+# setting. C_GRID holds a stronger and a weaker regularisation: the 128-feature fc layers and the
+# ~2,000-feature conv layers need different amounts. Cost decides the rest: every value and every
+# validation round is one more fit per layer and budget, and the fits at k=100 are what the
+# course's time bars pay for, so the lessons use one round of 2-fold cross-validation (half of the
+# labelled images of each class fit, the other half validate); `rounds=None` uses every fold.
+C_GRID = (0.1, 1.0)
+CV_FOLDS = 2
+CV_ROUNDS = 1
+
+
+def stratified_folds(y: torch.Tensor, folds: int = CV_FOLDS, seed: int = 0) -> torch.Tensor:
+    """Lesson 4: a fold number (0..folds-1) per labelled image, each class spread evenly over the folds."""
+    if not isinstance(y, torch.Tensor) or y.dim() != 1:
+        raise TypeError(f"y must be a 1-D tensor of labels, got {type(y).__name__}")
+    if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
+        raise ValueError(f"folds must be an integer >= 2, got {folds!r}")
+    g = torch.Generator().manual_seed(seed)
+    fold = torch.empty(len(y), dtype=torch.int64)
+    for c in torch.unique(y).tolist():
+        members = torch.nonzero(y == c).flatten()
+        if len(members) < folds:
+            raise ValueError(f"every class needs at least folds={folds} labelled images; class {c} has {len(members)}")
+        fold[members[torch.randperm(len(members), generator=g)]] = torch.arange(len(members)) % folds
+    return fold
+
+
+def cross_validate(F_train: dict, y_train: torch.Tensor, C_grid=C_GRID, folds: int = CV_FOLDS, seed: int = 0,
+                   tol: float | None = None, rounds: int | None = None) -> dict[str, dict[float, float]]:
+    """Lesson 4: cross-validated accuracy per layer and cost C, from the labelled images only: {layer: {C: accuracy}}.
+
+    Each of the first `rounds` folds (default: all) is held out once while the others fit; the
+    accuracy is pooled over the held-out images.
+    """
+    C_grid = tuple(C_grid)
+    if not C_grid or not all(isinstance(C, (int, float)) and C > 0 for C in C_grid):
+        raise ValueError(f"C_grid must be positive numbers, got {C_grid!r}")
+    fold = stratified_folds(y_train, folds, seed)
+    rounds = folds if rounds is None else check_int("rounds", rounds, highest=folds)
+    out = {}
+    for name, F_ in F_train.items():
+        if len(F_) != len(y_train):
+            raise ValueError(f"F_train[{name!r}] has {len(F_)} rows but y_train {len(y_train)} labels")
+        scores = {}
+        for C in C_grid:
+            correct = 0
+            for f in range(rounds):
+                fit_on, held = fold != f, fold == f
+                clf = fit_linear(F_[fit_on], y_train[fit_on], C, tol=tol)
+                correct += int((clf.predict(F_[held]) == y_train[held]).sum())
+            scores[float(C)] = correct / int((fold < rounds).sum())
+        out[name] = scores
+    return out
+
+
+def choose(scores: dict[str, dict[float, float]]) -> tuple[str, float]:
+    """Lesson 4: the (layer, C) with the best cross-validated accuracy; ties: the earlier layer, the smaller C."""
+    if not scores:
+        raise ValueError("scores must hold at least one layer (from cross_validate)")
+    best = None
+    for name, by_C in scores.items():
+        for C in sorted(by_C):
+            if best is None or by_C[C] > best[2]:
+                best = (name, C, by_C[C])
+    return best[0], best[1]

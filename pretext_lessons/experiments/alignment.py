@@ -3,7 +3,9 @@
 Protocol (Goyal et al. 2019, as in VISSL, at laptop scale): freeze a network; take each named
 layer of its trunk on the downstream images; average-pool every layer to about the same number
 of features (`probe.DEFAULT_POOLED_SIZE`, 2048, for VISSL's ~9k at 224 px); standardise; fit a
-multinomial linear classifier per layer on k labelled images per class; report test accuracy.
+multinomial linear classifier per layer on k labelled images per class, its cost C chosen from
+`probe.C_GRID` on a validation half of those labelled images; report the test accuracy once. The
+layer to transfer from is chosen the same way, on validation accuracy, never on the test set.
 
 Features per image after pooling, width 16, 28 px Fashion-MNIST (`pooled_sizes` computes them):
 
@@ -19,8 +21,9 @@ fc2        128             128       pool         128             128
 =========  ==============  ========  ===========  ==============  ========
 
 Raw pixels (784 features) are the zeroth "layer". The results are a tidy table: a list of dicts
-with the keys `ROW_KEYS`, one row per (task, arch, seed, layer, k); everything else (best layers,
-verdicts, plots) is computed from that table.
+with the keys `ROW_KEYS` (and `PROBE_KEYS`, from the probe), one row per (task, arch, seed, split,
+layer, k); everything else (chosen layers, verdicts, plots) is computed from that table, and every
+verdict is a `core.stats` comparison paired on (seed, split) units.
 """
 from __future__ import annotations
 
@@ -35,7 +38,9 @@ from scipy.stats import spearmanr
 
 from ..core.data import fewshot_split, load_fashion_mnist, to_float
 from ..core.models import activations, evaluating, make_backbone, trunk_of
-from ..core.probe import DEFAULT_POOLED_SIZE, fit_linear, layer_features, pool_features
+from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, choose, cross_validate, fit_linear, layer_features,
+                          pool_features)
+from ..core.stats import compare
 from ..core.task import PretextTask, SupervisedTask
 from ..core.training import resolve_preset, set_seed, train_or_load
 from ..core.validate import check_int
@@ -43,12 +48,15 @@ from ..notebook.widgets import explorer
 from ..tasks.registry import course_tasks, registered_tasks
 
 ROW_KEYS = ("task", "arch", "seed", "layer", "depth", "accuracy", "k")
+# what the probe adds to every row: the labelled split (with the seed, the unit of every comparison),
+# the cross-validated accuracy on the labelled images (what choices are made on) and the C it chose
+PROBE_KEYS = ("split", "val_accuracy", "C")
+SPLIT_STRIDE = 1000  # labelled split j of seed s is fewshot_split(seed=s + SPLIT_STRIDE * j): split 0 is the seed's own
 PIXELS = "pixels"  # the raw-pixel baseline: task "pixels", a single layer "pixels" at depth 0
 RANDOM = "random"  # the same architecture with random weights
 SUPERVISED = "supervised"  # the same architecture trained with the labels: the "aligned" reference
 BASELINES = (SUPERVISED, RANDOM, PIXELS)
 PROBE_TOL = 1e-4  # scikit-learn's stopping rule for the linear probe (see benchmarks/bench_probe.py)
-PREDICTS_RHO = 0.8  # a rank correlation at least this high counts as "pretext accuracy predicts downstream"
 JSON_MIME = "application/vnd.pretext-lessons.alignment+json"
 
 # Published per-layer figures, for context only (each row names its source): not comparable in scale with ours.
@@ -119,23 +127,74 @@ def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, l
     return networks, pretext
 
 
-def probe_networks(networks, ks=(10,), num_test: int | None = 2000, C: float = 1.0) -> list[dict]:
+def budget_table(tasks=None, seeds=None, preset: str = "quick") -> list[dict]:
+    """Lesson 4: each network's pretraining budget: images, epochs, image passes, optimiser steps, seeds, per arch.
+
+    `tasks` and `seeds` as in `train_networks`; the supervised reference is listed after the tasks
+    (random weights have no budget). A pretext task that shows several inputs per image (rotation's
+    four turns) still counts one pass per image.
+    """
+    tasks = course_tasks() if tasks is None else dict(tasks)
+    seeds = {"cnn": (0,)} if seeds is None else seeds
+    rows = []
+    for arch, arch_seeds in seeds.items():
+        for name, task in [*tasks.items(), (SUPERVISED, SupervisedTask(num_classes=10))]:
+            s = resolve_preset(preset, task, arch=arch)
+            steps = -(-s["num_images"] // s["batch_size"]) * s["num_epochs"]
+            rows.append(dict(network=name, arch=arch, images=s["num_images"], epochs=s["num_epochs"],
+                             image_passes=s["num_images"] * s["num_epochs"], batch_size=s["batch_size"], steps=steps,
+                             seeds=len(arch_seeds)))
+    return rows
+
+
+def probe_networks(networks, ks=(10,), num_test: int | None = 2000, C_grid=C_GRID, splits=(0,),
+                   target: int = DEFAULT_POOLED_SIZE) -> list[dict]:
     """Lesson 4: the results table: every layer of every network in `networks` (from `train_networks`) and raw pixels.
 
-    Each seed gets its own downstream split, shared by all the networks of that seed.
+    Each seed gets the labelled splits numbered in `splits` (`downstream_split(..., split=j)`), shared
+    by all the networks of that seed: a (seed, split) pair is the unit every comparison is paired on.
     """
     ks = _check_ks(ks)
+    splits = [check_int("splits", j, lowest=0) for j in splits]
     archs_of_seed = defaultdict(list)
     for _, arch, seed, _ in networks:
         if arch not in archs_of_seed[seed]:
             archs_of_seed[seed].append(arch)
-    splits = {seed: downstream_split(ks, seed, num_test) for seed in sorted(archs_of_seed)}
+    data = {(seed, j): downstream_split(ks, seed, num_test, split=j) for seed in sorted(archs_of_seed) for j in splits}
     table = []
     for task, arch, seed, net in networks:
-        table += probe_network(net, task, arch, seed, ks=ks, split=splits[seed], C=C)
-    for seed, split in splits.items():
-        table += probe_pixels(seed, ks, archs=archs_of_seed[seed], split=split, C=C)
+        # the splits of a seed share its test images: their features are computed once per network,
+        # and dropped before the next network (keeping every network's would take gigabytes)
+        cache = {}
+        for j in splits:
+            table += probe_network(net, task, arch, seed, ks=ks, split=data[(seed, j)], C_grid=C_grid, split_index=j,
+                                   target=target, feature_cache=cache)
+    for (seed, j), split in data.items():
+        table += probe_pixels(seed, ks, archs=archs_of_seed[seed], split=split, C_grid=C_grid, split_index=j)
     return table
+
+
+def width_control(networks, ks=(10,), num_test: int | None = 2000, splits=(0,), arch: str = "cnn",
+                  target: int | None = None) -> list[dict]:
+    """Lesson 4: the control for width: `arch`'s networks probed with every layer pooled to about the fc width.
+
+    `target` defaults to the width of the arch's last layer (128 for the quick CNN): conv maps are
+    average-pooled to the spatial side that brings them closest to it, vectors pass through. The
+    rows are labelled arch f"{arch}@{target}", so they form their own curves and verdicts.
+    """
+    chosen = [n for n in networks if n[1] == arch]
+    if not chosen:
+        raise ValueError(f"networks must hold at least one {arch!r} network, got archs {sorted({n[1] for n in networks})}")
+    if target is None:
+        trunk = trunk_of(chosen[0][3])
+        with evaluating(trunk):
+            last = activations(trunk, torch.zeros(1, 1, 28, 28), [trunk.layer_names[-1]])
+        target = int(next(iter(last.values()))[0].numel())
+    check_int("target", target)
+    rows = probe_networks(chosen, ks, num_test, splits=splits, target=target)
+    for row in rows:
+        row["arch"] = f"{arch}@{target}"
+    return rows
 
 
 def pooled_sizes(arch: str = "cnn", width: int = 16, image_size: int = 28, in_channels: int = 1,
@@ -171,61 +230,96 @@ def _check_ks(ks) -> tuple[int, ...]:
     return tuple(sorted(set(ks)))
 
 
-def downstream_split(ks=(10,), seed: int = 0, num_test: int | None = 2000):
-    """Lesson 4: the few-label split for the largest k in `ks` (every smaller k is its first k per class)."""
+def downstream_split(ks=(10,), seed: int = 0, num_test: int | None = 2000, split: int = 0):
+    """Lesson 4: labelled split number `split` of a seed, for the largest k in `ks` (every smaller k is its first k per class).
+
+    Every split of a seed has its own labelled images and the seed's test images (those of split 0):
+    a comparison over splits measures what the choice of labelled images changes.
+    """
     # fewshot_split draws one permutation per class whatever k is, so with the same seed the
     # k = 10 split is the first 10 images per class of the k = 100 split, with the same test set.
-    return fewshot_split(k=max(_check_ks(ks)), seed=seed, num_test=num_test)
+    check_int("split", split, lowest=0)
+    k = max(_check_ks(ks))
+    X_train, y_train, X_test, y_test = fewshot_split(k=k, seed=seed, num_test=num_test)
+    if split:
+        X_train, y_train, _, _ = fewshot_split(k=k, seed=seed + SPLIT_STRIDE * split, num_test=1)
+    return X_train, y_train, X_test, y_test
 
 
 def probe_features(F_train: dict, y_train: torch.Tensor, F_test: dict, y_test: torch.Tensor, ks=(10,),
-                   C: float = 1.0, tol: float = PROBE_TOL) -> dict[int, dict[str, float]]:
-    """Lesson 4: test accuracy of a linear classifier per layer and label budget, from features computed once."""
+                   C_grid=C_GRID, tol: float = PROBE_TOL, seed: int = 0) -> dict[int, dict[str, dict]]:
+    """Lesson 4: per label budget and layer, C chosen on a validation half of the labelled images, then tested once.
+
+    Returns {k: {layer: dict(accuracy=test accuracy at the chosen C, val_accuracy=its cross-validated
+    accuracy, C=the chosen C)}}. The test images and labels are used only for `accuracy`, after every choice.
+    """
     ks = _check_ks(ks)
     if set(F_train) != set(F_test):
         raise ValueError(f"F_train and F_test must hold the same layers, got {list(F_train)} and {list(F_test)}")
     out = {}
     for k in ks:
         idx = budget_indices(y_train, k)
-        out[k] = {name: fit_linear(F_train[name][idx], y_train[idx], C, tol=tol).score(F_test[name], y_test)
-                  for name in F_train}
+        if k < CV_FOLDS:
+            raise ValueError(f"ks must be at least {CV_FOLDS} labels per class: C and the layer are chosen by "
+                             f"{CV_FOLDS}-fold cross-validation on them; got k={k}")
+        scores = cross_validate({name: F_[idx] for name, F_ in F_train.items()}, y_train[idx], C_grid,
+                                CV_FOLDS, seed, tol, CV_ROUNDS)
+        out[k] = {}
+        for name in F_train:
+            _, C = choose({name: scores[name]})
+            clf = fit_linear(F_train[name][idx], y_train[idx], C, tol=tol)
+            out[k][name] = dict(accuracy=clf.score(F_test[name], y_test), val_accuracy=scores[name][C], C=C)
     return out
 
 
 def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,), split=None, layers=None,
-                  target: int = DEFAULT_POOLED_SIZE, C: float = 1.0, preprocess=None,
-                  num_test: int | None = 2000) -> list[dict]:
+                  target: int = DEFAULT_POOLED_SIZE, C_grid=C_GRID, preprocess=None,
+                  num_test: int | None = 2000, split_index: int = 0, feature_cache: dict | None = None) -> list[dict]:
     """Lesson 4: probe every layer of one frozen network at each label budget; the rows of the results table.
 
     `task` is a PretextTask (its name labels the rows, its `preprocess` shows whole images to the
-    trunk) or a name. The split defaults to `downstream_split(ks, seed)`; features are computed once.
+    trunk) or a name. The split defaults to `downstream_split(ks, seed, split=split_index)`; features
+    are computed once (a `feature_cache` dict, shared between calls, keeps the test images' features
+    for the next split); C is chosen per layer on the labelled images (`probe_features`).
     """
     name, preprocess = _task_name_and_preprocess(task, preprocess)
     ks = _check_ks(ks)
-    X_train, y_train, X_test, y_test = split if split is not None else downstream_split(ks, seed, num_test)
+    X_train, y_train, X_test, y_test = (split if split is not None
+                                        else downstream_split(ks, seed, num_test, split_index))
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
+    key = (id(net), target, tuple(layers), preprocess)
+    cached = feature_cache.get(key) if feature_cache is not None else None
     with evaluating(net):
-        feats = layer_features(trunk, torch.cat([to_float(X_train), to_float(X_test)]), layers, target, preprocess)
-    n = len(X_train)
-    accs = probe_features({l: f[:n] for l, f in feats.items()}, y_train,
-                          {l: f[n:] for l, f in feats.items()}, y_test, ks, C)
+        if cached is not None and cached[0] is net and torch.equal(cached[2], X_test):
+            F_train = layer_features(trunk, to_float(X_train), layers, target, preprocess)
+            F_test = cached[1]
+        else:
+            feats = layer_features(trunk, torch.cat([to_float(X_train), to_float(X_test)]), layers, target, preprocess)
+            n = len(X_train)
+            F_train, F_test = {l: f[:n] for l, f in feats.items()}, {l: f[n:] for l, f in feats.items()}
+            if feature_cache is not None:
+                feature_cache[key] = (net, F_test, X_test)  # the net kept alive: its id stays its own
+    accs = probe_features(F_train, y_train, F_test, y_test, ks, C_grid, seed=seed)
     order = list(getattr(trunk, "layer_names", layers))  # depth counts from the trunk's first layer, even for a subset
     return [dict(task=name, arch=arch, seed=seed, layer=layer, depth=order.index(layer) + 1 if layer in order else i,
-                 accuracy=accs[k][layer], k=k)
+                 accuracy=accs[k][layer]["accuracy"], k=k, split=split_index,
+                 val_accuracy=accs[k][layer]["val_accuracy"], C=accs[k][layer]["C"])
             for k in ks for i, layer in enumerate(layers, start=1)]
 
 
-def probe_pixels(seed: int = 0, ks=(10,), archs=("cnn",), split=None, C: float = 1.0,
-                 num_test: int | None = 2000) -> list[dict]:
+def probe_pixels(seed: int = 0, ks=(10,), archs=("cnn",), split=None, C_grid=C_GRID,
+                 num_test: int | None = 2000, split_index: int = 0) -> list[dict]:
     """Lesson 4: the raw-pixel baseline (one 'layer' at depth 0), one row per arch so every arch's table has it."""
     if isinstance(archs, str):
         archs = (archs,)
     ks = _check_ks(ks)
-    X_train, y_train, X_test, y_test = split if split is not None else downstream_split(ks, seed, num_test)
+    X_train, y_train, X_test, y_test = (split if split is not None
+                                        else downstream_split(ks, seed, num_test, split_index))
     accs = probe_features({PIXELS: pool_features(to_float(X_train))}, y_train,
-                          {PIXELS: pool_features(to_float(X_test))}, y_test, ks, C)
-    return [dict(task=PIXELS, arch=arch, seed=seed, layer=PIXELS, depth=0, accuracy=accs[k][PIXELS], k=k)
+                          {PIXELS: pool_features(to_float(X_test))}, y_test, ks, C_grid, seed=seed)
+    return [dict(task=PIXELS, arch=arch, seed=seed, layer=PIXELS, depth=0, accuracy=accs[k][PIXELS]["accuracy"], k=k,
+                 split=split_index, val_accuracy=accs[k][PIXELS]["val_accuracy"], C=accs[k][PIXELS]["C"])
             for arch in archs for k in ks]
 
 
@@ -264,7 +358,7 @@ def select(table, **where) -> list[dict]:
 
 @dataclasses.dataclass(frozen=True)
 class LayerStats:
-    """Lesson 4: one layer's accuracy over seeds: mean, standard deviation, worst and best seed, number of seeds."""
+    """Lesson 4: one layer's test accuracy over units (seed, split): mean, standard deviation, worst, best, number."""
 
     layer: str
     depth: int
@@ -283,19 +377,28 @@ class LayerStats:
 
 @dataclasses.dataclass(frozen=True)
 class Curve:
-    """Lesson 4: one curve of the table (a task, an arch, a label budget k): its best and its last layer over seeds.
+    """Lesson 4: one curve (a task, an arch, a label budget k) over its units (seed, split), with its layers chosen.
 
-    `drop` is how many accuracy points the last layer loses against the best; `clear` says whether
-    the seed ranges do not overlap (the worst seed at the best layer beats the best seed at the
-    last); `seed_best` lists each seed's own best layer.
+    Layers are chosen on the labelled images only: `best` has the highest mean cross-validated
+    accuracy over the units, `earlier` the highest among the layers before the last (`chosen_on`
+    says "validation"; rows without `val_accuracy`, such as published figures, are chosen on the
+    accuracy itself: "test"). The LayerStats hold test accuracies; `best_values`, `earlier_values`
+    and `last_values` are the per-unit test accuracies, in the order of `units`, that verdicts pair.
+    `seed_best` lists each unit's own choice.
     """
 
     task: str
     arch: str
     k: int | None
     best: LayerStats
+    earlier: LayerStats
     last: LayerStats
     seed_best: tuple[str, ...]
+    units: tuple[tuple[int, int], ...]
+    best_values: tuple[float, ...]
+    earlier_values: tuple[float, ...]
+    last_values: tuple[float, ...]
+    chosen_on: str
 
     @property
     def is_last(self) -> bool:
@@ -303,19 +406,20 @@ class Curve:
 
     @property
     def drop(self) -> float:
+        """How many accuracy points the last layer is below the chosen one (0 when the last layer is chosen)."""
         return 100 * (self.best.mean - self.last.mean)
 
     @property
-    def clear(self) -> bool:
-        return self.n_seeds > 1 and not self.is_last and self.best.min > self.last.max
+    def n_seeds(self) -> int:
+        return len({seed for seed, _ in self.units})
 
     @property
-    def n_seeds(self) -> int:
-        return self.best.n
+    def n_splits(self) -> int:
+        return len({split for _, split in self.units})
 
 
 def summarise(table, **where) -> list[dict]:
-    """Lesson 4: per (task, arch, k, layer): mean, std, min, max of the accuracy over seeds, and n seeds."""
+    """Lesson 4: per (task, arch, k, layer): mean, std, min, max of the test accuracy over units, and n units."""
     groups = defaultdict(list)
     for row in select(table, **where):
         groups[(row["task"], row["arch"], row["k"], row["depth"], row["layer"])].append(row["accuracy"])
@@ -323,47 +427,55 @@ def summarise(table, **where) -> list[dict]:
             for (t, a, k, d, l), accs in groups.items()]
 
 
-def best_layers(table, **where) -> list[Curve]:
-    """Lesson 4: one `Curve` per (task, arch, k): the layer with the best mean accuracy over seeds, and the last layer.
+def _unit(row) -> tuple[int, int]:
+    return row["seed"], row.get("split", 0)
 
-    Ties go to the shallowest layer. Single-layer entries (raw pixels) are left out.
+
+def best_layers(table, **where) -> list[Curve]:
+    """Lesson 4: one `Curve` per (task, arch, k), its layers chosen on the labelled images (see `Curve`).
+
+    Ties go to the shallowest layer. Single-layer entries (raw pixels) are left out; only units
+    measured at every layer of a curve count.
     """
-    by_curve = defaultdict(list)
-    for s in summarise(table, **where):
-        by_curve[(s["task"], s["arch"], s["k"])].append(
-            LayerStats(**{key: s[key] for key in ("layer", "depth", "mean", "std", "min", "max", "n")}))
-    seeds = defaultdict(lambda: defaultdict(dict))
+    groups = defaultdict(lambda: defaultdict(dict))
     for row in select(table, **where):
-        seeds[(row["task"], row["arch"], row["k"])][row["seed"]][(row["depth"], row["layer"])] = row["accuracy"]
+        groups[(row["task"], row["arch"], row["k"])][(row["depth"], row["layer"])][_unit(row)] = row
     out = []
-    for (task, arch, k), layers in by_curve.items():
+    for (task, arch, k), layers in groups.items():
         if len(layers) < 2:
             continue
-        layers.sort(key=lambda stats: stats.depth)
-        seed_best = tuple(max(accs, key=accs.get)[1] for _, accs in sorted(seeds[(task, arch, k)].items()))
-        out.append(Curve(task, arch, k, max(layers, key=lambda stats: stats.mean), layers[-1], seed_best))
+        order = sorted(layers)
+        units = sorted(set.intersection(*(set(by_unit) for by_unit in layers.values())))
+        if not units:
+            continue
+        validated = all(row.get("val_accuracy") is not None for by_unit in layers.values() for row in by_unit.values())
+        metric = "val_accuracy" if validated else "accuracy"
+        score = lambda key: statistics.fmean(layers[key][u][metric] for u in units)  # noqa: E731
+        best, earlier, last = max(order, key=score), max(order[:-1], key=score), order[-1]
+        values = lambda key: tuple(layers[key][u]["accuracy"] for u in units)  # noqa: E731
+        stats = lambda key: LayerStats.of(key[1], key[0], values(key))  # noqa: E731
+        seed_best = tuple(max(order, key=lambda key: layers[key][u][metric])[1] for u in units)
+        out.append(Curve(task, arch, k, stats(best), stats(earlier), stats(last), seed_best, tuple(units),
+                         values(best), values(earlier), values(last), "validation" if validated else "test"))
     return out
 
 
 def best_table_text(best) -> str:
-    """Lesson 4: the `best_layers` curves as a text table: best layer, its mean and seed range, the last layer's drop."""
-    lines = [f"{'task':<18} {'arch':<6} {'k':>4}  {'best layer':<10} {'mean':>6}  {'seed range':<11} "
-             f"{'seeds pick it':<13} {'last layer':<10} {'last is lower by':>16}"]
+    """Lesson 4: the `best_layers` curves as a text table: chosen layer, its test mean and range, the last layer."""
+    lines = [f"{'task':<18} {'arch':<6} {'k':>4}  {'chosen layer':<12} {'test mean':>9}  {'range':<11} "
+             f"{'units pick it':<13} {'last layer':<10} {'last is lower by':>16}"]
     for c in sorted(best, key=lambda c: (c.arch, c.k, _task_order(c.task))):
-        seed_range = f"{100 * c.best.min:.1f}-{100 * c.best.max:.1f}" if c.n_seeds > 1 else "1 seed"
+        spread = f"{100 * c.best.min:.1f}-{100 * c.best.max:.1f}" if c.best.n > 1 else "1 unit"
         picks = f"{c.seed_best.count(c.best.layer)}/{len(c.seed_best)}"
-        lines.append(f"{c.task:<18} {c.arch:<6} {c.k!s:>4}  {c.best.layer:<10} {100 * c.best.mean:>5.1f}%  "
-                     f"{seed_range:<11} {picks:<13} {c.last.layer:<10} {c.drop:>10.1f} points")
+        lines.append(f"{c.task:<18} {c.arch:<6} {c.k!s:>4}  {c.best.layer:<12} {100 * c.best.mean:>8.1f}%  "
+                     f"{spread:<11} {picks:<13} {c.last.layer:<10} {c.drop:>10.1f} points")
     return "\n".join(lines)
 
 
-# 3. verdicts, computed from the table ------------------------------------------------------------
-
-def _pct(stats: LayerStats) -> str:
-    if stats.n > 1:
-        return f"{100 * stats.mean:.1f}% (seeds {100 * stats.min:.1f}-{100 * stats.max:.1f}, n={stats.n})"
-    return f"{100 * stats.mean:.1f}% (1 seed, no spread)"
-
+# 3. verdicts, computed from the table through core.stats -------------------------------------------
+# The unit of every comparison is a (seed, split) pair: the same pretraining seed and the same
+# labelled split on both sides. A comparison with fewer than two common units has no interval: it
+# is printed as "Not decided [...]", never as a verdict.
 
 def _check_curve(curve, name: str = "best") -> Curve:
     if not isinstance(curve, Curve):
@@ -371,113 +483,68 @@ def _check_curve(curve, name: str = "best") -> Curve:
     return curve
 
 
-def last_layer_relation(best: Curve) -> str:
-    """Lesson 4: how the last layer compares with the best one: 'last', 'clear' drop, 'overlap' of seeds, or 'one_seed'."""
-    _check_curve(best)
-    if best.is_last:
-        return "last"
-    if best.n_seeds < 2:
-        return "one_seed"
-    return "clear" if best.clear else "overlap"
+def _decide(a: dict, b: dict, what: str, better_word: str, worse_word: str) -> str:
+    """The verdict sentence on a[u] - b[u] over the units both hold, or a 'Not decided' line naming why."""
+    units = sorted(set(a) & set(b))
+    if len(units) < 2:
+        return (f"Not decided [{what}]: {len(units)} common (seed, split) unit, no interval; add seeds or "
+                f"labelled splits.")
+    return compare([a[u] for u in units], [b[u] for u in units], what, better_word, worse_word,
+                   seeds=[u[0] for u in units], splits=[u[1] for u in units]).sentence
 
 
-_SENTENCES = {
-    "pretext": {
-        "last": "It is the last layer: the features kept improving to the end, as for a task aligned with the "
-                "transfer task.",
-        "clear": "no seed overlaps: the last layer specialised in the pretext task, which is not aligned with the "
-                 "transfer task.",
-        "overlap": "but the seed ranges overlap: the drop is within the spread over seeds, so this run does not "
-                   "show a clear misalignment.",
-        "one_seed": "with one seed the spread is unknown, so this is a hint of misalignment, not evidence.",
-    },
-    SUPERVISED: {
-        "last": "It is the last layer, as expected when the training task is the transfer task itself (aligned).",
-        "clear": "no seed overlaps: even trained with the labels, the last layer is not the best here.",
-        "overlap": "but the seed ranges overlap: within the spread, the last layer is as good as the best, "
-                   "as expected of the aligned reference.",
-        "one_seed": "with one seed the spread is unknown.",
-    },
-    RANDOM: {
-        "last": "It is the last layer. Random weights learned nothing: this is what the architecture alone gives.",
-        "clear": "no seed overlaps. Random weights learned nothing: the fall is what depth alone does to the "
-                 "pixels, not specialisation.",
-        "overlap": "but the seed ranges overlap. Random weights learned nothing: this is what the architecture "
-                   "alone gives.",
-        "one_seed": "with one seed the spread is unknown. Random weights learned nothing: this is what the "
-                    "architecture alone gives.",
-    },
-}
+def alignment_verdict(best: Curve) -> str:
+    """Lesson 4: is the last layer better or worse than the best earlier layer (chosen on the labelled images)?"""
+    c = _check_curve(best)
+    what = (f"{c.task}, {c.arch}, k={c.k}: last layer {c.last.layer} vs {c.earlier.layer}, the best earlier layer "
+            f"on the labelled images")
+    return _decide(dict(zip(c.units, c.last_values)), dict(zip(c.units, c.earlier_values)), what,
+                   "last layer higher", "last layer lower")
 
 
-def alignment_verdict(best: Curve, reference: Curve | None = None) -> str:
-    """Lesson 4: one sentence on a `best_layers` curve: is the last layer the best, and what that says.
+def _drops(c: Curve) -> dict:
+    return {u: last - earlier for u, last, earlier in zip(c.units, c.last_values, c.earlier_values)}
 
-    `reference` is the supervised network's curve for the same arch and k: a pretext task is called
-    misaligned only if its last layer clearly drops (no seed overlap) and drops more than the
-    reference's, since a drop the labels also show comes from the architecture or the probe.
+
+def random_verdicts(best, task: str, arch: str, k: int) -> list[str]:
+    """Lesson 4: a pretext task against random weights of its arch: the chosen layers, then the last layer's fall.
+
+    First: the pretext network at its chosen layer against random weights at theirs (does pretext
+    training add anything?). Second: the last layer's change against the best earlier layer, pretext
+    minus random (does the last layer fall beyond what the architecture and the probe alone give?).
     """
-    _check_curve(best)
-    if reference is not None and (_check_curve(reference, "reference").arch, reference.k) != (best.arch, best.k):
-        raise ValueError(f"reference must be the curve for arch {best.arch!r} and k={best.k}, got arch "
-                         f"{reference.arch!r} and k={reference.k}")
-    relation = last_layer_relation(best)
-    kind = best.task if best.task in _SENTENCES else "pretext"
-    sentence = _SENTENCES[kind][relation]
-    if kind == "pretext" and reference is not None:
-        ref = ("the supervised reference's last layer is its best" if reference.is_last else
-               "the supervised reference's last layer is as good as its best" if reference.drop < 0.05 else
-               f"the supervised reference's last layer is {reference.drop:.1f} points below its best")
-        if relation == "clear" and reference.drop >= best.drop:
-            sentence = (f"no seed overlaps, but {ref}, as much or more: the drop comes with the architecture "
-                        f"and the probe, not from the pretext task.")
-        elif relation == "clear":
-            sentence = (f"no seed overlaps, and {ref}: the last layers specialised in the pretext task, which "
-                        f"is not aligned with the transfer task.")
-        else:
-            sentence = f"{sentence[:-1]} ({ref})."
-    head = f"Verdict [{best.task}, {best.arch}, k={best.k}]: best layer {best.best.layer} {_pct(best.best)}"
-    if len(best.seed_best) > 1:
-        head += f"; {best.seed_best.count(best.best.layer)} of {len(best.seed_best)} seeds pick it"
-    if relation == "last":
-        return f"{head}. {sentence}"
-    return (f"{head}; the last layer {best.last.layer} reaches {_pct(best.last)}, {best.drop:.1f} points lower; "
-            f"{sentence}")
-
-
-def reference_for(best, curve: Curve) -> Curve | None:
-    """Lesson 4: the supervised curve of `best` with the same arch and k as `curve` (None if there is none)."""
-    return next((c for c in best if c.task == SUPERVISED and c.arch == curve.arch and c.k == curve.k), None)
+    curves = {c.task: c for c in best if c.arch == arch and c.k == k}
+    if task not in curves or RANDOM not in curves:
+        raise ValueError(f"best must hold the curves of {task!r} and {RANDOM!r} for arch {arch!r} and k={k}")
+    p, r = _check_curve(curves[task]), curves[RANDOM]
+    gain = _decide(dict(zip(p.units, p.best_values)), dict(zip(r.units, r.best_values)),
+                   f"{task} vs random weights, {arch}, k={k}: each at its chosen layer ({p.best.layer} vs "
+                   f"{r.best.layer})", "pretext features better", "pretext features worse")
+    fall = _decide(_drops(p), _drops(r),
+                   f"{task} vs random weights, {arch}, k={k}: last layer minus best earlier layer",
+                   "the pretext network's last layer falls less", "the pretext network's last layer falls more")
+    return [gain, fall]
 
 
 def architecture_verdict(best, task: str, k: int, plain: str = "cnn", skip: str = "resnet") -> str:
-    """Lesson 4: compare the last layer's drop without (plain) and with (skip) skip connections for one task."""
+    """Lesson 4: the last layer's change against the best earlier layer, with (skip) minus without (plain) skips."""
     entries = {c.arch: c for c in best if c.task == task and c.k == k}
     missing = [arch for arch in (plain, skip) if arch not in entries]
     if missing:
         raise ValueError(f"best must hold task {task!r} at k={k} for archs {plain!r} and {skip!r}; missing {missing}")
     p, s = entries[plain], entries[skip]
-    head = (f"Verdict [{task}, k={k}, {plain} vs {skip}]: the last layer loses {p.drop:.1f} points against "
-            f"the best without skip connections ({plain}: {p.last.layer} vs {p.best.layer}) and "
-            f"{s.drop:.1f} with them ({skip}: {s.last.layer} vs {s.best.layer})")
-    # the noise of a drop: how far the last layer's accuracy moves between seeds (of either arch)
-    spreads = [100 * (c.last.max - c.last.min) for c in (p, s) if c.n_seeds > 1]
-    noise = max(spreads, default=0.0)
-    if abs(p.drop - s.drop) <= noise:
-        return (f"{head}: the difference, {abs(p.drop - s.drop):.1f} points, is within the seeds' spread of "
-                f"the last layer ({noise:.1f} points): no clear difference here.")
-    hint = "" if spreads else " (one seed each: a hint, not evidence)"
-    if s.drop < p.drop:
-        return (f"{head}: skip connections kept the late layers more useful, as Kolesnikov et al. (2019) "
-                f"report{hint}.")
-    return (f"{head}: here skip connections did not keep the late layers more useful, unlike Kolesnikov et al. "
-            f"(2019){hint}.")
+    return _decide(_drops(s), _drops(p),
+                   f"{task}, k={k}: last layer minus best earlier layer, {skip} ({s.last.layer} vs "
+                   f"{s.earlier.layer}) minus {plain} ({p.last.layer} vs {p.earlier.layer})",
+                   "the last layer keeps more with skip connections",
+                   "the last layer keeps less with skip connections")
 
 
 def pretext_points(table, pretext, k: int, layer: str = "best") -> list[dict]:
     """Lesson 4: per network in `pretext` (rows task, arch, seed, pretext_accuracy, optional run): its downstream accuracy.
 
-    layer="best" takes the network's best layer, "last" its deepest layer.
+    layer="best" takes the layer chosen on the labelled images (cross-validated accuracy; the
+    accuracy itself for rows without it), "last" the deepest layer; split 0 of the network's seed.
     """
     if layer not in ("best", "last"):
         raise ValueError(f"layer must be 'best' or 'last', got {layer!r}")
@@ -487,41 +554,44 @@ def pretext_points(table, pretext, k: int, layer: str = "best") -> list[dict]:
             if key not in p:
                 raise ValueError(f"each pretext row must have task, arch, seed, pretext_accuracy; missing {key!r}")
         run = p.get("run", p["task"])
-        rows = select(table, task=run, arch=p["arch"], seed=p["seed"], k=k)
+        rows = [r for r in select(table, task=run, arch=p["arch"], seed=p["seed"], k=k) if r.get("split", 0) == 0]
         if not rows:
             raise ValueError(f"the table holds no rows for task {run!r}, arch {p['arch']!r}, seed {p['seed']}, k={k}")
-        pick = max(rows, key=lambda r: r["accuracy"]) if layer == "best" else max(rows, key=lambda r: r["depth"])
+        by = lambda r: r["val_accuracy"] if r.get("val_accuracy") is not None else r["accuracy"]  # noqa: E731
+        pick = max(rows, key=by) if layer == "best" else max(rows, key=lambda r: r["depth"])
         points.append(dict(p, run=run, k=k, layer=pick["layer"], downstream_accuracy=pick["accuracy"]))
     return points
 
 
 def pretext_verdict(points, label: str) -> str:
-    """Lesson 4: does pretext accuracy rank the networks in `points` as downstream accuracy does? One sentence."""
+    """Lesson 4: the rank correlation of pretext and downstream accuracy over `points`, described, not decided.
+
+    Across tasks whose chance levels differ (4 rotations, 100 permutations, 8 positions) this is a
+    different question from Kolesnikov et al.'s (one task, a varying network), so no verdict is drawn.
+    """
     if len(points) < 3:
         raise ValueError(f"points must hold at least 3 networks to compare rankings, got {len(points)}")
     rho = float(spearmanr([p["pretext_accuracy"] for p in points], [p["downstream_accuracy"] for p in points]).statistic)
-    top_pretext = max(points, key=lambda p: p["pretext_accuracy"])
-    top_down = max(points, key=lambda p: p["downstream_accuracy"])
-    name = lambda p: f"{p['run']} ({p['arch']}, seed {p['seed']})"  # noqa: E731
-    head = (f"Verdict [pretext vs downstream, {label}, k={points[0]['k']}]: over {len(points)} networks, "
-            f"rank correlation {rho:+.2f}; highest pretext accuracy: {name(top_pretext)} "
-            f"({100 * top_pretext['pretext_accuracy']:.1f}%), highest downstream accuracy: {name(top_down)} "
-            f"({100 * top_down['downstream_accuracy']:.1f}%)")
-    if rho >= PREDICTS_RHO:
-        return f"{head}: here pretext accuracy did rank the networks as the downstream task does."
-    return f"{head}: pretext accuracy did not predict downstream accuracy (rank correlation below {PREDICTS_RHO})."
+    runs = sorted({p["run"] for p in points}, key=_task_order)
+    return (f"Described, not decided [pretext vs downstream, {label}, k={points[0]['k']}]: over {len(points)} networks "
+            f"of {len(runs)} task(s) ({', '.join(runs)}), rank correlation {rho:+.2f}. Pretext accuracies of tasks "
+            f"with different numbers of classes are not on one scale, so this is not Kolesnikov et al.'s question "
+            f"(one task, a varying network).")
 
 
 def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dict[str, list[str]]:
     """Lesson 4: every verdict the lesson prints, recomputed from the table alone (the notebook prints these).
 
-    'alignment': one per curve (task, arch, k); 'architecture': one per pretext task and k found in
-    both archs; 'pretext': per group of `pretext` rows (default one group), best and last layer, at
-    the smallest label budget.
+    'alignment': one per curve (task, arch, k); 'random': two per pretext curve with a random-weights
+    curve beside it (`random_verdicts`); 'architecture': one per pretext task and k found in both
+    archs; 'pretext': per group of `pretext` rows (default one group), chosen and last layer, at the
+    smallest label budget (described, not decided).
     """
     best = best_layers(table)
-    out = {"alignment": [alignment_verdict(b, reference_for(best, b)) for b in best], "architecture": [],
-           "pretext": []}
+    out = {"alignment": [alignment_verdict(b) for b in best], "random": [], "architecture": [], "pretext": []}
+    for b in best:
+        if b.task not in BASELINES and any(c.task == RANDOM and c.arch == b.arch and c.k == b.k for c in best):
+            out["random"] += random_verdicts(best, b.task, b.arch, b.k)
     for k in sorted({c.k for c in best}):
         for task in sorted({c.task for c in best if c.task not in BASELINES}, key=_task_order):
             archs = {c.arch for c in best if c.task == task and c.k == k}
@@ -538,6 +608,56 @@ def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dic
                 if len(points) >= 3:
                     out["pretext"].append(pretext_verdict(points, f"{label}, {layer} layer"))
     return out
+
+
+def selection_bias(table, **where) -> list[dict]:
+    """Lesson 4: per curve and unit, how much choosing the layer on the test set would have flattered it.
+
+    `bias` is the best test accuracy over the layers minus the test accuracy of the layer chosen on
+    validation (never negative): what a report that picks its layer on the test set adds.
+    """
+    groups = defaultdict(dict)
+    for row in select(table, **where):
+        if row.get("val_accuracy") is not None and row["task"] != PIXELS:
+            groups[(row["task"], row["arch"], row["k"], _unit(row))][row["layer"]] = row
+    out = []
+    for (task, arch, k, unit), rows in groups.items():
+        if len(rows) < 2:
+            continue
+        by_test = max(rows.values(), key=lambda r: r["accuracy"])
+        by_val = max(sorted(rows.values(), key=lambda r: r["depth"]), key=lambda r: r["val_accuracy"])
+        out.append(dict(task=task, arch=arch, k=k, seed=unit[0], split=unit[1], test_chosen=by_test["layer"],
+                        val_chosen=by_val["layer"], bias=by_test["accuracy"] - by_val["accuracy"]))
+    return out
+
+
+def plot_selection_bias(bias, ax=None, title=None):
+    """Lesson 4: one dot per curve and unit: test-chosen minus validation-chosen accuracy, in points."""
+    import matplotlib.pyplot as plt
+
+    if not bias:
+        raise ValueError("bias must hold rows from selection_bias(table); got none")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+    else:
+        fig = ax.figure
+    groups = sorted({(b["arch"], b["k"], b["task"]) for b in bias}, key=lambda g: (g[0], g[1], _task_order(g[2])))
+    for i, (arch, k, task) in enumerate(groups):
+        values = [100 * b["bias"] for b in bias if (b["arch"], b["k"], b["task"]) == (arch, k, task)]
+        ax.scatter([i] * len(values), values, s=18, alpha=0.7, color=f"C{i % 10}")
+        ax.plot([i - 0.3, i + 0.3], [statistics.fmean(values)] * 2, color="black")
+    ax.set_xticks(range(len(groups)), [f"{task}\n{arch}, k={k}" for arch, k, task in groups], fontsize=7,
+                  rotation=60, ha="right")
+    ax.set_ylabel("test-chosen minus\nvalidation-chosen, points")
+    ax.set_title(title or "What choosing the layer on the test set would have added")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def of_arch(lines, arch: str) -> list[str]:
+    """Lesson 4: the verdict lines (from `verdicts`) about one arch: those whose bracket names it second."""
+    return [line for line in lines if line.split("]")[0].split(", ")[1:2] == [arch]]
 
 
 def _task_order(task: str):

@@ -9,6 +9,7 @@ from ..core.data import to_float
 from ..core.probe import fit_linear
 from ..core.task import PretextTask
 from ..core.training import train_or_load
+from ..core.validate import check_int
 from ..notebook.plotting import imshow
 from ..tasks.registry import course_tasks
 from . import alignment
@@ -211,21 +212,27 @@ def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", de
             for task in course_tasks().values()]
 
 
-def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset: str = "quick") -> list[dict]:
-    """Lesson 5: lesson 4's table (a row per task and layer) for `networks`, with raw-pixel and random-weight rows.
+def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset: str = "quick",
+                 num_splits: int = 3) -> list[dict]:
+    """Lesson 5: lesson 4's table (a row per task, layer and labelled split) for `networks`, with pixels and random weights.
 
     `networks` is a list of (task, net) or (task, net, history); each trunk is probed with a linear
-    classifier on `k` labelled images per class, whole images shown as `task.preprocess` shows them.
+    classifier on `k` labelled images per class, whole images shown as `task.preprocess` shows them,
+    on `num_splits` labelled splits of `seed` (one pretraining seed: the verdicts' intervals then
+    cover the labelled splits only, and say so).
     """
     items = list(networks)
     for i, item in enumerate(items):
         if not (isinstance(item, tuple) and len(item) in (2, 3) and isinstance(item[0], PretextTask)):
             raise TypeError(f"networks[{i}] must be a pair (task, net) or a triple (task, net, history) with a "
                             f"PretextTask first, got {type(item).__name__}")
-    split = alignment.downstream_split((k,), seed)
-    table = alignment.probe_pixels(seed, (k,), (arch,), split)
-    table += alignment.probe_network(alignment.random_net(arch, seed, preset), alignment.RANDOM, arch, seed, (k,),
-                                     split)
-    for task, net, *_ in items:
-        table += alignment.probe_network(net, task, arch, seed, (k,), split)
+    check_int("num_splits", num_splits)
+    random = alignment.random_net(arch, seed, preset)
+    table = []
+    for j in range(num_splits):
+        split = alignment.downstream_split((k,), seed, split=j)
+        table += alignment.probe_pixels(seed, (k,), (arch,), split, split_index=j)
+        table += alignment.probe_network(random, alignment.RANDOM, arch, seed, (k,), split, split_index=j)
+        for task, net, *_ in items:
+            table += alignment.probe_network(net, task, arch, seed, (k,), split, split_index=j)
     return table
