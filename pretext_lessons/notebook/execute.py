@@ -6,9 +6,40 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
+
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.channels import AsyncZMQSocketChannel
+from traitlets import Type
 
 ROOT = Path(__file__).resolve().parents[2]  # the course folder: notebooks/, exercises/, solutions/
 BUILD = ROOT / "build"
+
+
+class SlicedChannel(AsyncZMQSocketChannel):
+    """A kernel channel that waits for a message in slices of a second, up to the caller's timeout.
+
+    One long wait on the socket can miss the wake-up of a message that arrived (seen after cells
+    that open widgets): the client then sat until the cell's whole time limit although the reply
+    was there. Waiting again every second looks at the socket afresh.
+    """
+
+    async def get_msg(self, timeout: float | None = None):
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            step = 1.0 if deadline is None else max(0.0, min(1.0, deadline - time.monotonic()))
+            try:
+                return await super().get_msg(timeout=step)
+            except Empty:
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise
+
+
+class SlicedKernelClient(AsyncKernelClient):
+    """Lesson 0: the kernel client of every notebook the course executes (see `SlicedChannel`)."""
+
+    shell_channel_class = Type(SlicedChannel)
+    iopub_channel_class = Type(SlicedChannel)
 
 
 def kernel_env(**extra) -> dict:
@@ -54,7 +85,8 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
     # their binding, which leaves a client waiting for a reply that went elsewhere
     sockets = Path(tempfile.mkdtemp(prefix="pretext-kernel-"))
     km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "k"),
-                            connection_file=str(sockets / "kernel.json"))
+                            connection_file=str(sockets / "kernel.json"),
+                            client_class="pretext_lessons.notebook.execute.SlicedKernelClient")
     client = NotebookClient(nb, km=km, timeout=timeout, allow_errors=allow_errors,
                             resources={"metadata": {"path": str(cwd or path.parent)}})
     start = time.perf_counter()
