@@ -94,15 +94,18 @@ def bwrap_prefix(bwrap: str, workdir: Path, hide=()) -> list[str]:
     in `hide` (solutions, reports, submissions). Writable: `workdir` only. No network, own processes.
     """
     home = Path.home().resolve()
+    masked = [Path("/tmp"), Path("/dev/shm")]
     args = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
             "--tmpfs", "/dev/shm"]
     if home != Path("/") and home.exists():
         args += ["--tmpfs", str(home)]
-        # what the kernel needs from inside the grader's home comes back, read-only
-        needed = _existing([ROOT, sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent])
-        for path in needed:
-            if _inside(path, home):
-                args += ["--ro-bind", str(path), str(path)]
+        masked.append(home)
+    # what the kernel needs from a folder made private above (the course and its Python, e.g. a clone
+    # under /tmp or in the grader's home) comes back, read-only
+    needed = _existing([ROOT, sys.prefix, sys.base_prefix, Path(sys.executable).resolve().parent])
+    for path in needed:
+        if any(_inside(path, folder) for folder in masked):
+            args += ["--ro-bind", str(path), str(path)]
     for path in _existing(hide):
         if path != Path("/") and not any(_inside(keep, path) for keep in _existing([ROOT, sys.prefix])):
             args += ["--tmpfs", str(path)]
