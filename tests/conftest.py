@@ -37,3 +37,13 @@ def graded_course(tmp_path_factory):
     paths = [p for s in sources for p in (s, released / s.name)]
     reports = grade(paths, jobs=2, cell_timeout=300, timeout=900, executed_dir=executed)
     return {(Path(r["submission"]).stem, Path(r["submission"]).parent == released): r for r in reports}
+
+
+@pytest.fixture(scope="session")
+def released_toy(tmp_path_factory):
+    """The grading tests' toy exercise (tests/fixtures/grading) released as a student gets it: its path."""
+    from pretext_lessons.grading import release
+
+    out = tmp_path_factory.mktemp("released_toy")
+    release(Path(__file__).parent / "fixtures" / "grading" / "solutions", out)
+    return out / "90_toy.ipynb"

@@ -18,7 +18,6 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from pretext_lessons.grading import release
 from pretext_lessons.grading.cells import grade_id, read_notebook
 from pretext_lessons.grading.sandbox import bwrap_status
 from pretext_lessons.notebook.execute import ROOT, kernel_env
@@ -45,8 +44,8 @@ def _write(nb, path: Path) -> Path:
     return path
 
 
-def _submission(released: Path, folder: Path, student: str, q1: str, q2: str) -> Path:
-    nb = read_notebook(released)
+def _submission(released_toy: Path, folder: Path, student: str, q1: str, q2: str) -> Path:
+    nb = read_notebook(released_toy)
     _answer(nb, "q1", q1)
     _answer(nb, "q2", q2)
     return _write(nb, folder / f"{student}-90_toy.ipynb")
@@ -84,32 +83,25 @@ def processes_with(token: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def released(tmp_path_factory):
-    out = tmp_path_factory.mktemp("released")
-    release(FIXTURES, out)
-    return out / "90_toy.ipynb"
-
-
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory, released):
+def hostile(tmp_path_factory, released_toy):
     """One batch without the sandbox: a solution and a submission per attack; graded by the command line."""
     folder = tmp_path_factory.mktemp("hostile")
     token = secrets.token_hex(8)
     subs = [
         _write(read_notebook(TOY), folder / "ann-90_toy.ipynb"),
         # kills the process that started its kernel, and that process's group
-        _submission(released, folder, "killer",
+        _submission(released_toy, folder, "killer",
                     "import os, signal\ntry:\n    os.killpg(os.getpgid(os.getppid()), signal.SIGKILL)\n"
                     "finally:\n    os.kill(os.getppid(), signal.SIGKILL)\n" + RIGHT_COUNT, RIGHT_FLIP),
         # wrong answers, with the helpers the tests use redefined (q1) and patched in their module (q2)
-        _submission(released, folder, "redefiner",
+        _submission(released_toy, folder, "redefiner",
                     WRONG_COUNT + "\nexpect = lambda *a, **k: None\nexpect_tensor = lambda x, *a, **k: x\n"
                                   "expect_close = lambda *a, **k: None",
                     WRONG_FLIP + "\nimport pretext_lessons.notebook.checks as _c\n"
                                  "_c.expect = lambda *a, **k: None\n_c.expect_tensor = lambda x, *a, **k: x\n"
                                  "_c.expect_close = lambda *a, **k: None"),
         # starts a process in a new session and a double-forked daemon, both meant to outlive grading
-        _submission(released, folder, "spawner",
+        _submission(released_toy, folder, "spawner",
                     "import os, subprocess, sys\n"
                     f"subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(900)', '{token}'], "
                     "start_new_session=True)\n"
@@ -117,7 +109,7 @@ def hostile(tmp_path_factory, released):
                     f"        os.execv(sys.executable, [sys.executable, '-c', 'import time; time.sleep(900)', "
                     f"'{token}-daemon'])\n    os._exit(0)\n" + RIGHT_COUNT, RIGHT_FLIP),
         # asks for twice the memory limit in q1, answers q2 right
-        _submission(released, folder, "hog",
+        _submission(released_toy, folder, "hog",
                     f"_big = torch.empty({2 * MEMORY_GB} * 2**30, dtype=torch.uint8)\n" + RIGHT_COUNT, RIGHT_FLIP),
     ]
     out = folder / "reports"
@@ -169,7 +161,7 @@ BWRAP, WHY_NOT = bwrap_status()
 
 
 @pytest.mark.skipif(BWRAP is None, reason=f"no working sandbox here: {WHY_NOT}")
-def test_the_sandbox_keeps_a_submission_in_its_working_folder(tmp_path, released):
+def test_the_sandbox_keeps_a_submission_in_its_working_folder(tmp_path, released_toy):
     token = secrets.token_hex(8)
     folder = tmp_path / "submissions"
     out = tmp_path / "reports"
@@ -177,7 +169,7 @@ def test_the_sandbox_keeps_a_submission_in_its_working_folder(tmp_path, released
                out / f"escape-{token}", Path("/tmp") / f"escape-{token}", Path("/var/tmp") / f"escape-{token}"]
     writes = "".join(f"try:\n    open({str(t)!r}, 'w').write('x')\nexcept OSError:\n    pass\n" for t in targets)
     reads = f"_solution = open({str(TOY)!r}).read()\n"
-    subs = [_submission(released, folder, "escaper", writes + RIGHT_COUNT, reads + RIGHT_FLIP),
+    subs = [_submission(released_toy, folder, "escaper", writes + RIGHT_COUNT, reads + RIGHT_FLIP),
             _write(read_notebook(TOY), folder / "ann-90_toy.ipynb")]
     try:
         done = grade_cli(subs, out, "--sandbox")

@@ -245,13 +245,6 @@ def _student_namespace(**answers):
     return ns
 
 
-@pytest.fixture(scope="module")
-def released_toy(tmp_path_factory):
-    out = tmp_path_factory.mktemp("released")
-    release(FIXTURES, out)
-    return out / "90_toy.ipynb"
-
-
 def test_check_passes_correct_answers(released_toy):
     ns = _student_namespace(count_labels=lambda y, n: torch.bincount(y, minlength=n), flip_batch=lambda X: X.flip(-1))
     result = check(exercise=released_toy, namespace=ns)
