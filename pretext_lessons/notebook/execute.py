@@ -74,6 +74,7 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
     """
     import nbformat
     from jupyter_client.manager import AsyncKernelManager
+    from jupyter_core.utils import run_sync
     from nbclient import NotebookClient
 
     path = Path(path)
@@ -94,6 +95,9 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
         client.execute()
     finally:
         seconds = time.perf_counter() - start
+        # a kernel manager handed to the client is not shut down by it: end the kernel here
+        if km.has_kernel:
+            run_sync(km.shutdown_kernel)(now=True)
         shutil.rmtree(sockets, ignore_errors=True)
         for k, v in old.items():
             if v is None:
