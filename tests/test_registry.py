@@ -1,4 +1,4 @@
-"""The task registry: a task registered outside the package goes through lesson 4's study and lesson 5's report."""
+"""The task registry: a task registered outside the package goes through lesson 4's study and lesson 6's report."""
 import dataclasses
 
 import pytest

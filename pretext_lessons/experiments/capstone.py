@@ -100,7 +100,7 @@ def plot_pipeline(x=None, x_tilde=None, y_tilde=None, highlight=None, highlight_
 
 
 # ------------------------------------------------------------------------------------------------
-# Lesson 5: catching shortcuts
+# Lesson 6: catching shortcuts
 # ------------------------------------------------------------------------------------------------
 
 def _as_long(permutations) -> torch.Tensor:
@@ -112,7 +112,7 @@ def _as_long(permutations) -> torch.Tensor:
 
 
 def edge_solver(tiles: torch.Tensor, permutations, grid: int = 3) -> torch.Tensor:
-    """Lesson 5: solve jigsaw puzzles without learning: the permutation whose tile borders match best.
+    """Lesson 6: solve jigsaw puzzles without learning: the permutation whose tile borders match best.
 
     `tiles` (N, grid*grid, C, h, w) as `JigsawTask.make_batch` returns them, where the tile at
     position i comes from cell `permutations[y][i]`. For each candidate permutation, the cost is the
@@ -144,7 +144,7 @@ def edge_solver(tiles: torch.Tensor, permutations, grid: int = 3) -> torch.Tenso
 
 
 def low_level_features(inputs: torch.Tensor) -> torch.Tensor:
-    """Lesson 5: statistics a network can read without understanding anything, per image or tile of a pretext input.
+    """Lesson 6: statistics a network can read without understanding anything, per image or tile of a pretext input.
 
     Per part (an image, a tile, a patch): mean and spread of the intensity, horizontal and
     vertical gradient energy, the mean of each border row and column, the centre of mass, and
@@ -171,7 +171,7 @@ def low_level_features(inputs: torch.Tensor) -> torch.Tensor:
 
 
 def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float = 0.75) -> dict:
-    """Lesson 5: how well a linear classifier on `low_level_features` predicts the task's pseudo labels.
+    """Lesson 6: how well a linear classifier on `low_level_features` predicts the task's pseudo labels.
 
     Returns held-out `accuracy`, `chance` (the most frequent held-out label's share) and the
     number of images used. Far above chance means the labels leak through low-level cues: a
@@ -199,11 +199,11 @@ def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float 
 
 
 # ------------------------------------------------------------------------------------------------
-# Lesson 5: the layer-wise report of lesson 4, for the classic tasks and yours
+# Lesson 6: the layer-wise report of lesson 4, for the classic tasks and yours
 # ------------------------------------------------------------------------------------------------
 
 def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", device=None) -> list[tuple]:
-    """Lesson 5: (task, net, history) for every registered task (lessons 1 to 3 and any you registered).
+    """Lesson 6: (task, net, history) for every registered task (lessons 1 to 3 and any you registered).
 
     Loaded from the checkpoint cache when the lessons ran with the same preset and seed; trained
     otherwise (minutes on a CPU).
@@ -214,7 +214,7 @@ def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", de
 
 def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset: str = "quick",
                  num_splits: int = 3) -> list[dict]:
-    """Lesson 5: lesson 4's table (a row per task, layer and labelled split) for `networks`, with pixels and random weights.
+    """Lesson 6: lesson 4's table (a row per task, layer and labelled split) for `networks`, with pixels and random weights.
 
     `networks` is a list of (task, net) or (task, net, history); each trunk is probed with a linear
     classifier on `k` labelled images per class, whole images shown as `task.preprocess` shows them,

@@ -9,7 +9,7 @@ A task registers itself where it is defined, with the decorator:
         ...
 
 From then on `course_tasks()` returns it beside the lessons' tasks, so the layer-alignment study
-(lesson 4) and the capstone's layer report (lesson 5) include it with no other change.
+(lesson 4) and the capstone's layer report (lesson 6) include it with no other change.
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ _REGISTRY: dict[str, type[PretextTask]] = {}
 
 
 def register_task(cls: type[PretextTask]) -> type[PretextTask]:
-    """Lesson 5: add a PretextTask class to the course's tasks under its `name` (a class decorator).
+    """Lesson 6: add a PretextTask class to the course's tasks under its `name` (a class decorator).
 
     Registering a class again under the same name replaces the earlier one (a notebook cell run
     twice); another class under a taken name is an error, so two tasks never share checkpoints.
@@ -39,7 +39,7 @@ def register_task(cls: type[PretextTask]) -> type[PretextTask]:
 
 
 def unregister_task(name: str) -> None:
-    """Lesson 5: remove a task from the course's tasks (e.g. a capstone draft you no longer want in the reports)."""
+    """Lesson 6: remove a task from the course's tasks (e.g. a capstone draft you no longer want in the reports)."""
     if name not in _REGISTRY:
         raise KeyError(f"name must be a registered task, one of {list(_REGISTRY)}; got {name!r}")
     del _REGISTRY[name]
