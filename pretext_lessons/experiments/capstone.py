@@ -5,10 +5,11 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from ..core.data import to_float
+from ..core.data import pretrain_split, to_float
 from ..core.probe import fit_linear
+from ..core.stats import Verdict, compare
 from ..core.task import PretextTask
-from ..core.training import train_or_load
+from ..core.training import build_net, resolve_preset, train_or_load
 from ..core.validate import check_int
 from ..notebook.plotting import imshow
 from ..tasks.registry import course_tasks
@@ -236,3 +237,71 @@ def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset
         for task, net, *_ in items:
             table += alignment.probe_network(net, task, arch, seed, (k,), split, split_index=j)
     return table
+
+
+# ------------------------------------------------------------------------------------------------
+# Lesson 6: is a designed task worth having? (the capstone's graded checks)
+# ------------------------------------------------------------------------------------------------
+
+def random_with_statistics(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: str = "quick",
+                           X: torch.Tensor | None = None, **overrides) -> torch.nn.Module:
+    """Lesson 6: the task's network before training (the weights `train_or_load` starts from), BatchNorm statistics set on its inputs.
+
+    The fair baseline for a briefly trained network: every forward pass in train mode sets
+    BatchNorm's running statistics to the data's, and that alone moves a linear probe by points
+    (a task whose label is a constant "beats" plain random weights that way). This baseline has the
+    statistics of the same pretraining inputs but no gradient step, so a comparison with it credits
+    only what the pseudo labels taught.
+    """
+    if not isinstance(task, PretextTask):
+        raise TypeError(f"task must be a PretextTask, got {type(task).__name__}")
+    settings = resolve_preset(preset, task, arch, **overrides)
+    if X is None:
+        X = pretrain_split(settings["num_images"], seed=seed)
+    net = build_net(task, arch, X.shape[1], settings["width"], seed)
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a plain average over every batch below
+    generator = torch.Generator().manual_seed(seed)
+    net.train()
+    with torch.no_grad():
+        for start in range(0, len(X), settings["batch_size"]):
+            inputs, _ = task.make_batch(to_float(X[start:start + settings["batch_size"]]), generator)
+            net(inputs)
+    for m in norms:
+        m.momentum = 0.1
+    return net.eval()
+
+
+def random_comparison(task: PretextTask, net: torch.nn.Module, arch: str = "cnn", seed: int = 0,
+                      preset: str = "quick", k: int = 10, num_splits: int = 5, **overrides) -> Verdict:
+    """Lesson 6: `net` (trained on `task`) against `random_with_statistics`, each at its layer chosen on the labelled images.
+
+    Probed as lesson 4 probes (`alignment.probe_network`), on `num_splits` labelled splits of
+    `seed`; the verdict pairs the splits (one pretraining seed: its interval says so). `overrides`
+    are the training settings `net` was trained with (`train_or_load`'s), so the baseline sees the same images.
+    """
+    check_int("num_splits", num_splits, lowest=2)
+    base = random_with_statistics(task, arch, seed, preset, **overrides)
+    rows, cache = [], {}
+    for j in range(num_splits):
+        split = alignment.downstream_split((k,), seed, split=j)
+        rows += alignment.probe_network(net, task, arch, seed, (k,), split, split_index=j, feature_cache=cache)
+        rows += alignment.probe_network(base, alignment.RANDOM, arch, seed, (k,), split, preprocess=task.preprocess,
+                                        split_index=j, feature_cache=cache)
+    curves = {c.task: c for c in alignment.best_layers(rows)}
+    mine, random = curves[task.name], curves[alignment.RANDOM]
+    theirs = dict(zip(random.units, random.best_values))
+    units = [u for u in mine.units if u in theirs]
+    a = [v for u, v in zip(mine.units, mine.best_values) if u in theirs]
+    return compare(a, [theirs[u] for u in units],
+                   f"{task.name} vs its untrained network with the data's statistics, {arch}, k={k}: each at its "
+                   f"chosen layer ({mine.best.layer} vs {random.best.layer})",
+                   "pretext features better", "pretext features worse",
+                   seeds=[s for s, _ in units], splits=[j for _, j in units])
+
+
+def shortcut_share(result: dict) -> float:
+    """Lesson 6: how much of the way from chance to 100% a `low_level_probe` result goes (0: chance, 1: every label)."""
+    return (result["accuracy"] - result["chance"]) / max(1e-9, 1 - result["chance"])
