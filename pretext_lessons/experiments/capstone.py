@@ -7,7 +7,6 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ..core.data import pretrain_split, to_float
 from ..core.probe import fit_linear
-from ..core.stats import Verdict, compare
 from ..core.task import PretextTask
 from ..core.training import build_net, resolve_preset, train_or_load
 from ..core.validate import check_int
@@ -260,6 +259,7 @@ def random_with_statistics(task: PretextTask, arch: str = "cnn", seed: int = 0, 
         X = pretrain_split(settings["num_images"], seed=seed)
     net = build_net(task, arch, X.shape[1], settings["width"], seed)
     norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    momenta = [m.momentum for m in norms]
     for m in norms:
         m.reset_running_stats()
         m.momentum = None  # a plain average over every batch below
@@ -269,37 +269,9 @@ def random_with_statistics(task: PretextTask, arch: str = "cnn", seed: int = 0, 
         for start in range(0, len(X), settings["batch_size"]):
             inputs, _ = task.make_batch(to_float(X[start:start + settings["batch_size"]]), generator)
             net(inputs)
-    for m in norms:
-        m.momentum = 0.1
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
     return net.eval()
-
-
-def random_comparison(task: PretextTask, net: torch.nn.Module, arch: str = "cnn", seed: int = 0,
-                      preset: str = "quick", k: int = 10, num_splits: int = 5, **overrides) -> Verdict:
-    """Lesson 6: `net` (trained on `task`) against `random_with_statistics`, each at its layer chosen on the labelled images.
-
-    Probed as lesson 4 probes (`alignment.probe_network`), on `num_splits` labelled splits of
-    `seed`; the verdict pairs the splits (one pretraining seed: its interval says so). `overrides`
-    are the training settings `net` was trained with (`train_or_load`'s), so the baseline sees the same images.
-    """
-    check_int("num_splits", num_splits, lowest=2)
-    base = random_with_statistics(task, arch, seed, preset, **overrides)
-    rows, cache = [], {}
-    for j in range(num_splits):
-        split = alignment.downstream_split((k,), seed, split=j)
-        rows += alignment.probe_network(net, task, arch, seed, (k,), split, split_index=j, feature_cache=cache)
-        rows += alignment.probe_network(base, alignment.RANDOM, arch, seed, (k,), split, preprocess=task.preprocess,
-                                        split_index=j, feature_cache=cache)
-    curves = {c.task: c for c in alignment.best_layers(rows)}
-    mine, random = curves[task.name], curves[alignment.RANDOM]
-    theirs = dict(zip(random.units, random.best_values))
-    units = [u for u in mine.units if u in theirs]
-    a = [v for u, v in zip(mine.units, mine.best_values) if u in theirs]
-    return compare(a, [theirs[u] for u in units],
-                   f"{task.name} vs its untrained network with the data's statistics, {arch}, k={k}: each at its "
-                   f"chosen layer ({mine.best.layer} vs {random.best.layer})",
-                   "pretext features better", "pretext features worse",
-                   seeds=[s for s, _ in units], splits=[j for _, j in units])
 
 
 def shortcut_share(result: dict) -> float:
