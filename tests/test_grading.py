@@ -538,8 +538,8 @@ def test_exercise_solution_gets_full_marks_and_release_zero(path, graded_course)
     assert full["points"] == full["auto_points"], summary(full)
     assert zero["points"] == 0, summary(zero)
     assert full["notes"] == []
-    # an untouched release sets no STUDENT_ID: the cells drawing from it fail, and the notes say so
-    assert all("STUDENT_ID" in note for note in zero["notes"]), zero["notes"]
+    # an untouched release sets no STUDENT_ID and no answer: exercise cells that need them fail, and the notes say why
+    assert all("STUDENT_ID" in note or "not answered yet" in note for note in zero["notes"]), zero["notes"]
 
 
 @pytest.mark.slow
