@@ -244,7 +244,7 @@ def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset
 
 def random_with_statistics(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: str = "quick",
                            X: torch.Tensor | None = None, **overrides) -> torch.nn.Module:
-    """Lesson 6: the task's network before training (the weights `train_or_load` starts from), BatchNorm statistics set on its inputs.
+    """Lesson 6: the task's untrained network (`train_or_load`'s starting weights), BatchNorm statistics set on its inputs.
 
     The fair baseline for a briefly trained network: every forward pass in train mode sets
     BatchNorm's running statistics to the data's, and that alone moves a linear probe by points

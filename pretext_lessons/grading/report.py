@@ -59,7 +59,8 @@ def gradebook_rows(reports: list[dict]) -> tuple[list[str], list[dict]]:
                "submission"]
     rows = []
     for r in reports:
-        row = {"student": r["student"], "student_id": r.get("student_id") or "", "exercise": r["exercise"] or "", "status": r["status"],
+        row = {"student": r["student"], "student_id": r.get("student_id") or "", "exercise": r["exercise"] or "",
+               "status": r["status"],
                "points": r["points"], "auto_points": r["auto_points"], "pending_points": r["pending_points"],
                "notes": "; ".join(r.get("notes", []) + ([r["message"]] if r.get("message") else []))[:500],
                "submission": r["submission"]}
@@ -177,7 +178,7 @@ def outcome(report: dict, question: dict) -> str:
 
 
 def class_summary(reports: list[dict]) -> dict:
-    """Lesson 0: per exercise and question: how many submissions had each outcome, the score counts, the commonest failures.
+    """Lesson 0: per exercise and question: each outcome's count, the score counts, the commonest failures.
 
     {exercise: {"submissions": n, "questions": {question: {"points": max, "outcomes": {outcome: n},
     "scores": {points: n}, "failures": [(message, n), ...], "untouched": n}}}, plus
