@@ -117,7 +117,9 @@ def main() -> None:
             reports = grade(paths, out=Path(tmp) / f"reports{jobs}", jobs=jobs, solutions=solutions)
             rows.append((f"pretext-lessons grade --jobs {jobs}", time.perf_counter() - start))
             full = [r for r in reports if "student" in r["submission"]]
-            assert all(r["points"] == r["auto_points"] for r in full), "a solution lost points"
+            lost = [f"{r['submission']}: {r['points']:g}/{r['auto_points']:g}" for r in full
+                    if r["points"] != r["auto_points"]]
+            assert not lost, f"solutions lost points: {lost}"
             if jobs == 1:
                 slowest = max(full, key=lambda r: r["seconds"])
                 one = (slowest["exercise"], slowest["seconds"])
