@@ -774,9 +774,12 @@ def protocol_verdicts(rows, task: str = "jigsaw") -> list[str]:
     lines = [_decide(drops[p], zero, f"{task}, resnet, {p}: last layer minus {EARLIER}", "last layer higher",
                     "last layer lower") for p in PROTOCOLS]
     lines.append(_decide(drops[kolesnikov], drops[goyal], f"{task}, resnet: the last layer's drop, Kolesnikov's protocol "
-                        f"minus Goyal's", "the protocol explains a fall", "the protocol explains a rise"))
-    lines.append(_decide(drops["global pool, short fit"], drops[goyal], f"{task}, resnet: global pool minus spatial "
-                        f"map, short fit", "pooling explains a part", "pooling works the other way"))
-    lines.append(_decide(drops[kolesnikov], drops["global pool, short fit"], f"{task}, resnet: long minus short fit, "
-                        f"global pool", "fit length explains a part", "fit length works the other way"))
+                         f"minus Goyal's", "the last layer fares better under Kolesnikov's protocol",
+                         "the last layer fares worse under Kolesnikov's protocol"))
+    lines.append(_decide(drops["global pool, short fit"], drops[goyal], f"{task}, resnet: the last layer's drop, global "
+                         f"pool minus spatial map, short fit", "global pooling favours the last layer",
+                         "global pooling disfavours the last layer"))
+    lines.append(_decide(drops[kolesnikov], drops["global pool, short fit"], f"{task}, resnet: the last layer's drop, "
+                         f"long minus short fit, global pool", "a long fit favours the last layer",
+                         "a long fit disfavours the last layer"))
     return lines
