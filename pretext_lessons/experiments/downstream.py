@@ -60,7 +60,7 @@ from ..core.training import set_seed
 from ..core.validate import check_int
 from ..notebook.widgets import explorer
 from .alignment import (PROBE_TOL, RANDOM, SPLIT_STRIDE, SUPERVISED, _decide, _task_name_and_preprocess, _task_order,
-                        best_layers, downstream_split)
+                        best_layers, downstream_split, random_net)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -783,3 +783,25 @@ def protocol_verdicts(rows, task: str = "jigsaw") -> list[str]:
                          f"long minus short fit, global pool", "a long fit favours the last layer",
                          "a long fit disfavours the last layer"))
     return lines
+
+
+# 7. lesson 6: your task on the suite ------------------------------------------------------------------------
+
+CAPSTONE_SIZES = dict(k=10, num_test=300, scenes_train=120, scenes_test=200, where_per_cell=4, where_test=160)
+
+
+def capstone_suite(networks, arch: str = "cnn", seed: int = 0, preset: str = "quick", sizes: dict | None = None,
+                   num_splits: int = 2) -> list[dict]:
+    """Lesson 6: the suite's table for the capstone's networks ((task, net) or (task, net, history)) and random weights.
+
+    One pretraining seed: the labelled splits (`num_splits`) give the intervals, which then cover
+    split noise only. `sizes` defaults to CAPSTONE_SIZES (smaller test sets than lesson 5's, for time).
+    """
+    entries = []
+    for i, item in enumerate(networks):
+        if not (isinstance(item, tuple) and len(item) in (2, 3)):
+            raise TypeError(f"networks[{i}] must be (task, net) or (task, net, history), got {type(item).__name__}")
+        entries.append((item[0], arch, seed, item[1]))
+    entries.append((RANDOM, arch, seed, random_net(arch, seed, preset)))
+    check_int("num_splits", num_splits)
+    return probe_networks(entries, splits=range(num_splits), sizes=sizes or CAPSTONE_SIZES)
