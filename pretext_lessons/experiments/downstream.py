@@ -54,8 +54,8 @@ from torch.nn import functional as F
 from ..core.data import FASHION_MNIST_CLASSES, load_fashion_mnist, to_float
 from ..core.models import evaluating, trunk_of
 from ..core.multilabel import fit_multilabel, mean_average_precision
-from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, choose, cross_validate, fit_linear,
-                          layer_features)
+from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, _one_thread, choose, cross_validate,
+                          fit_linear, layer_features)
 from ..core.training import set_seed
 from ..core.validate import check_int
 from ..notebook.widgets import explorer
@@ -95,7 +95,7 @@ SIZES = dict(k=10, num_test=500, scenes_train=200, scenes_test=300, where_per_ce
 ROW_KEYS = ("task", "arch", "seed", "split", "downstream", "metric", "layer", "depth", "score", "val_score", "C")
 # Fine-tuning recipe (fixed, not searched: nothing is chosen on the test set, and the labelled images are too
 # few to search it): SGD with Nesterov momentum, every weight trained, on the k labelled images per class.
-FINE_TUNE = dict(num_epochs=30, batch_size=50, lr=0.01, weight_decay=5e-4)
+FINE_TUNE = dict(num_epochs=20, batch_size=50, lr=0.01, weight_decay=5e-4)
 SHORT_FIT_ITER = 5  # the "short" probe fit of the protocol comparison: L-BFGS steps (the long fit runs to convergence)
 
 
@@ -650,6 +650,12 @@ def fine_tune(net: nn.Module, task, X_train, y_train, seed: int = 0, num_classes
                           weight_decay=settings["weight_decay"])
     g = torch.Generator().manual_seed(seed)
     model.train()
+    with _one_thread():  # batches of 50 small images: a second thread mostly waits, and on a busy CPU costs far more
+        _fine_tune_epochs(model, opt, X, y_train, g, settings)
+    return model.eval()
+
+
+def _fine_tune_epochs(model, opt, X, y_train, g, settings):
     for _ in range(settings["num_epochs"]):
         order = torch.randperm(len(X), generator=g)
         for start in range(0, len(X), settings["batch_size"]):
@@ -658,7 +664,6 @@ def fine_tune(net: nn.Module, task, X_train, y_train, seed: int = 0, num_classes
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    return model.eval()
 
 
 @torch.no_grad()
