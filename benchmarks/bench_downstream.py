@@ -65,11 +65,11 @@ def main(argv=None):
                                           args.repeats)
     layers = len({r["layer"] for r in rows})
     print(f"{name} {args.arch} seed {args.seed}: {layers} layers; suite sizes {downstream.SIZES}")
-    print(f"{'what':<44} {'wall s':>7} {'CPU s':>7} {'x ten-class':>11}")
-    print(f"{'ten-class probe (lesson 4: k=10, 2,000 test)':<44} {wall_ten:>7.2f} {cpu_ten:>7.2f} {1:>11.2f}")
-    print(f"{'making the suite images (once per seed, split)':<44} {wall_data:>7.2f} {cpu_data:>7.2f} "
+    print(f"{'what':<56} {'wall s':>7} {'CPU s':>7} {'x ten-class':>11}")
+    print(f"{'ten-class probe (lesson 4: k=10, 2,000 test)':<56} {wall_ten:>7.2f} {cpu_ten:>7.2f} {1:>11.2f}")
+    print(f"{'making the suite images (once per seed, split)':<56} {wall_data:>7.2f} {cpu_data:>7.2f} "
           f"{wall_data / wall_ten:>11.2f}")
-    print(f"{'the suite: ' + ', '.join(downstream.TASKS) + ', every layer':<44} {wall_suite:>7.2f} {cpu_suite:>7.2f} "
+    print(f"{'the suite: ' + ', '.join(downstream.TASKS) + ', every layer':<56} {wall_suite:>7.2f} {cpu_suite:>7.2f} "
           f"{wall_suite / wall_ten:>11.2f}")
     for d in downstream.TASKS:
         best = max((r for r in rows if r["downstream"] == d), key=lambda r: r["val_score"])
