@@ -362,7 +362,8 @@ def resolve_dataset(dataset=None, size: int | None = None) -> Dataset:
     if not isinstance(dataset, (str, os.PathLike)):
         raise TypeError(f"dataset must be a name ('fashion_mnist', 'cifar10', 'stl10') or a folder path, "
                         f"got {type(dataset).__name__}")
-    name = str(dataset).strip().lower().replace("-", "_")
+    spelled = {n.replace("_", ""): n for n in NAMED_DATASETS}  # "CIFAR-10", "Fashion-MNIST", "stl_10" all work
+    name = spelled.get("".join(c for c in str(dataset).strip().lower() if c not in "-_ "), "")
     if name in NAMED_DATASETS:
         title, channels, native, _, classes = NAMED_DATASETS[name]
         if size is not None and size != native:

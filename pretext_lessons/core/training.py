@@ -314,11 +314,11 @@ def train_or_load(task: PretextTask, arch: str = "cnn", preset: str = "quick", s
         raise TypeError(f"task must be a PretextTask, got {type(task).__name__}")
     source = resolve_dataset(dataset)
     settings = resolve_preset(preset, task, arch, dataset=source, **overrides)
+    from_dataset = X is None or tuple(X.shape[1:]) == (source.channels, source.size, source.size)
     if X is None:
         X = pretrain_split(settings["num_images"], seed=seed, dataset=source)
-    if X_val is None and y is None:
-        X_test = source.load("test")[0][:2000]
-        X_val = X_test if X_test.shape[1:] == X.shape[1:] else None
+    if X_val is None and y is None and from_dataset:
+        X_val = source.load("test")[0][:2000]
     check_images(X, min_size=task.min_size)
     config = {"task": task.config(), "arch": arch, "in_channels": X.shape[1], "seed": seed, "dataset": source.key,
               "data": fingerprint(X), "val": fingerprint(X_val) if X_val is not None else None,
