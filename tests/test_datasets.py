@@ -158,3 +158,17 @@ def test_the_course_command_checks_the_dataset_before_starting_a_kernel(capsys):
 
     with pytest.raises(ValueError, match="got 'no-such-dataset'"):
         main(["course", "01_rotation", "--dataset", "no-such-dataset"])
+
+
+def test_tiles_and_patches_grow_with_the_dataset_s_images():
+    from pretext_lessons.tasks.jigsaw import JigsawTask
+    from pretext_lessons.tasks.relative_position import RelativePositionTask
+
+    for name, scale in (("fashion_mnist", 1), ("cifar10", 1), ("stl10", 3)):
+        use_dataset(name)
+        jigsaw, pairs = JigsawTask(num_classes=10), RelativePositionTask()
+        assert (jigsaw.tile, jigsaw.jitter) == (7 * scale, 2 * scale)
+        assert (pairs.patch, pairs.gap, pairs.jitter) == (7 * scale, 2 * scale, scale)
+        side = resolve_dataset(name).size
+        assert jigsaw.min_size <= side and pairs.min_size <= side  # the arrangement fits the images
+    assert JigsawTask(num_classes=10, tile=9, jitter=0).tile == 9  # an explicit geometry is kept

@@ -329,6 +329,11 @@ class Dataset:
         return len(self.classes)
 
     @property
+    def scale(self) -> int:
+        """Lesson 0: how many times Fashion-MNIST's 28 px fit in a side: the lessons' tiles and patches are this much larger."""
+        return max(1, self.size // 28)
+
+    @property
     def num_train(self) -> int:
         """Lesson 0: how many training images there are (counted without reading a folder's images)."""
         if self.root is None:
