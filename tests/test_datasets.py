@@ -172,3 +172,10 @@ def test_tiles_and_patches_grow_with_the_dataset_s_images():
         side = resolve_dataset(name).size
         assert jigsaw.min_size <= side and pairs.min_size <= side  # the arrangement fits the images
     assert JigsawTask(num_classes=10, tile=9, jitter=0).tile == 9  # an explicit geometry is kept
+
+
+def test_a_notebook_built_for_some_datasets_falls_back_and_says_so(photos, monkeypatch, capsys):
+    monkeypatch.setenv(data.DATASET_VARIABLE, str(photos))
+    assert use_dataset("fashion_mnist", supported=("fashion_mnist",)).name == "fashion_mnist"
+    assert "runs on fashion_mnist only" in capsys.readouterr().out
+    assert data.current_dataset().name == "fashion_mnist"

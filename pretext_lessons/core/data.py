@@ -397,17 +397,21 @@ def _check_size(size) -> int:
 _CURRENT: list[Dataset] = []
 
 
-def use_dataset(dataset=DEFAULT_DATASET, size: int | None = None) -> Dataset:
+def use_dataset(dataset=DEFAULT_DATASET, size: int | None = None, supported: tuple[str, ...] | None = None) -> Dataset:
     """Lesson 0: make DATASET the course's dataset for this session (every default split and network follows it).
 
     A headless run (the course command's --dataset) sets $PRETEXT_LESSONS_DATASET, which then wins
-    over the notebook's line, and says so.
+    over the notebook's line, and says so. A lesson built for some datasets only names them in
+    `supported`: any other is replaced by the first of them, with a printed reason.
     """
     override = os.environ.get(DATASET_VARIABLE)
     if override and str(override) != str(dataset):
         print(f"DATASET = {override!r}, from ${DATASET_VARIABLE} (the settings cell says {str(dataset)!r})")
         dataset = override
     chosen = resolve_dataset(dataset, size)
+    if supported and chosen.name not in supported:
+        print(f"This notebook runs on {' or '.join(supported)} only, so it uses {supported[0]} instead of {chosen.title}.")
+        chosen = resolve_dataset(supported[0])
     _CURRENT[:] = [chosen]
     return chosen
 
