@@ -5,8 +5,9 @@ The package has four layers, each importing only from those before it:
 notebooks) -> `tasks` (the pretext tasks and their registry) -> `experiments` (the lessons'
 studies); `grading` grades the exercises. The short names below are what the notebooks use.
 """
-from .core.data import (FASHION_MNIST_CLASSES, check_images, fewshot_split, load_dataset, load_fashion_mnist,
-                        load_image_folder, load_photo, load_photos, pretrain_split, to_float)
+from .core.data import (FASHION_MNIST_CLASSES, Dataset, check_images, current_dataset, fewshot_split, load_dataset,
+                        load_fashion_mnist, load_image_folder, load_photo, load_photos, make_photo_folder,
+                        pretrain_split, resolve_dataset, to_float, use_dataset)
 from .core.models import activations, evaluating, make_backbone, trunk_of
 from .core.probe import fit_linear, layer_features, linear_probe, pool_features
 from .core.stats import compare, paired_interval, verdict

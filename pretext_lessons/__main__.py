@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
+from .core.data import FOLDER_PHOTOS, FOLDER_SIZE, make_photo_folder
 from .grading import cli as grading_cli
 from .notebook.execute import BUILD, run_course
 from .notebook.html import write_html
@@ -14,6 +16,17 @@ def main(argv=None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     course = sub.add_parser("course", help="execute every lesson notebook headless into build/")
     course.add_argument("names", nargs="*", help="only these lessons (file stems), default all")
+    course.add_argument("--dataset", default=None,
+                        help="run every lesson on this dataset: fashion_mnist (default), cifar10, stl10, "
+                             "or a folder of images with one sub-folder per class")
+    course.add_argument("--out", default=None, help="where the executed lessons go (default build/notebooks)")
+    photos = sub.add_parser("make-photo-folder",
+                            help="write a labelled colour image folder offline: crops of scikit-image's photos")
+    photos.add_argument("root", help="a new or empty folder")
+    photos.add_argument("--per-class", type=int, default=600, help="training images per class (default 600)")
+    photos.add_argument("--test-per-class", type=int, default=150, help="test images per class (default 150)")
+    photos.add_argument("--size", type=int, default=FOLDER_SIZE, help=f"image side in px (default {FOLDER_SIZE})")
+    photos.add_argument("--seed", type=int, default=0)
     sub.add_parser("html", help="write the executed lessons in build/notebooks as HTML pages with an index")
     grading_cli.add_commands(sub)  # release, grade
     args = parser.parse_args(argv)
@@ -21,10 +34,17 @@ def main(argv=None) -> int:
         return grading_cli.run(args)
     if args.command == "html":
         print(f"wrote {write_html()}")
+    if args.command == "make-photo-folder":
+        root = make_photo_folder(args.root, args.per_class, args.test_per_class, args.size, args.seed)
+        print(f"wrote {root}: {len(FOLDER_PHOTOS)} classes ({', '.join(FOLDER_PHOTOS)}), "
+              f"{args.per_class} training and {args.test_per_class} test images each, {args.size} px.")
+        print(f"Use it with DATASET = {str(root.resolve())!r} in a settings cell, or: "
+              f"python -m pretext_lessons course --dataset {root}")
     if args.command == "course":
-        times = run_course(names=args.names or None)
+        out = Path(args.out) if args.out else BUILD / "notebooks"
+        times = run_course(names=args.names or None, dataset=args.dataset, out_dir=out)
         total = sum(times.values())
-        print(f"\nExecuted {len(times)} lessons in {total:.0f} s; executed copies are in {BUILD / 'notebooks'}.")
+        print(f"\nExecuted {len(times)} lessons in {total:.0f} s; executed copies are in {out}.")
         print("Open the course in JupyterLab with:  make lab   (or: .venv/bin/jupyter lab notebooks/)")
     return 0
 

@@ -1,6 +1,7 @@
-"""Data for the course: Fashion-MNIST found offline, few-label splits, photos, image folders."""
+"""Data for the course: the DATASET setting, Fashion-MNIST found offline, few-label splits, photos, image folders."""
 from __future__ import annotations
 
+import dataclasses
 import functools
 import gzip
 import os
@@ -19,6 +20,24 @@ _FILES = {
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
 }
 PHOTO_NAMES = ("astronaut", "chelsea", "coffee", "rocket", "camera", "cat")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+STL10_CLASSES = ("airplane", "bird", "car", "cat", "deer", "dog", "horse", "monkey", "ship", "truck")
+# The named datasets: title, channels, image side, training images, class names.
+NAMED_DATASETS = {
+    "fashion_mnist": ("Fashion-MNIST", 1, 28, 60000, FASHION_MNIST_CLASSES),
+    "cifar10": ("CIFAR-10", 3, 32, 50000, CIFAR10_CLASSES),
+    "stl10": ("STL-10", 3, 96, 5000, STL10_CLASSES),
+}
+DEFAULT_DATASET = "fashion_mnist"
+# A folder's images are read at CIFAR-10's side unless asked otherwise: every task's default
+# geometry (27 px) fits, and a step costs about what a Fashion-MNIST step costs.
+FOLDER_SIZE = 32
+DATASET_VARIABLE = "PRETEXT_LESSONS_DATASET"  # a headless run's DATASET (the course command's --dataset)
+# The distinct colour photos that scikit-image ships inside its wheel (no download): one class each
+# in the offline colour folder (`make_photo_folder`). "cat" is "chelsea" again and "camera" is grey.
+FOLDER_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "hubble_deep_field", "immunohistochemistry",
+                 "retina", "motorcycle")
+_IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm")
 
 
 def data_dir() -> Path:
@@ -109,10 +128,11 @@ def _read_pair(images: Path, labels: Path, *_mtimes) -> tuple[torch.Tensor, torc
     return X, y
 
 
-def class_examples(split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 0: the first Fashion-MNIST image of each class, in class order: uint8 (10, 1, 28, 28) and labels 0..9."""
-    X, y = load_fashion_mnist(split)
-    first = torch.stack([torch.nonzero(y == c)[0, 0] for c in range(len(FASHION_MNIST_CLASSES))])
+def class_examples(split: str = "test", dataset=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Lesson 0: the first image of each class of the course's dataset, in class order: uint8 images and labels."""
+    X, y = resolve_dataset(dataset).load(split)
+    present = [c for c in torch.unique(y).tolist()]
+    first = torch.stack([torch.nonzero(y == c)[0, 0] for c in present])
     return X[first], y[first]
 
 
@@ -140,10 +160,11 @@ def check_images(X, name: str = "X", min_size: int = 1, channels: tuple[int, ...
     return X
 
 
-def pretrain_split(num_images: int | None = None, seed: int = 0, X: torch.Tensor | None = None) -> torch.Tensor:
+def pretrain_split(num_images: int | None = None, seed: int = 0, X: torch.Tensor | None = None,
+                   dataset=None) -> torch.Tensor:
     """Lesson 0: an unlabelled pretraining set: `num_images` images drawn from the training split by `seed`."""
     if X is None:
-        X, _ = load_fashion_mnist("train")
+        X, _ = resolve_dataset(dataset).load("train")
     if num_images is None:
         return X
     if not 0 < num_images <= len(X):
@@ -153,11 +174,12 @@ def pretrain_split(num_images: int | None = None, seed: int = 0, X: torch.Tensor
 
 
 def fewshot_split(k: int = 10, seed: int = 0, num_test: int | None = 2000,
-                  data: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+                  data: tuple | None = None, dataset=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Lesson 0: the downstream split: k labelled images per class to train on, a held-out test set."""
     if data is None:
-        X, y = load_fashion_mnist("train")
-        X_test, y_test = load_fashion_mnist("test")
+        source = resolve_dataset(dataset)
+        X, y = source.load("train")
+        X_test, y_test = source.load("test")
     else:
         X, y, X_test, y_test = data
     if not isinstance(k, int) or k < 1:
@@ -176,16 +198,21 @@ def fewshot_split(k: int = 10, seed: int = 0, num_test: int | None = 2000,
     return X[idx], y[idx], X_test, y_test
 
 
+def _skimage_photo(name: str) -> torch.Tensor:
+    import skimage.data
+
+    img = getattr(skimage.data, "stereo_motorcycle" if name == "motorcycle" else name)()
+    img = torch.from_numpy(np.ascontiguousarray(img[0] if isinstance(img, tuple) else img))
+    if img.dim() == 2:
+        img = img.unsqueeze(-1).expand(-1, -1, 3)
+    return img[..., :3].permute(2, 0, 1).contiguous()  # uint8 (3, H, W)
+
+
 def load_photo(name: str = "astronaut", size: int | None = 256) -> torch.Tensor:
     """Lesson 0: a real colour photo shipped inside scikit-image, as a float (3, H, W) tensor in [0, 1]."""
     if name not in PHOTO_NAMES:
         raise ValueError(f"name must be one of {PHOTO_NAMES}, got {name!r}")
-    import skimage.data
-
-    img = torch.from_numpy(np.ascontiguousarray(getattr(skimage.data, name)()))
-    if img.dim() == 2:
-        img = img.unsqueeze(-1).expand(-1, -1, 3)
-    X = img[..., :3].permute(2, 0, 1).float().div(255)
+    X = _skimage_photo(name).float().div(255)
     if size is not None:
         side = min(X.shape[-2:])
         top, left = (X.shape[1] - side) // 2, (X.shape[2] - side) // 2
@@ -217,6 +244,48 @@ def load_image_folder(root, size: int = 32, grayscale: bool = False) -> tuple[to
     return X, y, ds.classes
 
 
+def _class_folders(root: Path) -> list[Path]:
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def _split_layout(root: Path) -> bool:
+    """A folder holding train/ and test/, each with one sub-folder per class (the layout make_photo_folder writes)."""
+    return (root / "train").is_dir() and (root / "test").is_dir()
+
+
+def _listing(root: Path) -> tuple:
+    # what the in-memory copy of a folder depends on: its files, their sizes and times
+    return tuple(sorted((str(f.relative_to(root)), f.stat().st_size, f.stat().st_mtime_ns)
+                        for f in root.rglob("*") if f.suffix.lower() in _IMAGE_SUFFIXES))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_folder(root: Path, size: int, split: str, _listing_key) -> tuple[torch.Tensor, torch.Tensor]:
+    if _split_layout(root):
+        X, y, _ = load_image_folder(root / split, size)
+        return X, y
+    # one folder per class and no split: every fifth image of each class (in file order) is held out
+    X, y, _ = load_image_folder(root, size)
+    rank = torch.zeros(len(y), dtype=torch.int64)
+    for c in torch.unique(y).tolist():
+        members = torch.nonzero(y == c).flatten()
+        rank[members] = torch.arange(len(members))
+    keep = (rank % 5 == 4) if split == "test" else (rank % 5 != 4)
+    return X[keep], y[keep]
+
+
+@functools.lru_cache(maxsize=4)
+def _read_torchvision(name: str, split: str, root: str) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision import datasets
+
+    if name == "cifar10":
+        ds = datasets.CIFAR10(root=root, train=split == "train", download=True)
+        X = torch.from_numpy(np.asarray(ds.data)).permute(0, 3, 1, 2).contiguous()
+        return X, torch.tensor(ds.targets, dtype=torch.int64)
+    ds = datasets.STL10(root=root, split=split, download=True)
+    return torch.from_numpy(np.asarray(ds.data)), torch.from_numpy(np.asarray(ds.labels)).long()
+
+
 def load_dataset(name: str = "fashion_mnist", split: str = "train", root=None) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 0: a dataset by name: 'fashion_mnist' offline, 'cifar10' or 'stl10' through torchvision (downloads)."""
     name = name.lower().replace("-", "_")
@@ -224,14 +293,172 @@ def load_dataset(name: str = "fashion_mnist", split: str = "train", root=None) -
         return load_fashion_mnist(split)
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    from torchvision import datasets
+    if name not in NAMED_DATASETS:
+        raise ValueError(f"name must be one of 'fashion_mnist', 'cifar10', 'stl10', got {name!r}")
+    X, y = _read_torchvision(name, split, str(root or data_dir() / name))
+    return X.clone(), y.clone()
 
-    root = str(root or data_dir() / name)
-    if name == "cifar10":
-        ds = datasets.CIFAR10(root=root, train=split == "train", download=True)
-        X = torch.from_numpy(np.asarray(ds.data)).permute(0, 3, 1, 2).contiguous()
-        return X, torch.tensor(ds.targets, dtype=torch.int64)
-    if name == "stl10":
-        ds = datasets.STL10(root=root, split=split, download=True)
-        return torch.from_numpy(np.asarray(ds.data)), torch.from_numpy(np.asarray(ds.labels)).long()
-    raise ValueError(f"name must be one of 'fashion_mnist', 'cifar10', 'stl10', got {name!r}")
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """Lesson 0: the images a lesson trains and probes on, as the settings cell's DATASET names them.
+
+    `name` is "fashion_mnist", "cifar10", "stl10" or the folder's path; `key` is what checkpoints
+    are keyed by, so a network trained on one dataset is never loaded for another.
+    """
+
+    name: str
+    title: str
+    channels: int
+    size: int
+    classes: tuple[str, ...]
+    root: Path | None = None
+
+    @property
+    def key(self) -> str:
+        if self.root is None:
+            return self.name
+        return f"folder:{self.root.name}@{self.size}"
+
+    @property
+    def colour(self) -> bool:
+        return self.channels == 3
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def scale(self) -> int:
+        """Lesson 0: how many times Fashion-MNIST's 28 px fit in a side: the lessons' tiles and patches are this much larger."""
+        return max(1, self.size // 28)
+
+    @property
+    def num_train(self) -> int:
+        """Lesson 0: how many training images there are (counted without reading a folder's images)."""
+        if self.root is None:
+            return NAMED_DATASETS[self.name][3]
+        if _split_layout(self.root):
+            return sum(1 for f in (self.root / "train").rglob("*") if f.suffix.lower() in _IMAGE_SUFFIXES)
+        return len(self.load("train")[1])
+
+    def load(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
+        """Lesson 0: the images (uint8, N x C x size x size) and labels of the 'train' or 'test' split."""
+        if split not in ("train", "test"):
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        if self.root is None:
+            return load_dataset(self.name, split)
+        X, y = _read_folder(self.root, self.size, split, _listing(self.root))
+        return X.clone(), y.clone()
+
+    def describe(self) -> str:
+        """Lesson 0: one line that says what the lesson runs on."""
+        kind = "colour" if self.colour else "grayscale"
+        return (f"dataset {self.title}: {kind} images of {self.size}x{self.size} px, {self.num_classes} classes "
+                f"({', '.join(self.classes[:10])}{', ...' if self.num_classes > 10 else ''})")
+
+
+def resolve_dataset(dataset=None, size: int | None = None) -> Dataset:
+    """Lesson 0: a Dataset from a DATASET value: a name, a folder of images (one sub-folder per class), or None (the course's)."""
+    if dataset is None:
+        return current_dataset()
+    if isinstance(dataset, Dataset):
+        return dataset if size is None else dataclasses.replace(dataset, size=_check_size(size))
+    if not isinstance(dataset, (str, os.PathLike)):
+        raise TypeError(f"dataset must be a name ('fashion_mnist', 'cifar10', 'stl10') or a folder path, "
+                        f"got {type(dataset).__name__}")
+    spelled = {n.replace("_", ""): n for n in NAMED_DATASETS}  # "CIFAR-10", "Fashion-MNIST", "stl_10" all work
+    name = spelled.get("".join(c for c in str(dataset).strip().lower() if c not in "-_ "), "")
+    if name in NAMED_DATASETS:
+        title, channels, native, _, classes = NAMED_DATASETS[name]
+        if size is not None and size != native:
+            raise ValueError(f"size can only be changed for an image folder; {title} images are {native} px, "
+                             f"got size={size}")
+        return Dataset(name, title, channels, native, classes)
+    root = Path(dataset).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"dataset must be 'fashion_mnist', 'cifar10', 'stl10' or a folder of images with one "
+                         f"sub-folder per class, got {str(dataset)!r} (not a known name, and no such folder)")
+    root = root.resolve()
+    class_root = root / "train" if _split_layout(root) else root
+    classes = tuple(p.name for p in _class_folders(class_root))
+    if len(classes) < 2:
+        raise ValueError(f"dataset folder {root} must hold one sub-folder per class (at least 2; or train/ and "
+                         f"test/ each holding them), got {len(classes)} sub-folder(s)")
+    return Dataset(str(root), root.name, 3, FOLDER_SIZE if size is None else _check_size(size), classes, root)
+
+
+def _check_size(size) -> int:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 8:
+        raise ValueError(f"size must be an integer of at least 8 (pixels per side), got {size!r}")
+    return size
+
+
+_CURRENT: list[Dataset] = []
+
+
+def use_dataset(dataset=DEFAULT_DATASET, size: int | None = None, supported: tuple[str, ...] | None = None) -> Dataset:
+    """Lesson 0: make DATASET the course's dataset for this session (every default split and network follows it).
+
+    A headless run (the course command's --dataset) sets $PRETEXT_LESSONS_DATASET, which then wins
+    over the notebook's line, and says so. A lesson built for some datasets only names them in
+    `supported`: any other is replaced by the first of them, with a printed reason.
+    """
+    override = os.environ.get(DATASET_VARIABLE)
+    if override and str(override) != str(dataset):
+        print(f"DATASET = {override!r}, from ${DATASET_VARIABLE} (the settings cell says {str(dataset)!r})")
+        dataset = override
+    chosen = resolve_dataset(dataset, size)
+    if supported and chosen.name not in supported:
+        print(f"This notebook runs on {' or '.join(supported)} only, so it uses {supported[0]} instead of {chosen.title}.")
+        chosen = resolve_dataset(supported[0])
+    _CURRENT[:] = [chosen]
+    return chosen
+
+
+def current_dataset() -> Dataset:
+    """Lesson 0: the course's dataset: the last `use_dataset`, else $PRETEXT_LESSONS_DATASET, else Fashion-MNIST."""
+    if _CURRENT:
+        return _CURRENT[0]
+    return resolve_dataset(os.environ.get(DATASET_VARIABLE) or DEFAULT_DATASET)
+
+
+def make_photo_folder(root, per_class: int = 600, test_per_class: int = 150, size: int = FOLDER_SIZE,
+                      seed: int = 0) -> Path:
+    """Lesson 0: a labelled colour image folder made offline: random crops of scikit-image's photos, one class per photo.
+
+    Writes root/train/<photo>/*.png and root/test/<photo>/*.png (crops of a quarter to two thirds
+    of the photo's short side, anywhere in it, resized to `size` px); returns root.
+    """
+    from PIL import Image
+
+    for name, value, low in (("per_class", per_class, 1), ("test_per_class", test_per_class, 1), ("size", size, 8)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ValueError(f"{name} must be an integer of at least {low}, got {value!r}")
+    root = Path(root).expanduser()
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"root must be a new or empty folder, got {root} (it holds files)")
+    g = torch.Generator().manual_seed(seed)
+    for name in FOLDER_PHOTOS:
+        photo = _skimage_photo(name).float()[None]
+        # the smallest crop (a quarter of the short side) needs no more than `size` px: shrink the photo
+        # first, so no crop is resampled from hundreds of pixels
+        scale = 4 * size / min(photo.shape[-2:])
+        if scale < 1:
+            photo = torch.nn.functional.interpolate(photo, scale_factor=scale, mode="bilinear", antialias=True,
+                                                    align_corners=False)
+        photo = photo[0]
+        H, W = photo.shape[-2:]
+        for split, count in (("train", per_class), ("test", test_per_class)):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            sides = (min(H, W) * (0.25 + 0.42 * torch.rand(count, generator=g))).long()
+            for i, side in enumerate(sides.tolist()):
+                top = int(torch.randint(0, H - side + 1, (1,), generator=g))
+                left = int(torch.randint(0, W - side + 1, (1,), generator=g))
+                crop = photo[None, :, top:top + side, left:left + side]
+                crop = torch.nn.functional.interpolate(crop, size=(size, size), mode="bilinear", antialias=True,
+                                                       align_corners=False)[0]
+                pixels = np.clip(np.rint(crop.permute(1, 2, 0).numpy()), 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f"{name}_{i:04d}.png")
+    return root

@@ -36,7 +36,7 @@ import torch
 
 from scipy.stats import spearmanr
 
-from ..core.data import fewshot_split, load_fashion_mnist, to_float
+from ..core.data import fewshot_split, resolve_dataset, to_float
 from ..core.models import activations, evaluating, make_backbone, trunk_of
 from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, choose, cross_validate, fit_linear, layer_features,
                           pool_features)
@@ -78,12 +78,12 @@ PUBLISHED = (
 def random_net(arch: str = "cnn", seed: int = 0, preset: str = "quick") -> torch.nn.Module:
     """Lesson 4: the baseline 'random': the architecture with random weights (the preset's width), frozen."""
     set_seed(seed)
-    return make_backbone(arch, 1, resolve_preset(preset, arch=arch)["width"]).eval()
+    return make_backbone(arch, resolve_dataset().channels, resolve_preset(preset, arch=arch)["width"]).eval()
 
 
 def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 4: the images of `data.pretrain_split(num_images, seed)` with their true labels."""
-    X, y = load_fashion_mnist("train")
+    X, y = resolve_dataset().load("train")
     if not isinstance(num_images, int) or not 0 < num_images <= len(X):
         raise ValueError(f"num_images must be an integer between 1 and {len(X)}, got {num_images!r}")
     idx = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))[:num_images]  # as pretrain_split
@@ -93,7 +93,7 @@ def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch
 def supervised_net(arch: str = "cnn", seed: int = 0, preset: str = "quick", num_images: int | None = None,
                    progress: bool = True, **overrides):
     """Lesson 4: the baseline 'supervised' (trained with the true labels), cached by train_or_load; (net, history)."""
-    task = SupervisedTask(num_classes=10)
+    task = SupervisedTask(num_classes=resolve_dataset().num_classes)
     num_images = num_images or resolve_preset(preset, task)["num_images"]
     X, y = labelled_subset(num_images, seed)
     return train_or_load(task, arch=arch, preset=preset, seed=seed, X=X, y=y, progress=progress, **overrides)
@@ -138,7 +138,7 @@ def budget_table(tasks=None, seeds=None, preset: str = "quick") -> list[dict]:
     seeds = {"cnn": (0,)} if seeds is None else seeds
     rows = []
     for arch, arch_seeds in seeds.items():
-        for name, task in [*tasks.items(), (SUPERVISED, SupervisedTask(num_classes=10))]:
+        for name, task in [*tasks.items(), (SUPERVISED, SupervisedTask(num_classes=resolve_dataset().num_classes))]:
             s = resolve_preset(preset, task, arch=arch)
             steps = -(-s["num_images"] // s["batch_size"]) * s["num_epochs"]
             rows.append(dict(network=name, arch=arch, images=s["num_images"], epochs=s["num_epochs"],
@@ -188,7 +188,8 @@ def width_control(networks, ks=(10,), num_test: int | None = 2000, splits=(0,), 
     if target is None:
         trunk = trunk_of(chosen[0][3])
         with evaluating(trunk):
-            last = activations(trunk, torch.zeros(1, 1, 28, 28), [trunk.layer_names[-1]])
+            side = resolve_dataset().size
+            last = activations(trunk, torch.zeros(1, trunk.in_channels, side, side), [trunk.layer_names[-1]])
         target = int(next(iter(last.values()))[0].numel())
     check_int("target", target)
     rows = probe_networks(chosen, ks, num_test, splits=splits, target=target)
@@ -197,9 +198,14 @@ def width_control(networks, ks=(10,), num_test: int | None = 2000, splits=(0,), 
     return rows
 
 
-def pooled_sizes(arch: str = "cnn", width: int = 16, image_size: int = 28, in_channels: int = 1,
+def pooled_sizes(arch: str = "cnn", width: int = 16, image_size: int | None = None, in_channels: int | None = None,
                  target: int = DEFAULT_POOLED_SIZE) -> dict[str, tuple[tuple[int, ...], int]]:
-    """Lesson 4: per layer of a backbone, the activation shape (C, H, W) or (D,) and the features kept after pooling."""
+    """Lesson 4: per layer of a backbone, the activation shape (C, H, W) or (D,) and the features kept after pooling.
+
+    `image_size` and `in_channels` default to those of the course's dataset (`use_dataset`).
+    """
+    image_size = resolve_dataset().size if image_size is None else image_size
+    in_channels = resolve_dataset().channels if in_channels is None else in_channels
     check_int("image_size", image_size)
     net = make_backbone(arch, in_channels, width)
     acts = activations(net, torch.zeros(1, in_channels, image_size, image_size), net.layer_names)

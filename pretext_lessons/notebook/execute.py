@@ -12,6 +12,8 @@ from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.channels import AsyncZMQSocketChannel
 from traitlets import Type
 
+from ..core.data import DATASET_VARIABLE, resolve_dataset
+
 ROOT = Path(__file__).resolve().parents[2]  # the course folder: notebooks/, exercises/, solutions/
 BUILD = ROOT / "build"
 
@@ -111,15 +113,22 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
     return nb, seconds
 
 
-def run_course(folder: str = "notebooks", out_dir=None, names=None) -> dict[str, float]:
-    """Lesson 0: execute every lesson in order, keep the executed copies in build/, return seconds per lesson."""
+def run_course(folder: str = "notebooks", out_dir=None, names=None, dataset=None) -> dict[str, float]:
+    """Lesson 0: execute every lesson in order, keep the executed copies in build/, return seconds per lesson.
+
+    With `dataset` (a name or a folder of images) every lesson runs on it: the kernels get
+    $PRETEXT_LESSONS_DATASET, which `use_dataset` in each lesson prefers to the notebook's DATASET line.
+    """
     out_dir = Path(out_dir or BUILD / folder)
+    env = None
+    if dataset is not None:
+        env = {DATASET_VARIABLE: resolve_dataset(dataset).name}  # a bad value fails here, before any kernel starts
     times = {}
     for path in lesson_paths(folder):
         if names and path.stem not in names:
             continue
         print(f"running {path.relative_to(ROOT)} ...", flush=True)
-        _, seconds = execute_notebook(path, out_dir / path.name)
+        _, seconds = execute_notebook(path, out_dir / path.name, env=env)
         times[path.name] = seconds
         print(f"  done in {seconds:.0f} s -> {out_dir / path.name}", flush=True)
     return times

@@ -96,7 +96,7 @@ def explorer(plot_fn, **controls) -> Explorer:
 
 
 def explorer_images(images=None, name: str = "images", min_size: int = 1) -> torch.Tensor:
-    """Lesson 0: the images an explorer browses, float (N, C, H, W) on the CPU; by default one Fashion-MNIST test image per class."""
+    """Lesson 0: the images an explorer browses, float (N, C, H, W) on the CPU; by default one test image per class of the course's dataset."""
     if images is None:
         images = class_examples("test")[0]
     check_images(images, name=name, min_size=min_size)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.data import check_images, to_float
+from ..core.data import check_images, resolve_dataset, to_float
 from ..core.task import MultiPartNet, PretextTask
 from ..core.training import probabilities
 from ..core.validate import check_generator, check_int
@@ -240,13 +240,15 @@ class JigsawTask(PretextTask):
 
     The default is the lesson's Fashion-MNIST configuration: 3 x 3 cells of 9 px in the central
     27 px, 7 px tiles with 2 px jitter, 100 permutations chosen greedily by minimum Hamming distance.
+    On larger images (the course's dataset, `use_dataset`) tile and jitter left at None grow with
+    the side: x2 from 56 px, x3 from 84 px (STL-10's 96 px), so the puzzle keeps its proportions.
     """
 
     num_classes: int = 100
     min_size: int = dataclasses.field(default=27, init=False)
     grid: int = 3
-    tile: int = 7
-    jitter: int = 2
+    tile: int | None = None  # None: 7 px x the dataset's scale
+    jitter: int | None = None  # None: 2 px x the dataset's scale
     criterion: str = "minimum"
     permutation_seed: int = 0
     grayscale_p: float = GRAYSCALE_P
@@ -260,6 +262,9 @@ class JigsawTask(PretextTask):
 
     def __post_init__(self):
         grid = check_int("grid", self.grid, 2)
+        scale = resolve_dataset().scale if self.tile is None or self.jitter is None else 1
+        self.tile = 7 * scale if self.tile is None else self.tile
+        self.jitter = 2 * scale if self.jitter is None else self.jitter
         check_int("tile", self.tile, 1)
         check_int("jitter", self.jitter, 0)
         limit = math.factorial(grid * grid)

@@ -22,7 +22,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from ..core.data import check_images, to_float
+from ..core.data import check_images, resolve_dataset, to_float
 from ..core.models import trunk_of
 from ..core.task import MultiPartNet, PretextTask
 from ..core.training import probabilities
@@ -186,13 +186,15 @@ class RelativePositionTask(PretextTask):
     a 1 px jitter cover 3*7 + 2*2 + 2*1 = 27 px, so the 3x3 arrangement fits with a pixel to spare;
     the gap and jitter stop the network matching the edges of touching patches (Doersch et al.
     use 96 px patches, a 48 px gap, 7 px jitter on photos). Each patch is normalised on its own.
+    On larger images (the course's dataset, `use_dataset`) patch, gap and jitter left at None grow
+    with the side: x2 from 56 px, x3 from 84 px (STL-10's 96 px).
     """
 
     num_classes: int = 8
     min_size: int = dataclasses.field(default=27, init=False)
-    patch: int = 7
-    gap: int = 2
-    jitter: int = 1
+    patch: int | None = None  # None: 7 px x the dataset's scale
+    gap: int | None = None  # None: 2 px x the dataset's scale
+    jitter: int | None = None  # None: 1 px x the dataset's scale
     normalize: bool = True
     color_drop: bool = False
 
@@ -202,6 +204,10 @@ class RelativePositionTask(PretextTask):
     presets = {"quick": dict(num_images=20000), "full": dict(num_epochs=40, lr=0.05)}
 
     def __post_init__(self):
+        scale = resolve_dataset().scale if None in (self.patch, self.gap, self.jitter) else 1
+        self.patch = 7 * scale if self.patch is None else self.patch
+        self.gap = 2 * scale if self.gap is None else self.gap
+        self.jitter = 1 * scale if self.jitter is None else self.jitter
         _check_geometry(self.patch, self.gap, self.jitter)
         if self.num_classes != 8:
             raise ValueError(f"num_classes must be 8 (the neighbours of a patch), got {self.num_classes}")

@@ -12,7 +12,7 @@ import functools
 import torch
 from torch.nn import functional as F
 
-from ..core.data import FASHION_MNIST_CLASSES, PHOTO_NAMES, check_images, load_photo, to_float
+from ..core.data import PHOTO_NAMES, check_images, load_photo, resolve_dataset, to_float
 from ..core.models import trunk_of
 from ..core.task import PretextTask
 from ..core.training import probabilities
@@ -166,8 +166,10 @@ def _square_image(image) -> torch.Tensor:
     return _check_square(as_image(image)[None], "image")[0]
 
 
-def image_for_net(image, in_channels: int = 1, size: int = 28) -> torch.Tensor:
-    """Lesson 1: an image as a network trained on Fashion-MNIST reads it: grayscale, size x size, float."""
+def image_for_net(image, in_channels: int | None = None, size: int | None = None) -> torch.Tensor:
+    """Lesson 1: an image as a network trained on the course's dataset reads it: its channels, size x size, float."""
+    in_channels = resolve_dataset().channels if in_channels is None else in_channels
+    size = resolve_dataset().size if size is None else size
     image = _square_image(image)
     if image.shape[0] == 3 and in_channels == 1:
         # ITU-R 601 luma, the usual grayscale conversion (PIL's "L" mode uses the same weights)
@@ -218,10 +220,12 @@ def plot_rotations(image, net=None, title: str | None = None):
     return fig
 
 
-def plot_class_accuracy(confusions: torch.Tensor, class_names=FASHION_MNIST_CLASSES, ax=None,
+def plot_class_accuracy(confusions: torch.Tensor, class_names=None, ax=None,
                         title: str = "Rotation accuracy per class and rotation"):
-    """Lesson 1: a heat map of pretext accuracy per object class (rows) and rotation (columns)."""
+    """Lesson 1: a heat map of pretext accuracy per object class (rows) and rotation (columns); names: the dataset's classes."""
     import matplotlib.pyplot as plt
+
+    class_names = resolve_dataset().classes if class_names is None else class_names
 
     if not isinstance(confusions, torch.Tensor) or confusions.dim() != 3 or confusions.shape[1:] != (4, 4):
         raise ValueError(f"confusions must be (num_classes, 4, 4) counts from rotation_confusions, got "
@@ -252,15 +256,16 @@ def _photo(name: str) -> torch.Tensor:
     return load_photo(name)
 
 
-def rotation_explorer(net=None, images: torch.Tensor | None = None, size: int = 28):
+def rotation_explorer(net=None, images: torch.Tensor | None = None, size: int | None = None):
     """Lesson 1: pick an image (by index) or a photo (by name) and see plot_rotations, with `net`'s probabilities.
 
-    `images` (N, C, H, W) defaults to one Fashion-MNIST test image per class; a photo is shown
-    as the net reads it (gray or colour as its trunk, `size` px).
+    `images` (N, C, H, W) defaults to one test image per class of the course's dataset; a photo is
+    shown as the net reads it (gray or colour as its trunk, `size` px: the dataset's by default).
     """
     import ipywidgets as widgets
 
-    names = FASHION_MNIST_CLASSES if images is None else None
+    size = resolve_dataset().size if size is None else size
+    names = resolve_dataset().classes if images is None else None
     images = explorer_images(images)
     in_channels = getattr(trunk_of(net), "in_channels", images.shape[1]) if net is not None else images.shape[1]
     sources = ("images",) + PHOTO_NAMES

@@ -1,0 +1,42 @@
+"""Lessons 1 to 4 execute headless on the offline colour folder (DATASET set through the course's variable).
+
+The folder is made by `make_photo_folder` (crops of scikit-image's photos, one class per photo), and the
+lessons run in order in the session's checkpoint folder, as the course command runs them with
+`--dataset`. Each executed lesson must say it ran on that folder, print only verdicts made by
+core.stats, and keep a static picture for every widget. Seconds per lesson go to
+build/notebook-times.json under "photos/...".
+"""
+import pytest
+
+from pretext_lessons.core.data import DATASET_VARIABLE, make_photo_folder
+from pretext_lessons.notebook.execute import ROOT, execute_notebook, kernel_env
+from test_notebooks import (BUILD, GRADING_VARIABLES, children_cpu_seconds, load_average, record_time,
+                            static_fallback_problems, verdict_problems)
+
+pytestmark = pytest.mark.slow
+LESSONS = ("01_rotation", "02_jigsaw", "03_relative_position", "04_layer_alignment")
+
+
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory):
+    return make_photo_folder(tmp_path_factory.mktemp("colour") / "photos")
+
+
+def printed(nb) -> str:
+    return "\n".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", [])
+                     if out.get("output_type") == "stream")
+
+
+@pytest.mark.parametrize("name", LESSONS)
+def test_lesson_executes_on_the_colour_folder(name, photo_folder, monkeypatch):
+    for variable in GRADING_VARIABLES:
+        monkeypatch.delenv(variable, raising=False)
+    path = ROOT / "notebooks" / f"{name}.ipynb"
+    out = BUILD / "executed" / "photos" / path.name
+    load_before, cpu_before = load_average(), children_cpu_seconds()
+    nb, seconds = execute_notebook(path, out, env=kernel_env(**{DATASET_VARIABLE: str(photo_folder)}))
+    record_time(f"photos/notebooks/{path.name}", seconds, load_before, "ok", cpu_before)
+    text = printed(nb)
+    assert "dataset photos: colour images of 32x32 px, 8 classes" in text, f"{name} did not run on the folder"
+    assert static_fallback_problems(nb) == [], f"{name}: widgets without a static picture (see {out})"
+    assert verdict_problems(nb) == [], f"{name}: verdicts not made by core.stats.verdict (see {out})"
