@@ -8,10 +8,15 @@ Convention, used in labels, plots and exercises alike: with label y and ``perm =
 the tile shown at position i comes from cell ``perm[i]`` (cells and positions are numbered row by
 row, 0 at the top left). So ``puzzle = tiles_in_cell_order[perm]``.
 
-Fashion-MNIST images are 28 px; the puzzle uses the central 27 px, so cells are 9 px, tiles 7 px
-and the jitter 2 px: the paper's proportions (64 px tiles in 85 px cells, 21 px jitter), which a
-256 px photo reproduces exactly. 7 px tiles reach the PlainCNN's fc1 as a 2 x 2 map, like a
-28 px image does after its adaptive pooling (tiles under 5 px shrink to 1 x 1 by conv2).
+Two recipes, attributed to their sources: the paper's text cuts a 225 px crop into 75 px cells and
+a 64 px tile at a random offset in each (up to 11 px); the released reference code
+(MehdiNoroozi/JigsawPuzzleSolver, train_val_cfn_jps.prototxt) uses a 255 px crop, 85 px cells and
+a jitter of up to 21 px. Offsets are drawn per tile, so the space between two neighbouring tiles
+varies (0 to 42 px in the reference code) and they *can* touch; `touching_neighbours` says how
+often for any geometry. Fashion-MNIST images are 28 px; the course keeps the reference code's
+proportions: the central 27 px make 9 px cells, tiles are 7 px and the jitter 2 px, so here
+neighbouring tiles touch often. 7 px tiles reach the PlainCNN's fc1 as a 2 x 2 map, like a 28 px
+image does after its adaptive pooling (tiles under 5 px shrink to 1 x 1 by conv2).
 """
 from __future__ import annotations
 
@@ -35,7 +40,7 @@ from .registry import register_task
 __all__ = ["CRITERIA", "JigsawTask", "all_permutations", "check_permutations", "cut_tiles", "default_permutations",
            "flat_cells", "greedy_permutations", "greedy_select", "hamming_distances", "indistinguishable_pairs",
            "jigsaw_explorer", "make_puzzles", "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry",
-           "puzzle_probabilities", "random_permutations", "set_distances", "to_grayscale"]
+           "puzzle_probabilities", "random_permutations", "set_distances", "to_grayscale", "touching_neighbours"]
 
 GRAYSCALE_P = 0.3  # bbrattoli/JigsawPuzzlePytorch; VISSL and Kolesnikov et al. use 0.66
 MIN_STD = 1 / 255  # one grey level: a flat tile becomes zeros instead of dividing by 0
@@ -48,17 +53,28 @@ LABEL_BOX = dict(facecolor="tab:orange", alpha=0.85, pad=1, lw=0)  # cell number
 # ----------------------------------------------------------------------------------------------
 
 def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = None,
-                    jitter: int | None = None) -> dict:
-    """Lesson 2: where the puzzle sits in an image: cell and tile sides, jitter, and the central crop's corner.
+                    jitter: int | None = None, gap: int | None = None) -> dict:
+    """Lesson 2: where the puzzle sits in an image: cell and tile sides, gap, jitter, and the grid's corner.
 
-    Cells are ``min(height, width) // grid`` px; tile defaults to the paper's proportion
-    (64 of 85 px: a quarter of the cell left as gap) and jitter to the whole gap.
+    By default cells are ``min(height, width) // grid`` px, tile defaults to the reference code's
+    proportion (64 of 85 px: about a quarter of the cell left as gap) and jitter to the whole gap.
+    With `gap` (and `tile`) the cells are ``tile + gap`` px instead, centred in the image: the
+    way to change the gap while the tile size stays fixed.
     """
     grid = check_int("grid", grid, 2)
-    cell = min(height, width) // grid
-    if cell < 1:
-        raise ValueError(f"images must be at least {grid}x{grid} pixels for a grid of {grid}, got {height}x{width}")
-    tile = cell - round(cell / 4) if tile is None else check_int("tile", tile, 1)
+    if gap is None:
+        cell = min(height, width) // grid
+        if cell < 1:
+            raise ValueError(f"images must be at least {grid}x{grid} pixels for a grid of {grid}, got {height}x{width}")
+        tile = cell - round(cell / 4) if tile is None else check_int("tile", tile, 1)
+    else:
+        if tile is None:
+            raise ValueError(f"tile must be given with gap (cells are tile + gap px), got tile=None and gap={gap}")
+        tile, gap = check_int("tile", tile, 1), check_int("gap", gap, 0)
+        cell = tile + gap
+        if grid * cell > min(height, width):
+            raise ValueError(f"images must be at least grid * (tile + gap) = {grid * cell} px for grid={grid}, "
+                             f"tile={tile}, gap={gap}; got {height}x{width}")
     jitter = None if jitter is None else check_int("jitter", jitter, 0)
     need = grid * (tile + (jitter or 0))
     needs = f"images must be at least {need} px for grid={grid}, tile={tile}" + (f" and jitter={jitter}" if jitter else "")
@@ -77,17 +93,45 @@ def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = N
             "base": (gap - jitter) // 2}
 
 
-def cut_tiles(X: torch.Tensor, grid: int, tile: int, offsets: torch.Tensor, order: torch.Tensor | None = None
-              ) -> torch.Tensor:
+def touching_neighbours(tile: int, gap: int, jitter: int, grid: int = 3) -> dict:
+    """Lesson 2: how often neighbouring tiles touch (share an edge), exactly, for a geometry.
+
+    Each tile's offset in its cell is ``(gap - jitter) // 2`` plus a uniform draw in 0..jitter per
+    axis, independently per tile (as `make_puzzles` draws it). Two horizontal neighbours are
+    ``gap + (right offset - left offset)`` px apart; they touch when that is 0. Returns the
+    fraction of neighbouring pairs that touch, the fraction of puzzles with at least one touching
+    pair, and the smallest and largest space between neighbours. Exact: the offsets of the tiles
+    of one row (along x) or one column (along y) are enumerated, and rows and columns are
+    independent.
+    """
+    tile, grid = check_int("tile", tile, 1), check_int("grid", grid, 2)
+    gap, jitter = check_int("gap", gap, 0), check_int("jitter", jitter, 0)
+    if jitter > gap:
+        raise ValueError(f"jitter must be at most the gap ({gap} px), got jitter={jitter}")
+    draws = np.arange(jitter + 1)
+    # space between the tiles of one line of `grid` cells, for every draw of their offsets
+    line = np.stack(np.meshgrid(*[draws] * grid, indexing="ij"), -1).reshape(-1, grid)
+    spaces = gap + line[:, 1:] - line[:, :-1]
+    pair_touch = float((spaces == 0).mean())
+    line_clear = float((spaces > 0).all(1).mean())
+    # 2 * grid lines (rows along x, columns along y), each with its own independent offsets
+    return {"pairs": pair_touch, "puzzles": 1 - line_clear ** (2 * grid),
+            "min_space": int(spaces.min()), "max_space": int(spaces.max()),
+            "neighbour_pairs": 2 * grid * (grid - 1)}
+
+
+def cut_tiles(X: torch.Tensor, grid: int, tile: int, offsets: torch.Tensor, order: torch.Tensor | None = None,
+              gap: int | None = None) -> torch.Tensor:
     """Lesson 2: cut one tile per cell, at `offsets` (N, g*g, 2) from each cell's corner; (N, g*g, C, t, t).
 
     ``offsets[n, k] = (dy, dx)`` places the tile of cell k. With `order` (N, g*g) the tile at
-    position i comes from cell ``order[n, i]`` (cut and shuffle in one gather). One gather over
-    the whole batch, no Python loop per image.
+    position i comes from cell ``order[n, i]`` (cut and shuffle in one gather). `gap` as in
+    `puzzle_geometry` (None: the cells fill the image). One gather over the whole batch, no Python
+    loop per image.
     """
     check_images(X, channels=(1, 2, 3, 4))
     N, C, H, W = X.shape
-    geo = puzzle_geometry(H, W, grid, tile, jitter=0)
+    geo = puzzle_geometry(H, W, grid, tile, jitter=0, gap=gap)
     K, cell = geo["grid"] ** 2, geo["cell"]
     if not isinstance(offsets, torch.Tensor) or offsets.dtype.is_floating_point or offsets.dtype == torch.bool:
         raise TypeError(f"offsets must be an integer tensor (N, {K}, 2), got "
@@ -150,13 +194,15 @@ def default_permutations(grid: int = 3) -> np.ndarray:
 
 def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, permutations=None, grid: int = 3,
                  tile: int = 7, jitter: int = 2, grayscale_p: float = GRAYSCALE_P, normalize: bool = True,
-                 y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 y: torch.Tensor | None = None, gap: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 2: a batch of puzzles: tiles (N, g*g, C, t, t) and the permutation index y of each.
 
     Each image gets a permutation drawn from `permutations` (default: `default_permutations(grid)`)
     unless `y` is given, one random offset per tile within the cell's gap, random grayscale for
     colour images, then each tile is normalised. The tile at position i comes from cell
-    ``permutations[y][i]``. All draws come from `generator` (None: torch's global random state).
+    ``permutations[y][i]``. `gap` fixes the space between cells' tiles (cells of tile + gap px,
+    centred); None lets the cells fill the image. All draws come from `generator` (None: torch's
+    global random state).
     """
     check_images(X)
     check_generator(generator, X.device)
@@ -164,7 +210,7 @@ def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, p
         raise ValueError(f"grayscale_p must be a probability in [0, 1], got {grayscale_p!r}")
     X = to_float(X)
     N, C, H, W = X.shape
-    geo = puzzle_geometry(H, W, grid, tile, jitter)
+    geo = puzzle_geometry(H, W, grid, tile, jitter, gap)
     K = geo["grid"] ** 2
     P = _as_permutation_tensor(default_permutations(grid) if permutations is None else permutations, K, X.device)
     dev = dict(generator=generator, device=X.device)
@@ -179,7 +225,7 @@ def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, p
                              f"got values from {int(y.min())} to {int(y.max())}")
         y = y.to(X.device)
     offsets = geo["base"] + torch.randint(geo["jitter"] + 1, (N, K, 2), **dev)
-    tiles = cut_tiles(X, geo["grid"], geo["tile"], offsets, order=P[y])
+    tiles = cut_tiles(X, geo["grid"], geo["tile"], offsets, order=P[y], gap=geo["gap"])
     if C == 3 and grayscale_p > 0:
         gray = torch.rand(N, **dev) < grayscale_p
         tiles = torch.where(gray.view(N, 1, 1, 1, 1), to_grayscale(tiles), tiles)
@@ -240,6 +286,8 @@ class JigsawTask(PretextTask):
 
     The default is the lesson's Fashion-MNIST configuration: 3 x 3 cells of 9 px in the central
     27 px, 7 px tiles with 2 px jitter, 100 permutations chosen greedily by minimum Hamming distance.
+    `gap` (None: the cells fill the image) fixes the cells at tile + gap px, so the gap can change
+    while the tile size stays the same.
     """
 
     num_classes: int = 100
@@ -251,6 +299,7 @@ class JigsawTask(PretextTask):
     permutation_seed: int = 0
     grayscale_p: float = GRAYSCALE_P
     normalize: bool = True
+    gap: int | None = None
 
     name = "jigsaw"
     # Only what differs from the course's presets (training.PRESETS). Quick: small enough that lesson
@@ -271,7 +320,11 @@ class JigsawTask(PretextTask):
                              f"too many for grid={grid}; use criterion='random' or grid <= 3")
         if not 0 <= self.grayscale_p <= 1:
             raise ValueError(f"grayscale_p must be a probability in [0, 1], got {self.grayscale_p!r}")
-        self.min_size = grid * (self.tile + self.jitter)
+        if self.gap is not None:
+            check_int("gap", self.gap, 0)
+            if self.jitter > self.gap:
+                raise ValueError(f"jitter must be at most the gap ({self.gap} px), got jitter={self.jitter}")
+        self.min_size = grid * (self.tile + (self.jitter if self.gap is None else self.gap))
         self._device_permutations = {}
 
     @property
@@ -294,7 +347,7 @@ class JigsawTask(PretextTask):
 
     def make_batch(self, X, generator):
         return make_puzzles(X, generator, permutations=self._permutations_on(X.device), grid=self.grid, tile=self.tile,
-                            jitter=self.jitter, grayscale_p=self.grayscale_p, normalize=self.normalize)
+                            jitter=self.jitter, grayscale_p=self.grayscale_p, normalize=self.normalize, gap=self.gap)
 
     def build_net(self, trunk):
         # the context-free network: the trunk never sees two tiles together, they meet in the head

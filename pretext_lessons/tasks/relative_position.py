@@ -54,6 +54,25 @@ def footprint(patch: int, gap: int, jitter: int) -> int:
     return 3 * patch + 2 * gap + 2 * jitter
 
 
+def gap_closing(patch: int, gap: int, jitter: int) -> dict:
+    """Lesson 3: how often the gap between a centre patch and its neighbour closes, exactly, for a geometry.
+
+    Each patch moves by its own uniform jitter in -jitter..jitter on each axis (as `pair_positions`
+    draws it), so along the axis that separates them two patches are ``gap + (neighbour's shift -
+    centre's shift)`` px apart. A side neighbour (top, left, right, bottom) shares an edge with the
+    centre when that space is 0 or less; a diagonal one touches it at a corner when both axes'
+    spaces are. Returns those two fractions, the fraction over all pairs (the 8 labels are equally
+    likely), and the smallest and largest space. Exact: every draw of the two shifts is counted.
+    """
+    _check_geometry(patch, gap, jitter)
+    shifts = torch.arange(-jitter, jitter + 1)
+    space = gap + shifts[:, None] - shifts[None, :]  # neighbour's shift minus centre's, every pair of draws
+    side = float((space <= 0).double().mean())
+    diagonal = side * side  # the two axes' shifts are drawn independently
+    return {"side": side, "diagonal": diagonal, "pairs": (4 * side + 4 * diagonal) / 8,
+            "min_space": int(space.min()), "max_space": int(space.max())}
+
+
 def _check_geometry(patch, gap, jitter):
     check_int("patch", patch, 1, hint=" (pixels)")
     check_int("gap", gap, 0, hint=" (pixels)")
@@ -183,9 +202,12 @@ class RelativePositionTask(PretextTask):
     """Lesson 3: predict where a neighbour patch sits around a centre patch (8 classes).
 
     The default is the lesson's geometry for 28 px Fashion-MNIST: 7 px patches, a 2 px gap and
-    a 1 px jitter cover 3*7 + 2*2 + 2*1 = 27 px, so the 3x3 arrangement fits with a pixel to spare;
-    the gap and jitter stop the network matching the edges of touching patches (Doersch et al.
-    use 96 px patches, a 48 px gap, 7 px jitter on photos). Each patch is normalised on its own.
+    a 1 px jitter cover 3*7 + 2*2 + 2*1 = 27 px, so the 3x3 arrangement fits with a pixel to spare.
+    The gap and jitter stop the network matching the edges of touching patches. The reference
+    code (cdoersch/deepcontext, train.py) uses 96 px patches, a 48 px gap (half a patch) and up to
+    7 px jitter on photos, so its gap never closes; the course's proportions differ (a gap of 2/7
+    of a patch, jitter 1/7) and its gap closes on some pairs (`gap_closing` says how often). Each
+    patch is normalised on its own.
     """
 
     num_classes: int = 8
