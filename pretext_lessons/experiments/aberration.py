@@ -27,6 +27,7 @@ show it; the lesson labels it so.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import torch
 from torch import nn
@@ -34,9 +35,13 @@ from torch.nn import functional as F
 
 from ..core.data import check_images, load_photo, load_photos, to_float
 from ..core.models import evaluating
+from ..core.stats import compare
+from ..core.training import build_net, resolve_preset, train_or_load
 from ..core.validate import check_generator, check_int
 from ..notebook.plotting import imshow
-from ..tasks.relative_position import drop_color, normalize_patches
+from ..notebook.seed_plots import plot_seed_dots
+from ..tasks.relative_position import RelativePositionTask, drop_color, normalize_patches, sample_pairs
+from . import alignment
 
 CONDITIONS = ("aberration", "projection", "colour dropping", "no aberration")
 GREEN_MAGENTA = (-1.0, 2.0, -1.0)  # the colour axis along which green and magenta (red + blue) part
@@ -333,3 +338,106 @@ def plot_aberration(photo="astronaut", strength: float = DEMO_STRENGTH, zoom: in
                                        else ""), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# The defence downstream: relative position on images seen through the lens, with and without projection
+# --------------------------------------------------------------------------------------------
+
+DEFENCES = ("none", "projection")
+
+
+def through_lens(X: torch.Tensor, strength: float = DEMO_STRENGTH) -> torch.Tensor:
+    """Lesson 3: gray images (N, 1, H, W) as colour photos through the lens: three equal channels, then green shrunk.
+
+    Each image is its own photo: the lens is centred on it. Colour images (N, 3, H, W) go through as they are.
+    """
+    X = to_float(check_images(X))
+    if X.shape[1] == 1:
+        X = X.expand(-1, 3, -1, -1)
+    return chromatic_aberration(X, strength)
+
+
+@dataclasses.dataclass
+class LensRelativePositionTask(RelativePositionTask):
+    """Lesson 3: relative position on Fashion-MNIST photographed through an aberrated lens, with an optional defence.
+
+    The images become colour photos through `through_lens` (the exaggerated `DEMO_STRENGTH` by
+    default); with `defence="projection"`, every pixel is projected (`project_colors`) before the
+    patches are cut, in training and downstream alike. Not one of the course's registered tasks:
+    lesson 3's experiment only.
+    """
+
+    strength: float = DEMO_STRENGTH
+    defence: str = "none"
+
+    name = "relative_position_lens"
+    presets = {"quick": dict(num_images=6000), "full": dict(num_epochs=40, lr=0.05)}
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_strength(self.strength)
+        if self.defence not in DEFENCES:
+            raise ValueError(f"defence must be one of {DEFENCES}, got {self.defence!r}")
+
+    def photograph(self, X):
+        X = through_lens(X, self.strength)
+        return project_colors(X) if self.defence == "projection" else X
+
+    def make_batch(self, X, generator):
+        return sample_pairs(self.photograph(X), generator, patch=self.patch, gap=self.gap, jitter=self.jitter,
+                            normalize=self.normalize)
+
+    def preprocess(self, X):
+        X = self.photograph(X)
+        return normalize_patches(X) if self.normalize else X
+
+
+def defence_study(seeds=(0, 1), k: int = 10, splits=(0,), strength: float = DEMO_STRENGTH, preset: str = "quick",
+                  layers=("conv2", "conv4", "fc1", "fc2"), device=None, log=print) -> dict:
+    """Lesson 3: relative position through the lens, trained without and with projection; pretext and probe per seed.
+
+    Returns {"pretext": {defence: [per seed]}, "rows": alignment's probe rows (tasks named "lens, no
+    defence", "lens, projection" and random weights), "settings": the training budget, "seeds"}.
+    """
+    names = {"none": "lens, no defence", "projection": "lens, projection"}
+    pretext, rows = {names[d]: [] for d in DEFENCES}, []
+    settings = resolve_preset(preset, LensRelativePositionTask(strength=strength), "cnn")
+    for seed in seeds:
+        nets = {}
+        for defence in DEFENCES:
+            task = LensRelativePositionTask(strength=strength, defence=defence)
+            net, history = train_or_load(task, arch="cnn", preset=preset, seed=seed, device=device, progress=False)
+            nets[names[defence]] = (net, task)
+            pretext[names[defence]].append(history["val_acc"][-1])
+            if log:
+                log(f"seed {seed}, {names[defence]:>17}: pretext accuracy {history['val_acc'][-1]:.1%}")
+        plain = LensRelativePositionTask(strength=strength)
+        nets[alignment.RANDOM] = (build_net(plain, "cnn", in_channels=3, width=settings["width"], seed=seed), plain)
+        for j in splits:
+            split = alignment.downstream_split((k,), seed, split=j)
+            for name, (net, task) in nets.items():
+                rows += alignment.probe_network(net, name, "cnn", seed, (k,), split, layers=layers,
+                                                preprocess=task.preprocess, split_index=j)
+    return {"pretext": pretext, "rows": rows, "settings": settings, "seeds": tuple(seeds), "k": k}
+
+
+def defence_verdicts(study: dict) -> list[str]:
+    """Lesson 3: projection minus no defence, in pretext accuracy (by seed) and at each one's chosen probe layer."""
+    a, b = "lens, projection", "lens, no defence"
+    seeds = list(study["seeds"])
+    lines = [compare(study["pretext"][a], study["pretext"][b], f"relative-position pretext accuracy, {a} minus {b}",
+                     "higher with projection", "lower with projection", seeds=seeds).sentence]
+    curves = {c.task: c for c in alignment.best_layers(study["rows"], k=study["k"])}
+    ua, ub = (dict(zip(curves[n].units, curves[n].best_values)) for n in (a, b))
+    units = sorted(set(ua) & set(ub))
+    lines.append(compare([ua[u] for u in units], [ub[u] for u in units],
+                         f"probe accuracy at the chosen layer, k={study['k']}, {a} minus {b}",
+                         "better features with projection", "worse features with projection",
+                         seeds=[u[0] for u in units], splits=[u[1] for u in units]).sentence)
+    return lines
+
+
+def plot_results(table: dict, chance: float, title: str = "Which cell did the patch come from?", ax=None):
+    """Lesson 3: the cell classifier's accuracy per condition: a dot per seed, the mean with its 95% interval, chance."""
+    return plot_seed_dots(table, chance=chance, ax=ax, ylabel="held-out accuracy", title=title)
