@@ -20,7 +20,7 @@ import dataclasses
 
 from ..core.stats import Verdict, compare
 from ..core.training import build_net, resolve_preset, train_or_load
-from ..notebook.seed_plots import plot_seed_dots
+from ..notebook.seed_plots import per_seed_means, plot_seed_dots
 from ..tasks.jigsaw import JigsawTask
 from . import alignment
 
@@ -66,10 +66,7 @@ class Study:
     def probe_by_seed(self, name: str) -> list[float]:
         """The chosen layer's test accuracy per seed (averaged over that seed's labelled splits)."""
         curve = self.curves[name]
-        per_seed = {}
-        for (seed, _), value in zip(curve.units, curve.best_values):
-            per_seed.setdefault(seed, []).append(value)
-        return [sum(v) / len(v) for _, v in sorted(per_seed.items())]
+        return list(per_seed_means(curve.units, curve.best_values).values())
 
 
 def run_study(conditions: dict, seeds=(0, 1, 2), k: int = 10, splits=(0,), preset: str = "quick", device=None,

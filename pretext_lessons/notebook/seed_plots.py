@@ -23,6 +23,14 @@ def mean_interval(values, seeds=None) -> tuple[float, float, float]:
     return c.mean, c.low, c.high
 
 
+def per_seed_means(units, values) -> dict:
+    """Lesson 1: values measured per (seed, split) unit, averaged over the splits of each seed: {seed: mean}."""
+    per_seed = {}
+    for (seed, _), value in zip(units, values):
+        per_seed.setdefault(seed, []).append(float(value))
+    return {seed: sum(v) / len(v) for seed, v in sorted(per_seed.items())}
+
+
 def plot_seed_dots(groups: dict, chance=None, ax=None, ylabel: str = "accuracy", title: str | None = None,
                    percent: bool = True, reference: dict | None = None):
     """Lesson 1: one column per group: a dot per seed, the mean with its 95% interval, and chance.

@@ -39,7 +39,7 @@ from .registry import register_task
 
 __all__ = ["CRITERIA", "JigsawTask", "all_permutations", "check_permutations", "cut_tiles", "default_permutations",
            "flat_cells", "greedy_permutations", "greedy_select", "hamming_distances", "indistinguishable_pairs",
-           "jigsaw_explorer", "make_puzzles", "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry",
+           "jigsaw_explorer", "make_puzzles", "plot_mistake_distances", "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry",
            "puzzle_probabilities", "random_permutations", "set_distances", "to_grayscale", "touching_neighbours"]
 
 GRAYSCALE_P = 0.3  # bbrattoli/JigsawPuzzlePytorch; VISSL and Kolesnikov et al. use 0.66
@@ -448,6 +448,37 @@ def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: in
         ax.set_xlim(0, 1)
         ax.set_xlabel("probability")
         ax.set_title("net's top-5 guesses\n(green: right; d: Hamming distance to it)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mistake_distances(permutations, y_true, y_pred, ax=None):
+    """Lesson 2: Hamming distances between the true and the predicted permutation of each mistake, against the set's pairs.
+
+    Both as fractions, so the shapes compare: if mistakes pile up at small distances, near labels
+    are the hard ones.
+    """
+    import matplotlib.pyplot as plt
+
+    P = check_permutations(permutations)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D and of equal length, got {y_true.shape} and {y_pred.shape}")
+    wrong = y_true != y_pred
+    d_wrong = (P[y_true[wrong]] != P[y_pred[wrong]]).sum(1)
+    d_set = hamming_distances(P, P)[np.triu_indices(len(P), k=1)]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.3))
+    fig = ax.figure
+    bins = np.arange(0.5, P.shape[1] + 1.5)
+    ax.hist(d_set, bins=bins, density=True, alpha=0.4, color="gray", label=f"all pairs of the set (min {d_set.min()})")
+    if wrong.any():
+        ax.hist(d_wrong, bins=bins, density=True, histtype="step", lw=2, color="tab:red",
+                label=f"mistakes: true vs predicted ({int(wrong.sum())})")
+    ax.set_xlabel("Hamming distance (positions holding a different cell)")
+    ax.set_ylabel("fraction")
+    ax.set_title("Which permutations does the network confuse?", fontsize=10)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

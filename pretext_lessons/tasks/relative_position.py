@@ -271,6 +271,40 @@ def object_aspect(X: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
     return extent(on.any(2)) / extent(on.any(1))
 
 
+def plot_mirror_rates(aspect, rates, class_names, ax=None):
+    """Lesson 3: each class's left/right and up/down mirror-confusion rates against its height / width.
+
+    `aspect` (classes,) is the median height/width ratio of a class's objects; `rates` one
+    `mirror_confusion` dict per class. The "any other" rate (one given wrong position, were mistakes
+    spread evenly) is drawn as a grey tick: a mirror rate above it is a preference for that mirror.
+    """
+    import matplotlib.pyplot as plt
+
+    aspect = torch.as_tensor(aspect).float()
+    if not (len(aspect) == len(rates) == len(class_names)):
+        raise ValueError(f"aspect, rates and class_names must hold one entry per class, got {len(aspect)}, "
+                         f"{len(rates)} and {len(class_names)}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = ax.figure
+    x = aspect.tolist()
+    for key, style in (("left/right", dict(color="tab:blue", marker="<")), ("up/down", dict(color="tab:orange",
+                                                                                           marker="^"))):
+        ax.scatter(x, [100 * r[key] for r in rates], label=f"{key} mirror", s=40, **style)
+    ax.scatter(x, [100 * r["any other"] for r in rates], color="gray", marker="_", s=120, label="any other position")
+    for xi, r, name in zip(x, rates, class_names):
+        ax.annotate(name, (xi, 100 * max(r["left/right"], r["up/down"])), textcoords="offset points", xytext=(3, 4),
+                    fontsize=7)
+    ax.set_xscale("log")
+    ax.axvline(1, color="gray", ls=":")
+    ax.set_xlabel("object height / width (median of the class; log scale; > 1 is tall)")
+    ax.set_ylabel("rate among visible neighbours (%)")
+    ax.set_title("Mirror confusions against the object's shape", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
 def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1, net=None, neighbour: int | None = None,
                normalize: bool = True, seed: int = 0):
     """Lesson 3: the 8 candidate neighbours of a centre patch with their labels, the gap and the jitter.
