@@ -175,7 +175,7 @@ def plot_embedding(networks: dict, X: torch.Tensor, y: torch.Tensor, layer: str 
         ax.set_yticks([])
     bar = fig.colorbar(points, ax=list(axes), ticks=range(10), fraction=0.03)
     bar.ax.set_yticklabels(FASHION_MNIST_CLASSES, fontsize=7)
-    fig.suptitle(f"{method.upper()} of the features, coloured by class", fontsize=10)
+    fig.suptitle(f"{method.upper()} of the features, coloured by class", fontsize=10, y=1.06)
     return fig
 
 
