@@ -482,3 +482,14 @@ def test_a_fixed_gap_keeps_the_tile_size_and_centres_the_cells():
         puzzle_geometry(20, 20, tile=7, gap=2)
     with pytest.raises(ValueError, match="jitter must be at most the gap"):
         JigsawTask(tile=7, jitter=2, gap=1)
+
+
+def test_plot_mistake_distances_draws_the_set_and_the_mistakes():
+    P = perms.permutation_set(10)
+    y_true, y_pred = np.array([0, 1, 2, 3]), np.array([0, 2, 1, 3])
+    fig = jigsaw.plot_mistake_distances(P, y_true, y_pred)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("mistakes" in t and "(2)" in t for t in labels) and any("all pairs" in t for t in labels)
+    matplotlib.pyplot.close(fig)
+    with pytest.raises(ValueError, match="equal length"):
+        jigsaw.plot_mistake_distances(P, y_true, y_pred[:2])

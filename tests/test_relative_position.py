@@ -8,7 +8,7 @@ from pretext_lessons.core.task import MultiPartNet
 from pretext_lessons.experiments.aberration import (CONDITIONS, GREEN_MAGENTA, aberration_experiment, apply_symmetry,
                                                     chromatic_aberration, project_colors, projection_matrix,
                                         format_table, plot_aberration, position_patches, render_patches)
-from pretext_lessons.tasks.relative_position import (gap_closing, LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR,
+from pretext_lessons.tasks.relative_position import (gap_closing, plot_mirror_rates, LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR,
                                                RelativePositionTask, centre_range, crop_patches, drop_color,
                                                footprint, mirror_confusion, neighbour_offsets, normalize_patches,
                                                object_aspect, pair_positions, pair_probabilities, plot_pairs,
@@ -421,3 +421,12 @@ def test_gap_closing_never_in_the_reference_geometry_and_bad_input():
     assert gap_closing(7, 0, 0)["pairs"] == 1
     with pytest.raises(ValueError, match="gap"):
         gap_closing(7, -1, 1)
+
+
+def test_plot_mirror_rates_one_point_per_class_and_rate():
+    rates = [mirror_confusion(torch.tensor([0, 3, 1, 6]), torch.tensor([2, 4, 6, 6])) for _ in range(3)]
+    fig = plot_mirror_rates(torch.tensor([0.5, 1.0, 2.0]), rates, ["a", "b", "c"])
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 9
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one entry per class"):
+        plot_mirror_rates(torch.tensor([1.0]), rates, ["a"])

@@ -269,7 +269,7 @@ def plot_error_vs_lookalike(class_error, lookalike, class_names=FASHION_MNIST_CL
     ax.axvline(1, color="gray", ls=":", label="ratio 1: turned looks as upright as the original")
     ax.set_xlabel("lookalike ratio of the most plausible turn (median over the class)")
     ax.set_ylabel("rotation error of the network (%)")
-    ax.set_title("Where turned images look upright, the network errs", fontsize=10)
+    ax.set_title("Rotation error against how upright the turned images look", fontsize=10)
     ax.legend(fontsize=7)
     ax.grid(alpha=0.3)
     fig.tight_layout()
