@@ -33,7 +33,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.data import check_images, load_photo, load_photos, to_float
+from ..core.data import check_images, load_fashion_mnist, load_photo, load_photos, pretrain_split, to_float
 from ..core.models import evaluating
 from ..core.stats import compare
 from ..core.training import build_net, resolve_preset, train_or_load
@@ -403,11 +403,15 @@ def defence_study(seeds=(0, 1), k: int = 10, splits=(0,), strength: float = DEMO
     names = {"none": "lens, no defence", "projection": "lens, projection"}
     pretext, rows = {names[d]: [] for d in DEFENCES}, []
     settings = resolve_preset(preset, LensRelativePositionTask(strength=strength), "cnn")
+    # gray images as three equal channels: the network reads colour photos, the lens acts in make_batch
+    X_val = load_fashion_mnist("test")[0][:2000].expand(-1, 3, -1, -1)
     for seed in seeds:
         nets = {}
+        X = pretrain_split(settings["num_images"], seed=seed).expand(-1, 3, -1, -1)
         for defence in DEFENCES:
             task = LensRelativePositionTask(strength=strength, defence=defence)
-            net, history = train_or_load(task, arch="cnn", preset=preset, seed=seed, device=device, progress=False)
+            net, history = train_or_load(task, arch="cnn", preset=preset, seed=seed, X=X, X_val=X_val, device=device,
+                                         progress=False)
             nets[names[defence]] = (net, task)
             pretext[names[defence]].append(history["val_acc"][-1])
             if log:
