@@ -26,7 +26,7 @@ from . import alignment
 
 # Overrides of the preset for every network of a study: small enough that lesson 2 trains 3 seeds of
 # 6 conditions (benchmarks/bench_jigsaw_study.py measures them against one network of the lesson).
-MINIATURE = dict(num_images=2000, num_epochs=2)
+MINIATURE = dict(num_images=3000, num_epochs=3)
 PROBE_LAYERS = ("conv2", "conv4", "fc1", "fc2")
 STANDARD = "gap + jitter"
 
