@@ -1,16 +1,18 @@
 """Lesson 2 benchmark: the permutation-set study trains all its networks in <= 90 s on 2 cores, and loads them again.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_jigsaw_study.py [--shortcut]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_jigsaw_study.py [--shortcut] [--keep DIR]
 
 Trains every network of `jigsaw_study.permutation_conditions()` (4 conditions x 3 seeds, with
 `MINIATURE` on the quick preset) into an empty checkpoint folder, then loads them all again (the
 second run of the lesson), and, as the baseline measured in the same run, one network of the
 lesson's quick preset. Wall and CPU seconds (user + system) are printed for each, and the study
 as a ratio of the baseline: on a busy machine both sides slow down alike. With --shortcut, the
-shortcut study's two extra conditions too (the lesson trains those as well).
+shortcut study's two extra conditions too (the lesson trains those as well). With --keep DIR, the
+networks are trained into the checkpoint folder DIR (which must not hold them yet) and kept there.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -51,7 +53,9 @@ def main() -> None:
         conditions.update({k: v for k, v in jigsaw_study.shortcut_conditions().items() if k != jigsaw_study.STANDARD})
     for task in conditions.values():
         task.permutations  # the greedy sets are computed once and cached on disk; not part of training
-    with tempfile.TemporaryDirectory() as folder:
+    args = sys.argv[1:]
+    keep = args[args.index("--keep") + 1] if "--keep" in args else None
+    with (tempfile.TemporaryDirectory() if keep is None else contextlib.nullcontext(keep)) as folder:
         os.environ["PRETEXT_LESSONS_CHECKPOINTS"] = folder
         wall0, cpu0 = clocks()
         train_or_load(JigsawTask(), seed=0, progress=False, cache=False)

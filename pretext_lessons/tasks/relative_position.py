@@ -295,9 +295,8 @@ def plot_mirror_rates(aspect, rates, class_names, ax=None):
     for xi, r, name in zip(x, rates, class_names):
         ax.annotate(name, (xi, 100 * max(r["left/right"], r["up/down"])), textcoords="offset points", xytext=(3, 4),
                     fontsize=7)
-    ax.set_xscale("log")
     ax.axvline(1, color="gray", ls=":")
-    ax.set_xlabel("object height / width (median of the class; log scale; > 1 is tall)")
+    ax.set_xlabel("object height / width (median of the class; > 1 is tall)")
     ax.set_ylabel("rate among visible neighbours (%)")
     ax.set_title("Mirror confusions against the object's shape", fontsize=10)
     ax.legend(fontsize=7)
