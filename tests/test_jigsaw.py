@@ -493,3 +493,9 @@ def test_plot_mistake_distances_draws_the_set_and_the_mistakes():
     matplotlib.pyplot.close(fig)
     with pytest.raises(ValueError, match="equal length"):
         jigsaw.plot_mistake_distances(P, y_true, y_pred[:2])
+
+
+def test_plot_puzzle_with_a_fixed_tile_draws_touching_tiles():
+    fig = plot_puzzle(torch.rand(1, 28, 28), index=3, gap=0, jitter=0, tile=7)
+    assert "cell 7 px, tile 7 px, gap 0" in fig.axes[0].get_title()
+    matplotlib.pyplot.close(fig)

@@ -374,13 +374,14 @@ def puzzle_probabilities(net: nn.Module, tiles: torch.Tensor, batch_size: int = 
 
 
 def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: int | None = None,
-                jitter: int | None = None, net: nn.Module | None = None, seed: int = 0):
+                jitter: int | None = None, net: nn.Module | None = None, seed: int = 0, tile: int | None = None):
     """Lesson 2: an image with its cells and tiles, the puzzle for permutation `index`, and a net's top-5 guesses.
 
     `permutations` defaults to `default_permutations(grid)`. `gap` is the cell side minus the tile
     side, `jitter` the random part of each tile's offset (at most the gap); `seed` draws the
-    offsets. With `net` (a trained jigsaw network for the same permutation set), a third panel
-    shows its five most likely permutations.
+    offsets. With `tile`, the tile size is fixed and the cells are tile + gap px, centred. With
+    `net` (a trained jigsaw network for the same permutation set), a third panel shows its five
+    most likely permutations.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -390,15 +391,19 @@ def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: in
     cell = min(H, W) // check_int("grid", grid, 2)
     if cell < 1:
         raise ValueError(f"image must be at least {grid}x{grid} pixels for grid={grid}, got {H}x{W}")
-    gap = round(cell / 4) if gap is None else check_int("gap", gap, 0, cell - 1, f" (cells are {cell} px)")
-    geo = puzzle_geometry(H, W, grid, cell - gap, jitter)
+    if tile is None:
+        gap = round(cell / 4) if gap is None else check_int("gap", gap, 0, cell - 1, f" (cells are {cell} px)")
+        geo = puzzle_geometry(H, W, grid, cell - gap, jitter)
+    else:  # the tile size fixed, the cells tile + gap px
+        geo = puzzle_geometry(H, W, grid, tile, jitter, gap=cell - tile if gap is None else gap)
     P = check_permutations(default_permutations(grid) if permutations is None else permutations, grid * grid)
     index = check_int("index", index, 0, len(P) - 1)
     perm = P[index]
     K, t = grid * grid, geo["tile"]
 
     offsets = geo["base"] + torch.randint(geo["jitter"] + 1, (1, K, 2), generator=torch.Generator().manual_seed(int(seed)))
-    raw = cut_tiles(image[None], grid, t, offsets, order=torch.as_tensor(P[index:index + 1], dtype=torch.int64))
+    raw = cut_tiles(image[None], grid, t, offsets, order=torch.as_tensor(P[index:index + 1], dtype=torch.int64),
+                    gap=geo["gap"])
     offsets = offsets[0]  # in cell order: outlines where each tile was cut
 
     ncols = 3 if net is not None else 2
