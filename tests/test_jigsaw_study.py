@@ -46,6 +46,14 @@ def test_a_tiny_study_trains_probes_decides_and_plots(monkeypatch):
     again = jigsaw_study.run_study(conditions, seeds=(0, 1), k=2, layers=("conv2", "fc1"), log=None,
                                    num_images=256, num_epochs=1)
     assert again.pretext == study.pretext
+    # a second study reuses the conditions and random weights measured already: the same rows, no new probe
+    other = jigsaw_study.run_study({"a again": JigsawTask(num_classes=10), "c": JigsawTask(num_classes=10, jitter=0)},
+                                   seeds=(0, 1), k=2, layers=("conv2", "fc1"), log=None, reuse=study,
+                                   num_images=256, num_epochs=1)
+    assert other.pretext["a again"] == study.pretext["a"]
+    strip = lambda rows, name: sorted((r["seed"], r["layer"], r["accuracy"]) for r in rows if r["task"] == name)  # noqa: E731
+    assert strip(other.rows, "a again") == strip(study.rows, "a")
+    assert strip(other.rows, "random") == strip(study.rows, "random") and strip(other.rows, "c")
 
 
 def test_agreement_and_bad_input():

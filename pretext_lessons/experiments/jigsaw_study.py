@@ -17,6 +17,7 @@ against random weights of the same seed. Verdicts pair conditions by seed (`core
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from ..core.stats import Verdict, compare
 from ..core.training import build_net, resolve_preset, train_or_load
@@ -70,20 +71,35 @@ class Study:
 
 
 def run_study(conditions: dict, seeds=(0, 1, 2), k: int = 10, splits=(0,), preset: str = "quick", device=None,
-              layers=PROBE_LAYERS, log=print, **overrides) -> Study:
+              layers=PROBE_LAYERS, log=print, reuse: Study | None = None, **overrides) -> Study:
     """Lesson 2: train (or load) every condition for every seed, probe each trunk and random weights, per split.
 
-    `overrides` go to `train_or_load` on top of `MINIATURE` (e.g. num_images=...).
+    `overrides` go to `train_or_load` on top of `MINIATURE` (e.g. num_images=...). With `reuse` (an
+    earlier study with the same budget, seeds, k, splits and layers), a condition with the same
+    task, and random weights, take that study's measurements instead of probing again.
     """
     if not conditions or not all(isinstance(t, JigsawTask) for t in conditions.values()):
         raise TypeError(f"conditions must map names to JigsawTask instances, got {conditions!r}")
     seeds = tuple(seeds)
     budget = {**MINIATURE, **overrides}
     settings = resolve_preset(preset, JigsawTask(), "cnn", **budget)
+    same = {}  # name here -> name in `reuse`, for the conditions measured there already
+    if reuse is not None and (reuse.settings, tuple(reuse.seeds), reuse.k) == (settings, seeds, k):
+        earlier = {json.dumps(t.config(), sort_keys=True, default=str): n for n, t in reuse.conditions.items()}
+        same = {name: earlier[key] for name, task in conditions.items()
+                if (key := json.dumps(task.config(), sort_keys=True, default=str)) in earlier}
+        same[alignment.RANDOM] = alignment.RANDOM
     rows, pretext = [], {name: [] for name in conditions}
+    for name, old in same.items():
+        rows += [{**row, "task": name} for row in reuse.rows if row["task"] == old and row["split"] in splits
+                 and row["layer"] in layers]
+        if name != alignment.RANDOM:
+            pretext[name] = list(reuse.pretext[old])
     for seed in seeds:
         nets = {}
         for name, task in conditions.items():
+            if name in same:
+                continue
             net, history = train_or_load(task, arch="cnn", preset=preset, seed=seed, device=device, progress=False,
                                          **budget)
             nets[name] = (net, task)
@@ -91,7 +107,8 @@ def run_study(conditions: dict, seeds=(0, 1, 2), k: int = 10, splits=(0,), prese
             if log:
                 log(f"seed {seed}, {name:>26}: pretext accuracy {history['val_acc'][-1]:6.1%} "
                     f"(chance {1 / task.num_classes:.1%})")
-        nets[alignment.RANDOM] = (build_net(JigsawTask(), "cnn", width=settings["width"], seed=seed), JigsawTask())
+        if alignment.RANDOM not in same:
+            nets[alignment.RANDOM] = (build_net(JigsawTask(), "cnn", width=settings["width"], seed=seed), JigsawTask())
         for j in splits:
             split = alignment.downstream_split((k,), seed, split=j)
             for name, (net, task) in nets.items():
