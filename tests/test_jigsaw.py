@@ -438,3 +438,64 @@ def test_explorer_builds_sliders_for_the_puzzle():
     names = {w.description for w in box.children if hasattr(w, "description")}
     assert {"image", "permutation", "gap (px)", "jitter (px)"} <= names
     matplotlib.pyplot.close("all")
+
+
+# ---------------------------------------------------------------- how often neighbouring tiles touch
+
+@pytest.mark.parametrize("tile, gap, jitter", [(7, 2, 2), (6, 3, 1), (5, 4, 4), (7, 0, 0)])
+def test_touching_neighbours_equals_a_count_over_sampled_puzzles(tile, gap, jitter):
+    n, size, grid = 20000, 28, 3
+    identity = np.arange(grid * grid)[None]  # tile at position i comes from cell i
+    tiles, _ = make_puzzles(coordinate_images(1, size).expand(n, 1, size, size), gen(4), permutations=identity,
+                            grid=grid, tile=tile, jitter=jitter, gap=gap, normalize=False)
+    rows, cols = decode(tiles[:, :, 0, 0, 0], size)  # each tile's top-left pixel, (n, 9)
+    rows, cols = rows.view(n, grid, grid), cols.view(n, grid, grid)
+    space_x = cols[:, :, 1:] - (cols[:, :, :-1] + tile)  # right neighbour's left edge minus left tile's right edge
+    space_y = rows[:, 1:, :] - (rows[:, :-1, :] + tile)
+    touch = torch.cat([(space_x == 0).flatten(1), (space_y == 0).flatten(1)], 1)  # (n, 12 neighbour pairs)
+    exact = jigsaw.touching_neighbours(tile, gap, jitter, grid)
+    assert exact["neighbour_pairs"] == touch.shape[1]
+    assert int(torch.cat([space_x.flatten(), space_y.flatten()]).min()) == exact["min_space"]
+    assert int(torch.cat([space_x.flatten(), space_y.flatten()]).max()) == exact["max_space"]
+    for fraction, counted, count in ((exact["pairs"], touch.double().mean(), touch.numel()),
+                                     (exact["puzzles"], touch.any(1).double().mean(), n)):
+        sem = max(fraction * (1 - fraction) / count, 1 / count ** 2) ** 0.5
+        assert abs(float(counted) - fraction) < 5 * sem + 1e-12
+
+
+def test_touching_neighbours_of_the_two_published_recipes():
+    reference = jigsaw.touching_neighbours(64, 21, 21)  # released code: 85 px cells, jitter up to 21
+    assert (reference["min_space"], reference["max_space"]) == (0, 42)
+    assert reference["pairs"] == pytest.approx(1 / 22 ** 2)
+    assert jigsaw.touching_neighbours(64, 11, 11)["pairs"] == pytest.approx(1 / 12 ** 2)  # the paper's text
+    with pytest.raises(ValueError, match="jitter must be at most the gap"):
+        jigsaw.touching_neighbours(7, 1, 2)
+
+
+def test_a_fixed_gap_keeps_the_tile_size_and_centres_the_cells():
+    geo = puzzle_geometry(28, 28, tile=7, jitter=0, gap=0)
+    assert (geo["cell"], geo["tile"], geo["gap"], geo["top"]) == (7, 7, 0, 3)
+    task = JigsawTask(tile=7, jitter=0, gap=0)
+    tiles, _ = task.make_batch(torch.rand(4, 1, 28, 28), gen(0))
+    assert tiles.shape == (4, 9, 1, 7, 7) and task.min_size == 21
+    with pytest.raises(ValueError, match="at least grid"):
+        puzzle_geometry(20, 20, tile=7, gap=2)
+    with pytest.raises(ValueError, match="jitter must be at most the gap"):
+        JigsawTask(tile=7, jitter=2, gap=1)
+
+
+def test_plot_mistake_distances_draws_the_set_and_the_mistakes():
+    P = perms.permutation_set(10)
+    y_true, y_pred = np.array([0, 1, 2, 3]), np.array([0, 2, 1, 3])
+    fig = jigsaw.plot_mistake_distances(P, y_true, y_pred)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert any("mistakes" in t and "(2)" in t for t in labels) and any("all pairs" in t for t in labels)
+    matplotlib.pyplot.close(fig)
+    with pytest.raises(ValueError, match="equal length"):
+        jigsaw.plot_mistake_distances(P, y_true, y_pred[:2])
+
+
+def test_plot_puzzle_with_a_fixed_tile_draws_touching_tiles():
+    fig = plot_puzzle(torch.rand(1, 28, 28), index=3, gap=0, jitter=0, tile=7)
+    assert "cell 7 px, tile 7 px, gap 0" in fig.axes[0].get_title()
+    matplotlib.pyplot.close(fig)

@@ -5,9 +5,10 @@ import torch
 
 from pretext_lessons import check_task_batch, make_backbone
 from pretext_lessons.core.task import MultiPartNet
-from pretext_lessons.experiments.aberration import (CONDITIONS, aberration_experiment, apply_symmetry, chromatic_aberration,
+from pretext_lessons.experiments.aberration import (CONDITIONS, GREEN_MAGENTA, aberration_experiment, apply_symmetry,
+                                                    chromatic_aberration, project_colors, projection_matrix,
                                         format_table, plot_aberration, position_patches, render_patches)
-from pretext_lessons.tasks.relative_position import (LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR,
+from pretext_lessons.tasks.relative_position import (gap_closing, plot_mirror_rates, LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR,
                                                RelativePositionTask, centre_range, crop_patches, drop_color,
                                                footprint, mirror_confusion, neighbour_offsets, normalize_patches,
                                                object_aspect, pair_positions, pair_probabilities, plot_pairs,
@@ -299,16 +300,35 @@ def test_aberration_is_the_identity_at_zero_strength():
 
 
 @pytest.mark.parametrize("strength", [0.05, -0.08, 0.2])
-def test_aberration_leaves_the_centre_and_green_alone_and_moves_red_out(strength):
+def test_aberration_scales_green_relative_to_red_and_blue_about_the_centre(strength):
     X = torch.rand(1, 3, 41, 41)
     out = chromatic_aberration(X, strength)
-    assert torch.allclose(out[:, :, 20, 20], X[:, :, 20, 20], atol=1e-5)
-    assert torch.allclose(out[:, 1], X[:, 1], atol=1e-5)
-    # a soft vertical line 10 px right of the centre: red lands at 10 * (1 + s), blue at 10 * (1 - s)
-    line = torch.exp(-((torch.arange(41.) - 30) / 2) ** 2 / 2).expand(1, 3, 41, 41)
-    seen = chromatic_aberration(line, strength)[0, :, 20]
-    where = (seen * torch.arange(41.)).sum(-1) / seen.sum(-1)
-    assert torch.allclose(where - 20, torch.tensor([10 * (1 + strength), 10, 10 * (1 - strength)]), atol=0.02)
+    assert torch.allclose(out[:, :, 20, 20], X[:, :, 20, 20], atol=1e-5)  # the centre does not move
+    assert torch.allclose(out[:, 0], X[:, 0], atol=1e-5) and torch.allclose(out[:, 2], X[:, 2], atol=1e-5)
+    # a soft line 10 px right of (or below) the centre: red and blue stay at 10, green lands at 10 * (1 - s)
+    bump = torch.exp(-((torch.arange(41.) - 30) / 2) ** 2 / 2)
+    for line, axis in ((bump.expand(1, 3, 41, 41), -1), (bump[:, None].expand(1, 3, 41, 41), -2)):
+        seen = chromatic_aberration(line, strength)[0]
+        seen = seen[:, 20] if axis == -1 else seen[:, :, 20]
+        where = (seen * torch.arange(41.)).sum(-1) / seen.sum(-1)
+        assert torch.allclose(where - 20, torch.tensor([10, 10 * (1 - strength), 10]), atol=0.02)
+
+
+def test_projection_removes_a_pure_green_magenta_shift_to_numerical_precision():
+    X = torch.rand(4, 3, 16, 16, dtype=torch.float64)
+    a = torch.tensor(GREEN_MAGENTA, dtype=torch.float64).view(1, 3, 1, 1)
+    shifted = X + a * torch.randn(4, 1, 16, 16, dtype=torch.float64)  # any amount along green-magenta, per pixel
+    assert torch.allclose(project_colors(shifted), project_colors(X), atol=1e-12)
+    gray_and_red_blue = torch.tensor([[1.0, 1, 1], [1, 0, -1]], dtype=torch.float64).view(2, 3, 1, 1)
+    assert torch.allclose(project_colors(gray_and_red_blue), gray_and_red_blue, atol=1e-12)  # the rest is kept
+    B = projection_matrix(torch.float64)
+    assert torch.allclose(B @ B, B, atol=1e-12) and torch.allclose(B, B.T)
+    # the simulated lens moves green only; what projection leaves of that is the same in all three channels (gray)
+    lens = chromatic_aberration(X, 0.1).double() - X  # the lens resamples in float32
+    left = project_colors(lens)
+    assert torch.allclose(left, lens[:, 1:2].expand_as(left) / 3, atol=1e-5)
+    with pytest.raises(ValueError, match="X must be float colour images"):
+        project_colors(torch.rand(2, 1, 4, 4))
 
 
 def test_symmetries_are_the_eight_of_the_square():
@@ -359,6 +379,7 @@ def test_a_small_classifier_reads_position_from_aberration_only():
     chance = 1 / 9  # a 3x3 grid; 600 test patches put chance's spread near 1.3 points
     assert table["aberration"][0] > 1.8 * chance
     assert table["colour dropping"][0] < 1.5 * chance and table["no aberration"][0] < 1.5 * chance
+    assert table["projection"][0] < table["aberration"][0]
     text = format_table(table, chance)
     assert "mean" in text and "colour dropping" in text
     with pytest.raises(ValueError, match="conditions must be among"):
@@ -371,3 +392,41 @@ def test_plot_aberration():
     plt.close(fig)
     with pytest.raises(ValueError, match="zoom must be between"):
         plot_aberration(torch.rand(3, 64, 64), zoom=50)
+
+
+# how often the gap closes: the exact fraction against a count over sampled pairs -------------
+
+@pytest.mark.parametrize("patch,gap,jitter", [(7, 2, 1), (5, 1, 2), (6, 3, 1)])
+def test_gap_closing_equals_a_count_over_sampled_pairs(patch, gap, jitter):
+    n, size = 20000, footprint(patch, gap, jitter) + 1
+    P, y = sample_pairs(coordinate_images(1, size).expand(n, 3, size, size), gen(3), patch=patch, gap=gap,
+                        jitter=jitter, normalize=False)
+    top, left = P[:, :, 0, 0, 0], P[:, :, 1, 0, 0]  # each patch's top-left pixel, as cut
+    dy, dx = neighbour_offsets(y).T
+    # space along an axis that separates the two patches: from the nearer patch's far edge to the other's near edge
+    space_y = (dy * (top[:, 1] - top[:, 0])).abs() - patch
+    space_x = (dx * (left[:, 1] - left[:, 0])).abs() - patch
+    side = (dy == 0) | (dx == 0)
+    closed = torch.where(side, torch.where(dy == 0, space_x, space_y) <= 0, (space_x <= 0) & (space_y <= 0))
+    exact = gap_closing(patch, gap, jitter)
+    for fraction, counted in ((exact["pairs"], closed.double().mean()),
+                              (exact["side"], closed[side].double().mean()),
+                              (exact["diagonal"], closed[~side].double().mean())):
+        sem = max(fraction * (1 - fraction) / n, 1 / n ** 2) ** 0.5
+        assert abs(float(counted) - fraction) < 5 * sem + 1e-12
+
+
+def test_gap_closing_never_in_the_reference_geometry_and_bad_input():
+    assert gap_closing(96, 48, 7)["pairs"] == 0 and gap_closing(96, 48, 7)["min_space"] == 34
+    assert gap_closing(7, 0, 0)["pairs"] == 1
+    with pytest.raises(ValueError, match="gap"):
+        gap_closing(7, -1, 1)
+
+
+def test_plot_mirror_rates_one_point_per_class_and_rate():
+    rates = [mirror_confusion(torch.tensor([0, 3, 1, 6]), torch.tensor([2, 4, 6, 6])) for _ in range(3)]
+    fig = plot_mirror_rates(torch.tensor([0.5, 1.0, 2.0]), rates, ["a", "b", "c"])
+    assert sum(len(c.get_offsets()) for c in fig.axes[0].collections) == 9
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one entry per class"):
+        plot_mirror_rates(torch.tensor([1.0]), rates, ["a"])

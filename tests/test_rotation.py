@@ -225,3 +225,13 @@ def test_explorer_has_a_static_picture():
     names = {w.description for w in box.children if hasattr(w, "description")}
     assert {"source", "image"} <= names
     matplotlib.pyplot.close("all")
+
+
+def test_plot_error_vs_lookalike_one_point_per_class():
+    import matplotlib.pyplot as plt
+
+    fig = rotation.plot_error_vs_lookalike(torch.rand(10), 1 + torch.rand(10, 3))
+    assert len(fig.axes[0].collections[0].get_offsets()) == 10
+    plt.close(fig)
+    with pytest.raises(ValueError, match="one entry per class"):
+        rotation.plot_error_vs_lookalike(torch.rand(3), torch.rand(4))

@@ -1,58 +1,102 @@
 """Lesson 3: the chromatic-aberration shortcut (Doersch et al. 2015) made concrete on real photos.
 
-A lens bends red and blue light slightly differently, so the colour channels of a photo are
-scaled by slightly different amounts about the image centre: red and blue edges part by a
-fraction of a pixel near the centre and by a few pixels near the border, in the direction away
-from the centre. A network can read a patch's absolute position from that fringe alone.
+Lenses focus colours differently, so the colour channels of a photo are slightly displaced
+relative to each other, in a way that depends on the distance and direction from the image
+centre. The paper's description, which the simulation follows: in some cameras one channel,
+commonly green, is shrunk toward the image centre relative to the others (red and blue, i.e.
+magenta). `chromatic_aberration` scales green by 1 - strength about the centre and leaves red
+and blue alone, so green and magenta part by `strength` times the distance to the centre: nothing
+at the centre, most at the border. A network can read a patch's absolute position from that fringe.
+
+The paper's two fixes: **projection** (`project_colors`): remove the green-magenta axis
+a = [-1, 2, -1] from every pixel, B = I - a^T a / (a a^T), so any difference along that axis is
+gone; and **colour dropping** (`tasks.relative_position.drop_color`): keep one channel, replace the
+other two with faint noise. Projection removes the green-magenta part of the fringe exactly; the
+shrunk green also moves a third of its edge into the gray (luminance) part, which projection
+keeps, and the experiment measures whether a network still finds that.
 
 The experiment: patches from photos whose content says nothing about position (random crops,
 randomly flipped and turned by quarter turns BEFORE the lens acts), labelled by the grid cell they
-came from. A small classifier finds the cell far above chance with aberration, and falls to about
-chance without it or with colour dropping, the fix of Doersch et al.
+came from; a small classifier names the cell, with and without each fix.
+
+Strength: a real lens shrinks green by an order of a few thousandths (`REALISTIC_STRENGTH`,
+approximate: a pixel or so at the border of a photo a few hundred pixels across). The
+demonstration uses `DEMO_STRENGTH`, exaggerated on purpose so that 12 px patches of 60 px crops
+show it; the lesson labels it so.
 """
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.data import check_images, load_photo, load_photos, to_float
+from ..core.data import check_images, load_fashion_mnist, load_photo, load_photos, pretrain_split, to_float
 from ..core.models import evaluating
+from ..core.stats import compare
+from ..core.training import build_net, resolve_preset, train_or_load
 from ..core.validate import check_generator, check_int
 from ..notebook.plotting import imshow
-from ..tasks.relative_position import drop_color, normalize_patches
+from ..notebook.seed_plots import plot_seed_dots
+from ..tasks.relative_position import RelativePositionTask, drop_color, normalize_patches, sample_pairs
+from . import alignment
 
-CONDITIONS = ("aberration", "colour dropping", "no aberration")
+CONDITIONS = ("aberration", "projection", "colour dropping", "no aberration")
+GREEN_MAGENTA = (-1.0, 2.0, -1.0)  # the colour axis along which green and magenta (red + blue) part
+REALISTIC_STRENGTH = 0.003  # the order of a real lens (approximate, not measured here)
+DEMO_STRENGTH = 0.05  # exaggerated for the demonstration: about 15 times a real lens
 
 
 def _check_strength(strength):
     if isinstance(strength, bool) or not isinstance(strength, (int, float)):
-        raise TypeError(f"strength must be a number (relative scale difference), got {type(strength).__name__}")
+        raise TypeError(f"strength must be a number (how much green is shrunk relative to red and blue), "
+                        f"got {type(strength).__name__}")
     if not -0.5 < strength < 0.5:
-        raise ValueError(f"strength must be between -0.5 and 0.5 (a few hundredths is a real lens), got {strength}")
+        raise ValueError(f"strength must be between -0.5 and 0.5 (a real lens: about {REALISTIC_STRENGTH}), "
+                         f"got {strength}")
 
 
-def chromatic_aberration(X: torch.Tensor, strength: float = 0.05) -> torch.Tensor:
-    """Lesson 3: lateral chromatic aberration: red scaled by 1 + strength, blue by 1 - strength about the centre.
+def channel_scales(strength: float, dtype=torch.float32, device=None) -> torch.Tensor:
+    """Lesson 3: how much the lens scales red, green and blue about the centre: (1, 1 - strength, 1)."""
+    _check_strength(strength)
+    return torch.tensor([1.0, 1.0 - strength, 1.0], dtype=dtype, device=device)
 
-    Green stays as it is. A pixel r pixels from the centre sees red moved r * strength outwards
-    and blue as much inwards (bilinear resampling; edges repeat the border).
+
+def chromatic_aberration(X: torch.Tensor, strength: float = DEMO_STRENGTH) -> torch.Tensor:
+    """Lesson 3: lateral chromatic aberration: green shrunk by 1 - strength about the centre, red and blue kept.
+
+    A pixel r pixels from the centre sees green from r * strength pixels further out, so green
+    edges move toward the centre (bilinear resampling; edges repeat the border).
     """
     X = to_float(check_images(X, channels=(3,)))
-    _check_strength(strength)
     N, C, H, W = X.shape
+    scales = channel_scales(strength, X.dtype, X.device)
     # sampling grid in [-1, 1] with align_corners=True: 0 is the exact image centre
     rows = torch.linspace(-1, 1, H, device=X.device, dtype=X.dtype)
     cols = torch.linspace(-1, 1, W, device=X.device, dtype=X.dtype)
     base = torch.stack(torch.meshgrid(cols, rows, indexing="xy"), -1)  # (H, W, 2) as (x, y)
-    scales = torch.tensor([1 + strength, 1.0, 1 - strength], device=X.device, dtype=X.dtype)
-    # a channel magnified by s shows at output point p what the lens had at p / s
+    # a channel scaled by s shows at output point p what the lens had at p / s
     grids = (base[None] / scales[:, None, None, None]).repeat(N, 1, 1, 1)  # (N*3, H, W, 2)
     out = F.grid_sample(X.reshape(N * C, 1, H, W), grids, mode="bilinear", padding_mode="border",
                         align_corners=True)
     return out.view(N, C, H, W)
+
+
+def projection_matrix(dtype=torch.float32) -> torch.Tensor:
+    """Lesson 3: B = I - a^T a / (a a^T) with a = [-1, 2, -1]: removes the green-magenta part of a colour."""
+    a = torch.tensor([GREEN_MAGENTA], dtype=dtype)
+    return torch.eye(3, dtype=dtype) - a.T @ a / (a @ a.T)
+
+
+def project_colors(X: torch.Tensor) -> torch.Tensor:
+    """Lesson 3: Doersch et al.'s projection: every pixel of colour images (..., 3, H, W) multiplied by B."""
+    if not isinstance(X, torch.Tensor) or not X.dtype.is_floating_point or X.dim() < 3 or X.shape[-3] != 3:
+        raise ValueError(f"X must be float colour images (..., 3, H, W), got "
+                         f"{getattr(X, 'dtype', type(X).__name__)} of shape {tuple(getattr(X, 'shape', ()))}")
+    B = projection_matrix(X.dtype).to(X.device)
+    return torch.einsum("ij,...jhw->...ihw", B, X)
 
 
 def apply_symmetry(X: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -80,7 +124,7 @@ def render_patches(photos: torch.Tensor, which: torch.Tensor, corners: torch.Ten
     rows = (patch_corners[:, 0, None] + offsets - half)[:, :, None].expand(num, patch, patch)
     cols = (patch_corners[:, 1, None] + offsets - half)[:, None, :].expand(num, patch, patch)
     q = torch.stack([rows, cols], -1)
-    scales = torch.tensor([1 + strength, 1.0, 1 - strength], dtype=photos.dtype)
+    scales = channel_scales(strength, photos.dtype)
     q = q[:, None] / scales[None, :, None, None, None]  # the lens: (N, 3, p, p, 2)
     # the symmetry, read backwards: transpose (swap row and column), then the flips negate
     swap = (t // 4 == 1).view(-1, 1, 1, 1, 1)
@@ -101,15 +145,17 @@ def render_patches(photos: torch.Tensor, which: torch.Tensor, corners: torch.Ten
 
 
 def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator | None = None,
-                     strength: float = 0.05, color_drop: bool = False, crop: int = 60, grid: int = 3, patch: int = 12,
-                     margin: int = 4, normalize: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                     strength: float = DEMO_STRENGTH, color_drop: bool = False, crop: int = 60, grid: int = 3,
+                     patch: int = 12, margin: int = 4, normalize: bool = True,
+                     project: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 3: `num` patches (N, 3, patch, patch) labelled by the grid cell they sit in (0..grid*grid-1).
 
     Each patch comes from its own crop of a random photo, turned by a random symmetry so the
     content carries no position, THEN seen through the lens (aberration about the crop's centre),
     then cut from a random cell of a grid x grid split of the crop. `margin` more pixels around
-    the crop stay inside the photo, so the lens never reads beyond it. All draws come from
-    `generator` (None: torch's global random state).
+    the crop stay inside the photo, so the lens never reads beyond it. The fixes: `project`
+    (Doersch et al.'s projection, `project_colors`) and `color_drop` (colour dropping). All draws
+    come from `generator` (None: torch's global random state).
     """
     photos = to_float(check_images(photos, name="photos", channels=(3,)))
     check_generator(generator)
@@ -135,6 +181,8 @@ def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator 
     y = draw(grid * grid, (num,))
     patch_corners = margin + torch.stack([y // grid, y % grid], 1) * cell + draw(cell - patch + 1, (num, 2))
     P = render_patches(photos.cpu(), which, corners, t, patch_corners, side, patch, strength)
+    if project:
+        P = project_colors(P)
     if color_drop:
         P = drop_color(P, generator)
     if normalize:
@@ -208,13 +256,14 @@ def accuracy(net: nn.Module, P: torch.Tensor, y: torch.Tensor, batch_size: int =
     return hits / len(P)
 
 
-def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: float = 0.05, num_train: int = 6000,
+def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: float = DEMO_STRENGTH, num_train: int = 6000,
                           num_test: int = 2000, grid: int = 3, num_epochs: int = 3, photos=None,
                           progress: bool = True, num_threads: int | None = 1) -> dict[str, list[float]]:
     """Lesson 3: held-out accuracy of the cell classifier per condition and seed (chance is 1 / grid**2).
 
-    Conditions: "aberration" (the lens, colour kept), "colour dropping" (the lens, one channel
-    kept per patch), "no aberration" (a perfect lens, colour kept).
+    Conditions: "aberration" (the lens, colour kept), "projection" (the lens, then the
+    green-magenta axis removed), "colour dropping" (the lens, one channel kept per patch), "no
+    aberration" (a perfect lens, colour kept).
     """
     unknown = [c for c in conditions if c not in CONDITIONS]
     if unknown:
@@ -230,11 +279,11 @@ def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: floa
 def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress):
     for condition in conditions:
         s = 0.0 if condition == "no aberration" else strength
-        drop = condition == "colour dropping"
+        fix = dict(color_drop=condition == "colour dropping", project=condition == "projection")
         # the same crops, cells and symmetries in every condition of a seed: only the lens and the fix differ
-        P, y = position_patches(photos, num_train, torch.Generator().manual_seed(1000 * seed + 1), s, drop, grid=grid)
-        P_test, y_test = position_patches(photos, num_test, torch.Generator().manual_seed(1000 * seed + 2), s, drop,
-                                          grid=grid)
+        P, y = position_patches(photos, num_train, torch.Generator().manual_seed(1000 * seed + 1), s, grid=grid, **fix)
+        P_test, y_test = position_patches(photos, num_test, torch.Generator().manual_seed(1000 * seed + 2), s,
+                                          grid=grid, **fix)
         net = train_position_classifier(P, y, grid * grid, num_epochs=num_epochs, seed=seed, num_threads=None)
         table[condition].append(accuracy(net, P_test, y_test))
         if progress:
@@ -252,8 +301,8 @@ def format_table(table: dict[str, list[float]], chance: float, seeds=None) -> st
     return "\n".join(lines)
 
 
-def plot_aberration(photo="astronaut", strength: float = 0.02, zoom: int = 40, size: int = 512):
-    """Lesson 3: a photo through an aberrated lens: close-ups of the centre and a corner, and the red shift field."""
+def plot_aberration(photo="astronaut", strength: float = DEMO_STRENGTH, zoom: int = 40, size: int = 512):
+    """Lesson 3: a photo through an aberrated lens: close-ups of the centre and a corner, and green's shift field."""
     import matplotlib.pyplot as plt
 
     X = load_photo(photo, size) if isinstance(photo, str) else to_float(torch.as_tensor(photo))
@@ -265,26 +314,134 @@ def plot_aberration(photo="astronaut", strength: float = 0.02, zoom: int = 40, s
     fig, axes = plt.subplots(1, 4, figsize=(13, 3.6))
     views = [("through the lens", seen),
              ("centre (no fringe)", seen[:, H // 2 - zoom // 2:H // 2 + zoom // 2, W // 2 - zoom // 2:W // 2 + zoom // 2]),
-             ("top-left corner (fringes)", seen[:, :zoom, :zoom])]
+             ("top-left corner (green-magenta fringes)", seen[:, :zoom, :zoom])]
     for ax, (title, img) in zip(axes, views):
         imshow(ax, img)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
-    # how far red moves (blue moves as far the other way): strength times the distance to the centre
+    # how far green moves (toward the centre) relative to red and blue: strength times the distance to the centre
     n = 9
     r = torch.linspace(0, H - 1, n)
     c = torch.linspace(0, W - 1, n)
     rr, cc = torch.meshgrid(r, c, indexing="ij")
-    dy, dx = strength * (rr - (H - 1) / 2), strength * (cc - (W - 1) / 2)
+    dy, dx = -strength * (rr - (H - 1) / 2), -strength * (cc - (W - 1) / 2)
     ax = axes[3]
-    ax.quiver(cc, rr, dx, dy, torch.hypot(dx, dy), cmap="Reds", angles="xy")  # data coordinates: y points down
+    ax.quiver(cc, rr, dx, dy, torch.hypot(dx, dy), cmap="Greens", angles="xy")  # data coordinates: y points down
     ax.set_xlim(-W * 0.1, W * 1.1)
     ax.set_ylim(H * 1.1, -H * 0.1)
     ax.set_aspect("equal")
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(f"red shift: up to {strength * (H - 1) / 2:.1f} px at the edges", fontsize=9)
-    fig.suptitle(f"Lateral chromatic aberration, strength {strength} (red x{1 + strength}, blue x{1 - strength})",
-                 fontsize=10)
+    ax.set_title(f"green's shift: up to {strength * (H - 1) / 2:.1f} px at the edges", fontsize=9)
+    fig.suptitle(f"Lateral chromatic aberration, strength {strength}: green x{1 - strength} about the centre, "
+                 f"red and blue x1" + (" (exaggerated for the demonstration)" if strength > 2 * REALISTIC_STRENGTH
+                                       else ""), fontsize=10)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# The defence downstream: relative position on images seen through the lens, with and without projection
+# --------------------------------------------------------------------------------------------
+
+DEFENCES = ("none", "projection")
+
+
+def through_lens(X: torch.Tensor, strength: float = DEMO_STRENGTH) -> torch.Tensor:
+    """Lesson 3: gray images (N, 1, H, W) as colour photos through the lens: three equal channels, then green shrunk.
+
+    Each image is its own photo: the lens is centred on it. Colour images (N, 3, H, W) go through as they are.
+    """
+    X = to_float(check_images(X))
+    if X.shape[1] == 1:
+        X = X.expand(-1, 3, -1, -1)
+    return chromatic_aberration(X, strength)
+
+
+@dataclasses.dataclass
+class LensRelativePositionTask(RelativePositionTask):
+    """Lesson 3: relative position on Fashion-MNIST photographed through an aberrated lens, with an optional defence.
+
+    The images become colour photos through `through_lens` (the exaggerated `DEMO_STRENGTH` by
+    default); with `defence="projection"`, every pixel is projected (`project_colors`) before the
+    patches are cut, in training and downstream alike. Not one of the course's registered tasks:
+    lesson 3's experiment only.
+    """
+
+    strength: float = DEMO_STRENGTH
+    defence: str = "none"
+
+    name = "relative_position_lens"
+    presets = {"quick": dict(num_images=6000), "full": dict(num_epochs=40, lr=0.05)}
+
+    def __post_init__(self):
+        super().__post_init__()
+        _check_strength(self.strength)
+        if self.defence not in DEFENCES:
+            raise ValueError(f"defence must be one of {DEFENCES}, got {self.defence!r}")
+
+    def photograph(self, X):
+        X = through_lens(X, self.strength)
+        return project_colors(X) if self.defence == "projection" else X
+
+    def make_batch(self, X, generator):
+        return sample_pairs(self.photograph(X), generator, patch=self.patch, gap=self.gap, jitter=self.jitter,
+                            normalize=self.normalize)
+
+    def preprocess(self, X):
+        X = self.photograph(X)
+        return normalize_patches(X) if self.normalize else X
+
+
+def defence_study(seeds=(0, 1), k: int = 10, splits=(0,), strength: float = DEMO_STRENGTH, preset: str = "quick",
+                  layers=("conv2", "conv4", "fc1", "fc2"), device=None, log=print) -> dict:
+    """Lesson 3: relative position through the lens, trained without and with projection; pretext and probe per seed.
+
+    Returns {"pretext": {defence: [per seed]}, "rows": alignment's probe rows (tasks named "lens, no
+    defence", "lens, projection" and random weights), "settings": the training budget, "seeds"}.
+    """
+    names = {"none": "lens, no defence", "projection": "lens, projection"}
+    pretext, rows = {names[d]: [] for d in DEFENCES}, []
+    settings = resolve_preset(preset, LensRelativePositionTask(strength=strength), "cnn")
+    # gray images as three equal channels: the network reads colour photos, the lens acts in make_batch
+    X_val = load_fashion_mnist("test")[0][:2000].expand(-1, 3, -1, -1)
+    for seed in seeds:
+        nets = {}
+        X = pretrain_split(settings["num_images"], seed=seed).expand(-1, 3, -1, -1)
+        for defence in DEFENCES:
+            task = LensRelativePositionTask(strength=strength, defence=defence)
+            net, history = train_or_load(task, arch="cnn", preset=preset, seed=seed, X=X, X_val=X_val, device=device,
+                                         progress=False)
+            nets[names[defence]] = (net, task)
+            pretext[names[defence]].append(history["val_acc"][-1])
+            if log:
+                log(f"seed {seed}, {names[defence]:>17}: pretext accuracy {history['val_acc'][-1]:.1%}")
+        plain = LensRelativePositionTask(strength=strength)
+        nets[alignment.RANDOM] = (build_net(plain, "cnn", in_channels=3, width=settings["width"], seed=seed), plain)
+        for j in splits:
+            split = alignment.downstream_split((k,), seed, split=j)
+            for name, (net, task) in nets.items():
+                rows += alignment.probe_network(net, name, "cnn", seed, (k,), split, layers=layers,
+                                                preprocess=task.preprocess, split_index=j)
+    return {"pretext": pretext, "rows": rows, "settings": settings, "seeds": tuple(seeds), "k": k}
+
+
+def defence_verdicts(study: dict) -> list[str]:
+    """Lesson 3: projection minus no defence, in pretext accuracy (by seed) and at each one's chosen probe layer."""
+    a, b = "lens, projection", "lens, no defence"
+    seeds = list(study["seeds"])
+    lines = [compare(study["pretext"][a], study["pretext"][b], f"relative-position pretext accuracy, {a} minus {b}",
+                     "higher with projection", "lower with projection", seeds=seeds).sentence]
+    curves = {c.task: c for c in alignment.best_layers(study["rows"], k=study["k"])}
+    ua, ub = (dict(zip(curves[n].units, curves[n].best_values)) for n in (a, b))
+    units = sorted(set(ua) & set(ub))
+    lines.append(compare([ua[u] for u in units], [ub[u] for u in units],
+                         f"probe accuracy at the chosen layer, k={study['k']}, {a} minus {b}",
+                         "better features with projection", "worse features with projection",
+                         seeds=[u[0] for u in units], splits=[u[1] for u in units]).sentence)
+    return lines
+
+
+def plot_results(table: dict, chance: float, title: str = "Which cell did the patch come from?", ax=None):
+    """Lesson 3: the cell classifier's accuracy per condition: a dot per seed, the mean with its 95% interval, chance."""
+    return plot_seed_dots(table, chance=chance, ax=ax, ylabel="held-out accuracy", title=title)

@@ -8,10 +8,15 @@ Convention, used in labels, plots and exercises alike: with label y and ``perm =
 the tile shown at position i comes from cell ``perm[i]`` (cells and positions are numbered row by
 row, 0 at the top left). So ``puzzle = tiles_in_cell_order[perm]``.
 
-Fashion-MNIST images are 28 px; the puzzle uses the central 27 px, so cells are 9 px, tiles 7 px
-and the jitter 2 px: the paper's proportions (64 px tiles in 85 px cells, 21 px jitter), which a
-256 px photo reproduces exactly. 7 px tiles reach the PlainCNN's fc1 as a 2 x 2 map, like a
-28 px image does after its adaptive pooling (tiles under 5 px shrink to 1 x 1 by conv2).
+Two recipes, attributed to their sources: the paper's text cuts a 225 px crop into 75 px cells and
+a 64 px tile at a random offset in each (up to 11 px); the released reference code
+(MehdiNoroozi/JigsawPuzzleSolver, train_val_cfn_jps.prototxt) uses a 255 px crop, 85 px cells and
+a jitter of up to 21 px. Offsets are drawn per tile, so the space between two neighbouring tiles
+varies (0 to 42 px in the reference code) and they *can* touch; `touching_neighbours` says how
+often for any geometry. Fashion-MNIST images are 28 px; the course keeps the reference code's
+proportions: the central 27 px make 9 px cells, tiles are 7 px and the jitter 2 px, so here
+neighbouring tiles touch often. 7 px tiles reach the PlainCNN's fc1 as a 2 x 2 map, like a 28 px
+image does after its adaptive pooling (tiles under 5 px shrink to 1 x 1 by conv2).
 """
 from __future__ import annotations
 
@@ -34,8 +39,8 @@ from .registry import register_task
 
 __all__ = ["CRITERIA", "JigsawTask", "all_permutations", "check_permutations", "cut_tiles", "default_permutations",
            "flat_cells", "greedy_permutations", "greedy_select", "hamming_distances", "indistinguishable_pairs",
-           "jigsaw_explorer", "make_puzzles", "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry",
-           "puzzle_probabilities", "random_permutations", "set_distances", "to_grayscale"]
+           "jigsaw_explorer", "make_puzzles", "plot_mistake_distances", "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry",
+           "puzzle_probabilities", "random_permutations", "set_distances", "to_grayscale", "touching_neighbours"]
 
 GRAYSCALE_P = 0.3  # bbrattoli/JigsawPuzzlePytorch; VISSL and Kolesnikov et al. use 0.66
 MIN_STD = 1 / 255  # one grey level: a flat tile becomes zeros instead of dividing by 0
@@ -48,17 +53,28 @@ LABEL_BOX = dict(facecolor="tab:orange", alpha=0.85, pad=1, lw=0)  # cell number
 # ----------------------------------------------------------------------------------------------
 
 def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = None,
-                    jitter: int | None = None) -> dict:
-    """Lesson 2: where the puzzle sits in an image: cell and tile sides, jitter, and the central crop's corner.
+                    jitter: int | None = None, gap: int | None = None) -> dict:
+    """Lesson 2: where the puzzle sits in an image: cell and tile sides, gap, jitter, and the grid's corner.
 
-    Cells are ``min(height, width) // grid`` px; tile defaults to the paper's proportion
-    (64 of 85 px: a quarter of the cell left as gap) and jitter to the whole gap.
+    By default cells are ``min(height, width) // grid`` px, tile defaults to the reference code's
+    proportion (64 of 85 px: about a quarter of the cell left as gap) and jitter to the whole gap.
+    With `gap` (and `tile`) the cells are ``tile + gap`` px instead, centred in the image: the
+    way to change the gap while the tile size stays fixed.
     """
     grid = check_int("grid", grid, 2)
-    cell = min(height, width) // grid
-    if cell < 1:
-        raise ValueError(f"images must be at least {grid}x{grid} pixels for a grid of {grid}, got {height}x{width}")
-    tile = cell - round(cell / 4) if tile is None else check_int("tile", tile, 1)
+    if gap is None:
+        cell = min(height, width) // grid
+        if cell < 1:
+            raise ValueError(f"images must be at least {grid}x{grid} pixels for a grid of {grid}, got {height}x{width}")
+        tile = cell - round(cell / 4) if tile is None else check_int("tile", tile, 1)
+    else:
+        if tile is None:
+            raise ValueError(f"tile must be given with gap (cells are tile + gap px), got tile=None and gap={gap}")
+        tile, gap = check_int("tile", tile, 1), check_int("gap", gap, 0)
+        cell = tile + gap
+        if grid * cell > min(height, width):
+            raise ValueError(f"images must be at least grid * (tile + gap) = {grid * cell} px for grid={grid}, "
+                             f"tile={tile}, gap={gap}; got {height}x{width}")
     jitter = None if jitter is None else check_int("jitter", jitter, 0)
     need = grid * (tile + (jitter or 0))
     needs = f"images must be at least {need} px for grid={grid}, tile={tile}" + (f" and jitter={jitter}" if jitter else "")
@@ -77,17 +93,45 @@ def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = N
             "base": (gap - jitter) // 2}
 
 
-def cut_tiles(X: torch.Tensor, grid: int, tile: int, offsets: torch.Tensor, order: torch.Tensor | None = None
-              ) -> torch.Tensor:
+def touching_neighbours(tile: int, gap: int, jitter: int, grid: int = 3) -> dict:
+    """Lesson 2: how often neighbouring tiles touch (share an edge), exactly, for a geometry.
+
+    Each tile's offset in its cell is ``(gap - jitter) // 2`` plus a uniform draw in 0..jitter per
+    axis, independently per tile (as `make_puzzles` draws it). Two horizontal neighbours are
+    ``gap + (right offset - left offset)`` px apart; they touch when that is 0. Returns the
+    fraction of neighbouring pairs that touch, the fraction of puzzles with at least one touching
+    pair, and the smallest and largest space between neighbours. Exact: the offsets of the tiles
+    of one row (along x) or one column (along y) are enumerated, and rows and columns are
+    independent.
+    """
+    tile, grid = check_int("tile", tile, 1), check_int("grid", grid, 2)
+    gap, jitter = check_int("gap", gap, 0), check_int("jitter", jitter, 0)
+    if jitter > gap:
+        raise ValueError(f"jitter must be at most the gap ({gap} px), got jitter={jitter}")
+    draws = np.arange(jitter + 1)
+    # space between the tiles of one line of `grid` cells, for every draw of their offsets
+    line = np.stack(np.meshgrid(*[draws] * grid, indexing="ij"), -1).reshape(-1, grid)
+    spaces = gap + line[:, 1:] - line[:, :-1]
+    pair_touch = float((spaces == 0).mean())
+    line_clear = float((spaces > 0).all(1).mean())
+    # 2 * grid lines (rows along x, columns along y), each with its own independent offsets
+    return {"pairs": pair_touch, "puzzles": 1 - line_clear ** (2 * grid),
+            "min_space": int(spaces.min()), "max_space": int(spaces.max()),
+            "neighbour_pairs": 2 * grid * (grid - 1)}
+
+
+def cut_tiles(X: torch.Tensor, grid: int, tile: int, offsets: torch.Tensor, order: torch.Tensor | None = None,
+              gap: int | None = None) -> torch.Tensor:
     """Lesson 2: cut one tile per cell, at `offsets` (N, g*g, 2) from each cell's corner; (N, g*g, C, t, t).
 
     ``offsets[n, k] = (dy, dx)`` places the tile of cell k. With `order` (N, g*g) the tile at
-    position i comes from cell ``order[n, i]`` (cut and shuffle in one gather). One gather over
-    the whole batch, no Python loop per image.
+    position i comes from cell ``order[n, i]`` (cut and shuffle in one gather). `gap` as in
+    `puzzle_geometry` (None: the cells fill the image). One gather over the whole batch, no Python
+    loop per image.
     """
     check_images(X, channels=(1, 2, 3, 4))
     N, C, H, W = X.shape
-    geo = puzzle_geometry(H, W, grid, tile, jitter=0)
+    geo = puzzle_geometry(H, W, grid, tile, jitter=0, gap=gap)
     K, cell = geo["grid"] ** 2, geo["cell"]
     if not isinstance(offsets, torch.Tensor) or offsets.dtype.is_floating_point or offsets.dtype == torch.bool:
         raise TypeError(f"offsets must be an integer tensor (N, {K}, 2), got "
@@ -150,13 +194,15 @@ def default_permutations(grid: int = 3) -> np.ndarray:
 
 def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, permutations=None, grid: int = 3,
                  tile: int = 7, jitter: int = 2, grayscale_p: float = GRAYSCALE_P, normalize: bool = True,
-                 y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 y: torch.Tensor | None = None, gap: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 2: a batch of puzzles: tiles (N, g*g, C, t, t) and the permutation index y of each.
 
     Each image gets a permutation drawn from `permutations` (default: `default_permutations(grid)`)
     unless `y` is given, one random offset per tile within the cell's gap, random grayscale for
     colour images, then each tile is normalised. The tile at position i comes from cell
-    ``permutations[y][i]``. All draws come from `generator` (None: torch's global random state).
+    ``permutations[y][i]``. `gap` fixes the space between cells' tiles (cells of tile + gap px,
+    centred); None lets the cells fill the image. All draws come from `generator` (None: torch's
+    global random state).
     """
     check_images(X)
     check_generator(generator, X.device)
@@ -164,7 +210,7 @@ def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, p
         raise ValueError(f"grayscale_p must be a probability in [0, 1], got {grayscale_p!r}")
     X = to_float(X)
     N, C, H, W = X.shape
-    geo = puzzle_geometry(H, W, grid, tile, jitter)
+    geo = puzzle_geometry(H, W, grid, tile, jitter, gap)
     K = geo["grid"] ** 2
     P = _as_permutation_tensor(default_permutations(grid) if permutations is None else permutations, K, X.device)
     dev = dict(generator=generator, device=X.device)
@@ -179,7 +225,7 @@ def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, p
                              f"got values from {int(y.min())} to {int(y.max())}")
         y = y.to(X.device)
     offsets = geo["base"] + torch.randint(geo["jitter"] + 1, (N, K, 2), **dev)
-    tiles = cut_tiles(X, geo["grid"], geo["tile"], offsets, order=P[y])
+    tiles = cut_tiles(X, geo["grid"], geo["tile"], offsets, order=P[y], gap=geo["gap"])
     if C == 3 and grayscale_p > 0:
         gray = torch.rand(N, **dev) < grayscale_p
         tiles = torch.where(gray.view(N, 1, 1, 1, 1), to_grayscale(tiles), tiles)
@@ -242,6 +288,8 @@ class JigsawTask(PretextTask):
     27 px, 7 px tiles with 2 px jitter, 100 permutations chosen greedily by minimum Hamming distance.
     On larger images (the course's dataset, `use_dataset`) tile and jitter left at None grow with
     the side: x2 from 56 px, x3 from 84 px (STL-10's 96 px), so the puzzle keeps its proportions.
+    `gap` (None: the cells fill the image) fixes the cells at tile + gap px, so the gap can change
+    while the tile size stays the same.
     """
 
     num_classes: int = 100
@@ -253,6 +301,7 @@ class JigsawTask(PretextTask):
     permutation_seed: int = 0
     grayscale_p: float = GRAYSCALE_P
     normalize: bool = True
+    gap: int | None = None
 
     name = "jigsaw"
     # Only what differs from the course's presets (training.PRESETS). Quick: small enough that lesson
@@ -276,7 +325,11 @@ class JigsawTask(PretextTask):
                              f"too many for grid={grid}; use criterion='random' or grid <= 3")
         if not 0 <= self.grayscale_p <= 1:
             raise ValueError(f"grayscale_p must be a probability in [0, 1], got {self.grayscale_p!r}")
-        self.min_size = grid * (self.tile + self.jitter)
+        if self.gap is not None:
+            check_int("gap", self.gap, 0)
+            if self.jitter > self.gap:
+                raise ValueError(f"jitter must be at most the gap ({self.gap} px), got jitter={self.jitter}")
+        self.min_size = grid * (self.tile + (self.jitter if self.gap is None else self.gap))
         self._device_permutations = {}
 
     @property
@@ -299,7 +352,7 @@ class JigsawTask(PretextTask):
 
     def make_batch(self, X, generator):
         return make_puzzles(X, generator, permutations=self._permutations_on(X.device), grid=self.grid, tile=self.tile,
-                            jitter=self.jitter, grayscale_p=self.grayscale_p, normalize=self.normalize)
+                            jitter=self.jitter, grayscale_p=self.grayscale_p, normalize=self.normalize, gap=self.gap)
 
     def build_net(self, trunk):
         # the context-free network: the trunk never sees two tiles together, they meet in the head
@@ -326,13 +379,14 @@ def puzzle_probabilities(net: nn.Module, tiles: torch.Tensor, batch_size: int = 
 
 
 def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: int | None = None,
-                jitter: int | None = None, net: nn.Module | None = None, seed: int = 0):
+                jitter: int | None = None, net: nn.Module | None = None, seed: int = 0, tile: int | None = None):
     """Lesson 2: an image with its cells and tiles, the puzzle for permutation `index`, and a net's top-5 guesses.
 
     `permutations` defaults to `default_permutations(grid)`. `gap` is the cell side minus the tile
     side, `jitter` the random part of each tile's offset (at most the gap); `seed` draws the
-    offsets. With `net` (a trained jigsaw network for the same permutation set), a third panel
-    shows its five most likely permutations.
+    offsets. With `tile`, the tile size is fixed and the cells are tile + gap px, centred. With
+    `net` (a trained jigsaw network for the same permutation set), a third panel shows its five
+    most likely permutations.
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
@@ -342,15 +396,19 @@ def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: in
     cell = min(H, W) // check_int("grid", grid, 2)
     if cell < 1:
         raise ValueError(f"image must be at least {grid}x{grid} pixels for grid={grid}, got {H}x{W}")
-    gap = round(cell / 4) if gap is None else check_int("gap", gap, 0, cell - 1, f" (cells are {cell} px)")
-    geo = puzzle_geometry(H, W, grid, cell - gap, jitter)
+    if tile is None:
+        gap = round(cell / 4) if gap is None else check_int("gap", gap, 0, cell - 1, f" (cells are {cell} px)")
+        geo = puzzle_geometry(H, W, grid, cell - gap, jitter)
+    else:  # the tile size fixed, the cells tile + gap px
+        geo = puzzle_geometry(H, W, grid, tile, jitter, gap=cell - tile if gap is None else gap)
     P = check_permutations(default_permutations(grid) if permutations is None else permutations, grid * grid)
     index = check_int("index", index, 0, len(P) - 1)
     perm = P[index]
     K, t = grid * grid, geo["tile"]
 
     offsets = geo["base"] + torch.randint(geo["jitter"] + 1, (1, K, 2), generator=torch.Generator().manual_seed(int(seed)))
-    raw = cut_tiles(image[None], grid, t, offsets, order=torch.as_tensor(P[index:index + 1], dtype=torch.int64))
+    raw = cut_tiles(image[None], grid, t, offsets, order=torch.as_tensor(P[index:index + 1], dtype=torch.int64),
+                    gap=geo["gap"])
     offsets = offsets[0]  # in cell order: outlines where each tile was cut
 
     ncols = 3 if net is not None else 2
@@ -400,6 +458,37 @@ def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: in
         ax.set_xlim(0, 1)
         ax.set_xlabel("probability")
         ax.set_title("net's top-5 guesses\n(green: right; d: Hamming distance to it)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_mistake_distances(permutations, y_true, y_pred, ax=None):
+    """Lesson 2: Hamming distances between the true and the predicted permutation of each mistake, against the set's pairs.
+
+    Both as fractions, so the shapes compare: if mistakes pile up at small distances, near labels
+    are the hard ones.
+    """
+    import matplotlib.pyplot as plt
+
+    P = check_permutations(permutations)
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape or y_true.ndim != 1:
+        raise ValueError(f"y_true and y_pred must be 1-D and of equal length, got {y_true.shape} and {y_pred.shape}")
+    wrong = y_true != y_pred
+    d_wrong = (P[y_true[wrong]] != P[y_pred[wrong]]).sum(1)
+    d_set = hamming_distances(P, P)[np.triu_indices(len(P), k=1)]
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.3))
+    fig = ax.figure
+    bins = np.arange(0.5, P.shape[1] + 1.5)
+    ax.hist(d_set, bins=bins, density=True, alpha=0.4, color="gray", label=f"all pairs of the set (min {d_set.min()})")
+    if wrong.any():
+        ax.hist(d_wrong, bins=bins, density=True, histtype="step", lw=2, color="tab:red",
+                label=f"mistakes: true vs predicted ({int(wrong.sum())})")
+    ax.set_xlabel("Hamming distance (positions holding a different cell)")
+    ax.set_ylabel("fraction")
+    ax.set_title("Which permutations does the network confuse?", fontsize=10)
+    ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 

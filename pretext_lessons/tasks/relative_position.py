@@ -54,6 +54,25 @@ def footprint(patch: int, gap: int, jitter: int) -> int:
     return 3 * patch + 2 * gap + 2 * jitter
 
 
+def gap_closing(patch: int, gap: int, jitter: int) -> dict:
+    """Lesson 3: how often the gap between a centre patch and its neighbour closes, exactly, for a geometry.
+
+    Each patch moves by its own uniform jitter in -jitter..jitter on each axis (as `pair_positions`
+    draws it), so along the axis that separates them two patches are ``gap + (neighbour's shift -
+    centre's shift)`` px apart. A side neighbour (top, left, right, bottom) shares an edge with the
+    centre when that space is 0 or less; a diagonal one touches it at a corner when both axes'
+    spaces are. Returns those two fractions, the fraction over all pairs (the 8 labels are equally
+    likely), and the smallest and largest space. Exact: every draw of the two shifts is counted.
+    """
+    _check_geometry(patch, gap, jitter)
+    shifts = torch.arange(-jitter, jitter + 1)
+    space = gap + shifts[:, None] - shifts[None, :]  # neighbour's shift minus centre's, every pair of draws
+    side = float((space <= 0).double().mean())
+    diagonal = side * side  # the two axes' shifts are drawn independently
+    return {"side": side, "diagonal": diagonal, "pairs": (4 * side + 4 * diagonal) / 8,
+            "min_space": int(space.min()), "max_space": int(space.max())}
+
+
 def _check_geometry(patch, gap, jitter):
     check_int("patch", patch, 1, hint=" (pixels)")
     check_int("gap", gap, 0, hint=" (pixels)")
@@ -183,9 +202,12 @@ class RelativePositionTask(PretextTask):
     """Lesson 3: predict where a neighbour patch sits around a centre patch (8 classes).
 
     The default is the lesson's geometry for 28 px Fashion-MNIST: 7 px patches, a 2 px gap and
-    a 1 px jitter cover 3*7 + 2*2 + 2*1 = 27 px, so the 3x3 arrangement fits with a pixel to spare;
-    the gap and jitter stop the network matching the edges of touching patches (Doersch et al.
-    use 96 px patches, a 48 px gap, 7 px jitter on photos). Each patch is normalised on its own.
+    a 1 px jitter cover 3*7 + 2*2 + 2*1 = 27 px, so the 3x3 arrangement fits with a pixel to spare.
+    The gap and jitter stop the network matching the edges of touching patches. The reference
+    code (cdoersch/deepcontext, train.py) uses 96 px patches, a 48 px gap (half a patch) and up to
+    7 px jitter on photos, so its gap never closes; the course's proportions differ (a gap of 2/7
+    of a patch, jitter 1/7) and its gap closes on some pairs (`gap_closing` says how often). Each
+    patch is normalised on its own.
     On larger images (the course's dataset, `use_dataset`) patch, gap and jitter left at None grow
     with the side: x2 from 56 px, x3 from 84 px (STL-10's 96 px).
     """
@@ -253,6 +275,39 @@ def object_aspect(X: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
         return (last - first + 1).clamp_min(1).float()
 
     return extent(on.any(2)) / extent(on.any(1))
+
+
+def plot_mirror_rates(aspect, rates, class_names, ax=None):
+    """Lesson 3: each class's left/right and up/down mirror-confusion rates against its height / width.
+
+    `aspect` (classes,) is the median height/width ratio of a class's objects; `rates` one
+    `mirror_confusion` dict per class. The "any other" rate (one given wrong position, were mistakes
+    spread evenly) is drawn as a grey tick: a mirror rate above it is a preference for that mirror.
+    """
+    import matplotlib.pyplot as plt
+
+    aspect = torch.as_tensor(aspect).float()
+    if not (len(aspect) == len(rates) == len(class_names)):
+        raise ValueError(f"aspect, rates and class_names must hold one entry per class, got {len(aspect)}, "
+                         f"{len(rates)} and {len(class_names)}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(6, 3.8))
+    fig = ax.figure
+    x = aspect.tolist()
+    for key, style in (("left/right", dict(color="tab:blue", marker="<")), ("up/down", dict(color="tab:orange",
+                                                                                           marker="^"))):
+        ax.scatter(x, [100 * r[key] for r in rates], label=f"{key} mirror", s=40, **style)
+    ax.scatter(x, [100 * r["any other"] for r in rates], color="gray", marker="_", s=120, label="any other position")
+    for xi, r, name in zip(x, rates, class_names):
+        ax.annotate(name, (xi, 100 * max(r["left/right"], r["up/down"])), textcoords="offset points", xytext=(3, 4),
+                    fontsize=7)
+    ax.axvline(1, color="gray", ls=":")
+    ax.set_xlabel("object height / width (median of the class; > 1 is tall)")
+    ax.set_ylabel("rate among visible neighbours (%)")
+    ax.set_title("Mirror confusions against the object's shape", fontsize=10)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
 
 
 def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1, net=None, neighbour: int | None = None,

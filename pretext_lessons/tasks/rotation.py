@@ -251,6 +251,36 @@ def plot_class_accuracy(confusions: torch.Tensor, class_names=None, ax=None,
     return fig
 
 
+def plot_error_vs_lookalike(class_error, lookalike, class_names=None, ax=None):
+    """Lesson 1: each class's rotation error against its lookalike ratio (1 = a turned image as plausible as upright).
+
+    `class_error` (classes,) is the network's error per class; `lookalike` (classes,) or (classes, 3)
+    the median lookalike ratio of the class (per turn; the smallest, the most plausible turn, is drawn).
+    """
+    import matplotlib.pyplot as plt
+
+    class_names = resolve_dataset().classes if class_names is None else class_names
+    class_error, lookalike = torch.as_tensor(class_error).float(), torch.as_tensor(lookalike).float()
+    closest = lookalike.min(1).values if lookalike.dim() == 2 else lookalike
+    if len(closest) != len(class_error) or len(class_names) != len(class_error):
+        raise ValueError(f"class_error, lookalike and class_names must hold one entry per class, got "
+                         f"{len(class_error)}, {len(closest)} and {len(class_names)}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    fig = ax.figure
+    ax.scatter(closest, 100 * class_error, color="tab:blue")
+    for x, e, name in zip(closest.tolist(), class_error.tolist(), class_names):
+        ax.annotate(name, (x, 100 * e), textcoords="offset points", xytext=(4, 3), fontsize=7)
+    ax.axvline(1, color="gray", ls=":", label="ratio 1: turned looks as upright as the original")
+    ax.set_xlabel("lookalike ratio of the most plausible turn (median over the class)")
+    ax.set_ylabel("rotation error of the network (%)")
+    ax.set_title("Rotation error against how upright the turned images look", fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
 @functools.lru_cache(maxsize=len(PHOTO_NAMES))
 def _photo(name: str) -> torch.Tensor:
     return load_photo(name)

@@ -1,0 +1,67 @@
+"""Lesson 2: the shortcut and permutation-set studies (tiny budgets: the lesson runs the real ones)."""
+import matplotlib
+import pytest
+
+from pretext_lessons.core.stats import is_verdict_sentence
+from pretext_lessons.experiments import jigsaw_study
+from pretext_lessons.tasks.jigsaw import JigsawTask
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def test_conditions_change_one_thing_and_keep_the_tile_size():
+    shortcut = jigsaw_study.shortcut_conditions()
+    standard = shortcut[jigsaw_study.STANDARD]
+    assert {t.tile for t in shortcut.values()} == {standard.tile}
+    no_gap = shortcut["no gap, no jitter"]
+    assert (no_gap.gap, no_gap.jitter) == (0, 0) and no_gap.normalize
+    assert shortcut["no per-tile normalisation"].normalize is False
+    sets = jigsaw_study.permutation_conditions()
+    assert sorted(t.num_classes for t in sets.values()) == [10, 100, 100, 1000]
+    assert sets["100, greedy"].config() == standard.config()  # the same networks: loaded, not trained twice
+    assert sets["100, random"].criterion == "random"
+
+
+def test_a_tiny_study_trains_probes_decides_and_plots(monkeypatch):
+    monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")  # the tiny grading preset
+    conditions = {"a": JigsawTask(num_classes=10), "b": JigsawTask(num_classes=10, gap=0, jitter=0)}
+    study = jigsaw_study.run_study(conditions, seeds=(0, 1), k=2, layers=("conv2", "fc1"), log=None,
+                                   num_images=256, num_epochs=1)
+    assert set(study.pretext) == {"a", "b"} and all(len(v) == 2 for v in study.pretext.values())
+    assert study.chance == {"a": 0.1, "b": 0.1}
+    assert len(study.probe_by_seed("a")) == 2 and len(study.probe_by_seed("random")) == 2
+    for v in (jigsaw_study.pretext_verdict(study, "a", "b", "higher", "lower"),
+              jigsaw_study.probe_verdict(study, "a", "b", "better", "worse")):
+        assert is_verdict_sentence(v.sentence) and "2 seeds" in v.sentence
+        assert jigsaw_study.agreement(v, "better") in (
+            "this run agrees with the paper", "this run finds the opposite",
+            "this run cannot tell (no difference shown at this size)")
+    assert "256 unlabelled images" in jigsaw_study.budget_text(study)
+    assert "random" in jigsaw_study.study_table_text(study)
+    fig = jigsaw_study.plot_study(study, "tiny")
+    assert len(fig.axes) == 2
+    plt.close(fig)
+    # a second run loads every network from the checkpoint cache: the same pretext accuracies
+    again = jigsaw_study.run_study(conditions, seeds=(0, 1), k=2, layers=("conv2", "fc1"), log=None,
+                                   num_images=256, num_epochs=1)
+    assert again.pretext == study.pretext
+    # a second study reuses the conditions and random weights measured already: the same rows, no new probe
+    other = jigsaw_study.run_study({"a again": JigsawTask(num_classes=10), "c": JigsawTask(num_classes=10, jitter=0)},
+                                   seeds=(0, 1), k=2, layers=("conv2", "fc1"), log=None, reuse=study,
+                                   num_images=256, num_epochs=1)
+    assert other.pretext["a again"] == study.pretext["a"]
+    strip = lambda rows, name: sorted((r["seed"], r["layer"], r["accuracy"]) for r in rows if r["task"] == name)  # noqa: E731
+    assert strip(other.rows, "a again") == strip(study.rows, "a")
+    assert strip(other.rows, "random") == strip(study.rows, "random") and strip(other.rows, "c")
+
+
+def test_agreement_and_bad_input():
+    class V:
+        outcome = "worse"
+    assert jigsaw_study.agreement(V, "worse") == "this run agrees with the paper"
+    assert jigsaw_study.agreement(V, "better") == "this run finds the opposite"
+    with pytest.raises(ValueError, match="paper must be"):
+        jigsaw_study.agreement(V, "up")
+    with pytest.raises(TypeError, match="conditions must map names to JigsawTask"):
+        jigsaw_study.run_study({"x": object()})
