@@ -601,6 +601,7 @@ def test_lesson_verdicts_are_computed_from_its_table(executed_lesson):
     printed = [line for line in printed_lines(executed_lesson) if line.startswith(heads)]
     recomputed = [line for lines in expected.values() for line in lines]
     assert expected["alignment"] and expected["random"] and expected["architecture"] and expected["pretext"]
+    assert expected["width_study"]  # Kolesnikov et al.'s question, decided by the helper
     assert sorted(printed) == sorted(recomputed)  # every printed verdict, and only those, follows from the table
     # each verdict states its interval and its seeds x splits (core.stats made it)
     assert all(is_verdict_sentence(line) for line in printed if line.startswith("Verdict ["))
@@ -621,3 +622,5 @@ def test_lesson_table_covers_the_tasks_baselines_archs_and_budgets(executed_less
     assert sorted({r["k"] for r in table}) == sorted(settings["KS"])
     cnn_seeds = {r["seed"] for r in table if r["arch"] == "cnn" and r["task"] == alignment.SUPERVISED}
     assert sorted(cnn_seeds) == sorted(settings["CNN_SEEDS"]) and len(cnn_seeds) >= 3
+    widths = {f"cnn-w{w}" for ws in settings["STUDY"].values() for w in ws}
+    assert widths <= archs and {r["task"] for r in table if r["arch"] in widths} == set(settings["STUDY"])
