@@ -15,7 +15,8 @@ from pretext_lessons.__main__ import main
 from pretext_lessons.notebook.checks import expect, expect_close, expect_tensor
 from pretext_lessons.grading import ExerciseFormatError, check, grade, out_of_sync, release, release_notebook
 from pretext_lessons.grading import selfcheck
-from pretext_lessons.grading.cells import grade_id, questions, read_notebook, validate
+from pretext_lessons.grading.cells import (grade_id, questions, read_notebook, uses_student_id, validate,
+                                           with_student_id)
 from pretext_lessons.grading.nbgrader_course import make_course
 from pretext_lessons.grading.release import SOLUTIONS, notebook_text
 from pretext_lessons.grading.report import summary
@@ -536,7 +537,23 @@ def test_exercise_solution_gets_full_marks_and_release_zero(path, graded_course)
     assert full["status"] == "graded" and full["auto_points"] > 0
     assert full["points"] == full["auto_points"], summary(full)
     assert zero["points"] == 0, summary(zero)
-    assert full["notes"] == [] and zero["notes"] == []
+    assert full["notes"] == []
+    # an untouched release sets no STUDENT_ID: the cells drawing from it fail, and the notes say so
+    assert all("STUDENT_ID" in note for note in zero["notes"]), zero["notes"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", [p for p in EXERCISE_NOTEBOOKS if uses_student_id(read_notebook(p))],
+                         ids=lambda p: p.stem)
+def test_two_students_with_their_own_data_both_get_full_marks(path, tmp_path):
+    submissions = []
+    for student in ("alice", "bob"):
+        nb = with_student_id(read_notebook(path), f"{student}-id")
+        submissions.append(_write(nb, tmp_path / student / path.name))
+    reports = grade(submissions, jobs=2, cell_timeout=300, timeout=900)
+    for student, report in zip(("alice", "bob"), reports):
+        assert report["student_id"] == f"{student}-id"
+        assert report["points"] == report["auto_points"] > 0, summary(report)
 
 
 @pytest.mark.slow

@@ -12,7 +12,9 @@ pytestmark = pytest.mark.slow  # nbgrader runs kernels: make check, not make tes
 nbgrader = pytest.importorskip("nbgrader", reason="nbgrader is not installed; install the instructor extra: "
                                                    "pip install -e '.[instructor]'")
 
-from pretext_lessons.grading.cells import grade_id, read_notebook  # noqa: E402
+import nbformat  # noqa: E402
+
+from pretext_lessons.grading.cells import grade_id, read_notebook, uses_student_id, with_student_id  # noqa: E402
 from pretext_lessons.grading.nbgrader_course import COURSE_ID, make_course  # noqa: E402
 from pretext_lessons.grading.release import SOLUTIONS, notebook_text, release_notebook  # noqa: E402
 from pretext_lessons.notebook.execute import kernel_env  # noqa: E402
@@ -47,6 +49,10 @@ def course(tmp_path_factory):
             folder = root / "submitted" / student / name
             folder.mkdir(parents=True)
             shutil.copyfile(notebook, folder / source.name)
+        if uses_student_id(read_notebook(source)):  # a second student, with data of their own
+            folder = root / "submitted" / "other" / name
+            folder.mkdir(parents=True)
+            nbformat.write(with_student_id(read_notebook(source), "another-student"), folder / source.name)
     nbgrader_cli(root, "autograde", "*")
     validated = nbgrader_cli(root, "validate", "--invert", *[f"release/{s.stem}/{s.name}" for s in SOURCES])
     return root, validated
@@ -95,6 +101,9 @@ def test_nbgrader_gives_the_solution_every_point_and_the_release_none(source, co
     assert full == most, _why(root, source, "full")
     blank, _ = _scores(root, source.stem, "blank")
     assert blank == 0
+    if uses_student_id(read_notebook(source)):  # another STUDENT_ID, other data: full marks too
+        other, _ = _scores(root, source.stem, "other")
+        assert other == most, _why(root, source, "other")
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)

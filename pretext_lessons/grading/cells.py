@@ -1,6 +1,8 @@
 """Exercise notebooks: nbgrader's cell metadata, the questions it defines, and its validation."""
 from __future__ import annotations
 
+import ast
+import copy
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -239,3 +241,47 @@ def validate(nb, name: str = "notebook") -> None:
 def read_notebook(path) -> object:
     """Lesson 0: read a notebook file (nbformat 4) without validating its cells."""
     return nbformat.read(Path(path), as_version=4)
+
+
+STUDENT_ID = "STUDENT_ID"  # the name an exercise's `student` answer cell assigns (notebook.checks.variant_seed)
+
+
+def declared_student_id(nb) -> str | None:
+    """Lesson 0: the `STUDENT_ID = "..."` a notebook's answer cells set first (None when none sets a plain string).
+
+    Read from the cell's text, never by running it, so the grader knows the id a submission's
+    question data were drawn from before it executes anything.
+    """
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code" or not is_answer(cell):
+            continue
+        try:
+            tree = ast.parse(cell.get("source", ""))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == STUDENT_ID
+                                                     for t in node.targets)):
+                value = node.value
+                if isinstance(value, ast.Constant) and isinstance(value.value, str) and value.value.strip():
+                    return value.value.strip()
+                return None
+    return None
+
+
+def uses_student_id(nb) -> bool:
+    """Lesson 0: whether an exercise draws question data from a `STUDENT_ID` (it has an answer cell setting it)."""
+    return any(cell.get("cell_type") == "code" and is_answer(cell) and STUDENT_ID in cell.get("source", "")
+               for cell in nb.get("cells", []))
+
+
+def with_student_id(nb, student_id: str):
+    """Lesson 0: a copy of a notebook whose `STUDENT_ID` cell sets `student_id` (an instructor's key for one student)."""
+    if not isinstance(student_id, str) or not student_id.strip():
+        raise ValueError(f"student_id must be a non-empty string, got {student_id!r}")
+    out = copy.deepcopy(nb)
+    cells = [c for c in out.cells if c.cell_type == "code" and is_answer(c) and STUDENT_ID in c.source]
+    if not cells:
+        raise ValueError(f"nb must have an answer cell that sets {STUDENT_ID}; this notebook has none")
+    cells[0].source = f"{STUDENT_ID} = {student_id!r}"
+    return out

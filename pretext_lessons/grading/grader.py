@@ -21,7 +21,7 @@ from ..core.validate import check_int, check_paths
 from ..notebook.execute import kernel_env
 from .assemble import assemble
 from .catalog import Exercise, catalog, identify, named_exercise
-from .cells import is_answer, is_test, remove_hidden_tests
+from .cells import STUDENT_ID, declared_student_id, is_answer, is_test, remove_hidden_tests, uses_student_id
 from .release import SOLUTIONS
 from .report import ReportWriter, slug
 from .sandbox import MARKER, bwrap_prefix, bwrap_status, end_processes, prepare_home, say_once
@@ -212,9 +212,16 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
         return report
     ex = exercises[found]
     graded, notes = assemble(ex, nb)
+    student_id, before_tests = declared_student_id(graded), preamble(ex)
+    if student_id is not None:
+        # the tests draw the question data of the id the student declared, whatever later cells reassign
+        before_tests += f"{STUDENT_ID} = {student_id!r}\n"
+    elif uses_student_id(ex.solution):
+        notes.append(f"{STUDENT_ID} is not set to a plain string in its cell: the questions drawn from it "
+                     f"could not run")
     workdir = Path(tempfile.mkdtemp(prefix="pretext-grade-"))
     try:
-        graded, error, left = execute(graded, workdir, cell_timeout, timeout, threads, confinement, preamble(ex))
+        graded, error, left = execute(graded, workdir, cell_timeout, timeout, threads, confinement, before_tests)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if left:
@@ -230,7 +237,7 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
     else:
         questions = score(ex, graded)
         notes += fixed_cell_errors(ex, graded)
-        report = {"submission": str(path), "student": student, "exercise": found,
+        report = {"submission": str(path), "student": student, "exercise": found, "student_id": student_id,
                   "status": "graded", "message": error or "", "questions": questions, "notes": notes,
                   "points": sum(q["points"] for q in questions.values()),
                   "auto_points": ex.auto_points, "manual_points": ex.manual_points,

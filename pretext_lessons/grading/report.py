@@ -22,7 +22,8 @@ STATUS_WORDS = {
 def summary(report: dict) -> str:
     """Lesson 0: a report as text a student or an instructor reads (no hidden test code, ever)."""
     lines = [f"Submission: {report['submission']}",
-             f"Student: {report['student']}    Exercise: {report['exercise'] or 'unknown'}",
+             f"Student: {report['student']}    Exercise: {report['exercise'] or 'unknown'}"
+             + (f"    STUDENT_ID: {report['student_id']}" if report.get("student_id") else ""),
              f"Status: {STATUS_WORDS.get(report['status'], report['status'])}"]
     if report.get("message"):
         lines.append(f"  {report['message']}")
@@ -54,11 +55,11 @@ def gradebook_rows(reports: list[dict]) -> tuple[list[str], list[dict]]:
     names = []
     for r in reports:
         names += [n for n in r["questions"] if n not in names]
-    columns = ["student", "exercise", "status", "points", "auto_points", "pending_points", *names, "notes",
+    columns = ["student", "student_id", "exercise", "status", "points", "auto_points", "pending_points", *names, "notes",
                "submission"]
     rows = []
     for r in reports:
-        row = {"student": r["student"], "exercise": r["exercise"] or "", "status": r["status"],
+        row = {"student": r["student"], "student_id": r.get("student_id") or "", "exercise": r["exercise"] or "", "status": r["status"],
                "points": r["points"], "auto_points": r["auto_points"], "pending_points": r["pending_points"],
                "notes": "; ".join(r.get("notes", []) + ([r["message"]] if r.get("message") else []))[:500],
                "submission": r["submission"]}
