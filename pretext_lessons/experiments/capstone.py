@@ -12,6 +12,7 @@ from ..core.task import PretextTask
 from ..core.training import train_or_load
 from ..core.validate import check_int
 from ..notebook.plotting import imshow
+from ..tasks.jigsaw import JigsawTask
 from ..tasks.registry import course_tasks
 from . import alignment
 
@@ -171,8 +172,6 @@ def edge_shortcut(X: torch.Tensor, seeds=(0, 1, 2, 3), conditions=None, tile: in
     on the same images and the same permutations, and differ only in the gap and jitter, or in the
     normalisation.
     """
-    from ..tasks.jigsaw import JigsawTask
-
     conditions = EDGE_CONDITIONS if conditions is None else dict(conditions)
     seeds = [check_int("seeds", seed, 0) for seed in seeds]
     if not isinstance(X, torch.Tensor) or len(X) < len(seeds):
