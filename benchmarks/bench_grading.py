@@ -117,7 +117,12 @@ def main() -> None:
             reports = grade(paths, out=Path(tmp) / f"reports{jobs}", jobs=jobs, solutions=solutions)
             rows.append((f"pretext-lessons grade --jobs {jobs}", time.perf_counter() - start))
             full = [r for r in reports if "student" in r["submission"]]
-            assert all(r["points"] == r["auto_points"] for r in full), "a solution lost points"
+            lost = [f"{r['submission']}: {r['points']:g}/{r['auto_points']:g}" for r in full
+                    if r["points"] != r["auto_points"]]
+            assert not lost, f"solutions lost points: {lost}"
+            if jobs == 1:
+                slowest = max(full, key=lambda r: r["seconds"])
+                one = (slowest["exercise"], slowest["seconds"])
         nbgrader_seconds = nbgrader_autograde(paths, solutions, Path(tmp))
         if nbgrader_seconds is not None:
             rows.append(("nbgrader autograde (one student at a time)", nbgrader_seconds))
@@ -130,6 +135,8 @@ def main() -> None:
                   f"the submissions per minute")
         else:
             print("nbgrader is not installed (pip install -e '.[instructor]'): no nbgrader row")
+        print(f"slowest submission at --jobs 1: {one[0]}, {one[1]:.1f} s for one submission (bar: 60 s on 2 cores); "
+              f"{one[1] / (rows[0][1] / len(paths)):.2f}x the baseline's mean seconds per notebook")
         print(f"load average {os.getloadavg()[0]:.1f} at the end (timings are inflated on a shared machine)")
 
 

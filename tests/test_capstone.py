@@ -200,3 +200,28 @@ def test_layer_report_has_the_baselines_and_one_row_per_layer_of_each_network():
 def test_layer_report_checks_its_networks():
     with pytest.raises(TypeError, match=r"networks\[0\] must be a pair \(task, net\).*got str"):
         layer_report(["rotation"])
+
+
+def test_random_with_statistics_is_the_untrained_network_with_the_inputs_batchnorm_statistics():
+    from pretext_lessons.core.training import build_net
+    from pretext_lessons.experiments.capstone import random_with_statistics
+    from pretext_lessons.tasks.rotation import RotationTask
+
+    task = RotationTask()
+    X = torch.randint(0, 256, (64, 1, 28, 28), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    net = random_with_statistics(task, seed=3, X=X, width=8, batch_size=16)
+    fresh = build_net(task, "cnn", 1, 8, seed=3)
+    weights = {k: v for k, v in net.state_dict().items() if "running" not in k and "num_batches" not in k}
+    assert all(torch.equal(v, fresh.state_dict()[k]) for k, v in weights.items())  # no gradient step
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not net.training
+    assert all(not torch.allclose(m.running_mean, torch.zeros_like(m.running_mean)) for m in norms[:1])
+    assert all(m.momentum == 0.1 for m in norms)
+
+
+def test_shortcut_share_runs_from_chance_to_every_label():
+    from pretext_lessons.experiments.capstone import shortcut_share
+
+    assert shortcut_share({"accuracy": 0.25, "chance": 0.25}) == 0
+    assert shortcut_share({"accuracy": 1.0, "chance": 0.25}) == 1
+    assert abs(shortcut_share({"accuracy": 0.625, "chance": 0.25}) - 0.5) < 1e-12

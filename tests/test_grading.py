@@ -538,8 +538,8 @@ def test_exercise_solution_gets_full_marks_and_release_zero(path, graded_course)
     assert full["points"] == full["auto_points"], summary(full)
     assert zero["points"] == 0, summary(zero)
     assert full["notes"] == []
-    # an untouched release sets no STUDENT_ID: the cells drawing from it fail, and the notes say so
-    assert all("STUDENT_ID" in note for note in zero["notes"]), zero["notes"]
+    # an untouched release sets no STUDENT_ID and no answer: exercise cells that need them fail, and the notes say why
+    assert all("STUDENT_ID" in note or "not answered yet" in note for note in zero["notes"]), zero["notes"]
 
 
 @pytest.mark.slow
@@ -676,3 +676,58 @@ def test_release_cell_gives_the_students_version_of_one_cell_as_the_notebook_rel
         before = original.source
         assert release_cell(original).source == cell_of(release_notebook(toy()), gid).source
         assert original.source == before
+
+
+# ---------- the instructor's class summary ----------
+
+def _report(student, q1_points, q1_messages=(), untouched=False, student_id=None, status="graded"):
+    q1 = {"points": q1_points, "auto_points": 2.0, "manual_points": 0.0, "status": "x", "untouched": untouched,
+          "failures": [{"cell": "q1_tests", "points": 2, "message": m} for m in q1_messages], "pending": [],
+          "written_answers": {}}
+    q3 = {"points": 0.0, "auto_points": 0.0, "manual_points": 2.0, "status": "pending", "untouched": untouched,
+          "failures": [], "pending": [] if untouched else ["q3_written"], "written_answers": {}}
+    return {"submission": f"{student}.ipynb", "student": student, "student_id": student_id, "exercise": "90_toy",
+            "status": status, "questions": {"q1": q1, "q3": q3}, "points": q1_points}
+
+
+def test_class_summary_counts_outcomes_scores_and_groups_failures_across_variants():
+    from pretext_lessons.grading.report import class_summary
+
+    reports = [_report("a", 2.0, student_id="A1"), _report("b", 0.0, ["expected 0.123, got 0.5"], student_id="a1 "),
+               _report("c", 0.0, ["expected 0.9, got 1"]), _report("d", 1.0, ["partial credit"]),
+               _report("e", 0.0, ["not answered yet"], untouched=True), _report("f", 0.0, status="invalid")]
+    data = class_summary(reports)
+    q1 = data["exercises"]["90_toy"]["questions"]["q1"]
+    assert q1["outcomes"]["full marks"] == 1 and q1["outcomes"]["partial"] == 1
+    assert q1["outcomes"]["zero, attempted"] == 2 and q1["untouched"] == 1 and q1["outcomes"]["not graded"] == 1
+    assert q1["scores"] == {0.0: 3, 1.0: 1, 2.0: 1}
+    # one mistake on two students' own numbers is one failure, twice; untouched answers count apart
+    assert q1["failures"][0] == ("expected #, got #", 2)
+    assert all("not answered" not in m for m, _ in q1["failures"])
+    q3 = data["exercises"]["90_toy"]["questions"]["q3"]
+    assert q3["outcomes"]["pending (by hand)"] == 4 and q3["untouched"] == 1
+    assert list(data["shared_ids"].values()) == [["a.ipynb", "b.ipynb"]]  # "A1" and "a1 " are one id
+
+
+def test_class_summary_writes_a_page_and_a_picture(tmp_path):
+    from pretext_lessons.grading.report import write_class_summary
+
+    page, picture = write_class_summary([_report("a", 2.0), _report("b", 0.0, ["boom | 3"])], tmp_path)
+    text = page.read_text()
+    assert "## 90_toy (2 submissions)" in text and "| q1 | 2 | 1 | 0 | 1 | 0 | 0 | 0 | 0: 1, 2: 1 |" in text
+    assert "- 1x boom / #" in text  # a '|' in a message cannot break the table
+    assert picture.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"]({picture.name})" in text
+
+
+@pytest.mark.slow
+def test_grading_a_class_leaves_a_summary_next_to_the_gradebook(graded):
+    reports, out = graded
+    text = (out / "class_summary.md").read_text()
+    assert (out / "class_summary.png").stat().st_size > 0
+    row = next(line for line in text.splitlines() if line.startswith("| q1 |"))
+    counts = dict(zip(["full marks", "partial", "zero, attempted", "untouched", "not graded", "pending (by hand)"],
+                      map(int, row.split("|")[3:9])))
+    toy_reports = [r for r in reports.values() if r["exercise"] == "90_toy"]
+    assert counts["full marks"] == sum(r["questions"]["q1"]["status"] == "passed" for r in toy_reports)
+    assert counts["untouched"] >= 1  # ben handed in the release as it came
+    assert counts["not graded"] == sum(r["status"] != "graded" for r in toy_reports)

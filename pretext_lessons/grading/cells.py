@@ -276,7 +276,7 @@ def uses_student_id(nb) -> bool:
 
 
 def with_student_id(nb, student_id: str):
-    """Lesson 0: a copy of a notebook whose `STUDENT_ID` cell sets `student_id` (an instructor's key for one student)."""
+    """Lesson 0: a copy of a notebook whose `STUDENT_ID` cell sets `student_id` (one student's answer key)."""
     if not isinstance(student_id, str) or not student_id.strip():
         raise ValueError(f"student_id must be a non-empty string, got {student_id!r}")
     out = copy.deepcopy(nb)

@@ -8,7 +8,7 @@ from .cells import ExerciseFormatError
 from .grader import MEMORY_GB, grade
 from .nbgrader_course import make_course
 from .release import RELEASE_COMMAND, out_of_sync, release
-from .report import merge_grades, summary
+from .report import SUMMARY_PAGE, SUMMARY_PICTURE, merge_grades, summary
 
 COMMANDS = ("release", "grade", "merge-grades")
 
@@ -77,11 +77,12 @@ def _grade(args) -> int:
                     shard=args.shard)
     if len(reports) == 1:
         print(summary(reports[0]), end="")
-    print(f"reports (JSON and text) and the gradebook: {Path(args.out) / 'gradebook.csv'}")
+    print(f"reports (JSON and text) and the gradebook: {Path(args.out) / 'gradebook.csv'}; per question: "
+          f"{Path(args.out) / SUMMARY_PAGE} and {SUMMARY_PICTURE}")
     return 0
 
 
 def _merge(args) -> int:
     path = merge_grades(args.folders, args.out)
-    print(f"merged gradebook: {path}")
+    print(f"merged gradebook: {path}; class summary: {path.with_name(SUMMARY_PAGE)}")
     return 0

@@ -23,7 +23,7 @@ from .assemble import assemble
 from .catalog import Exercise, catalog, identify, named_exercise
 from .cells import STUDENT_ID, declared_student_id, is_answer, is_test, remove_hidden_tests, uses_student_id
 from .release import SOLUTIONS
-from .report import ReportWriter, slug
+from .report import ReportWriter, slug, write_class_summary
 from .sandbox import MARKER, bwrap_prefix, bwrap_status, end_processes, prepare_home, say_once
 from .scoring import fixed_cell_errors, score
 
@@ -293,7 +293,8 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
     Each submission runs in a fresh kernel with PRETEXT_LESSONS_GRADING=1, under a supervisor process
     of its own, with a per-cell and a per-notebook time limit and a memory limit (`memory_gb`, 0 for
     none), in a bubblewrap sandbox where one works (`sandbox`: "auto", True to require it, False).
-    `out` gets one JSON report and one summary per submission as each finishes, and gradebook.csv.
+    `out` gets one JSON report and one summary per submission as each finishes, gradebook.csv, and at
+    the end the class summary (class_summary.md and .png: outcomes, scores and failures per question).
     `shard` "K/N" grades only the K-th of N shares (see `shard_of`); `executed_dir` keeps each
     executed notebook.
     """
@@ -327,4 +328,7 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
         return report
 
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, paths))
+        reports = list(pool.map(one, paths))
+    if writer is not None and reports:
+        write_class_summary(reports, writer.out)
+    return reports

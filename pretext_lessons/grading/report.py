@@ -59,7 +59,8 @@ def gradebook_rows(reports: list[dict]) -> tuple[list[str], list[dict]]:
                "submission"]
     rows = []
     for r in reports:
-        row = {"student": r["student"], "student_id": r.get("student_id") or "", "exercise": r["exercise"] or "", "status": r["status"],
+        row = {"student": r["student"], "student_id": r.get("student_id") or "", "exercise": r["exercise"] or "",
+               "status": r["status"],
                "points": r["points"], "auto_points": r["auto_points"], "pending_points": r["pending_points"],
                "notes": "; ".join(r.get("notes", []) + ([r["message"]] if r.get("message") else []))[:500],
                "submission": r["submission"]}
@@ -128,7 +129,7 @@ def is_report(data) -> bool:
 
 
 def merge_grades(folders, out) -> Path:
-    """Lesson 0: one gradebook.csv in `out` from the reports of several shards' folders (`grade --shard`)."""
+    """Lesson 0: one gradebook.csv (and the class summary) in `out` from the reports of several shards' folders."""
     folders = check_paths("folders", folders, "dir", "folders of grading reports")
     reports, seen = [], {}
     for folder in folders:
@@ -148,4 +149,125 @@ def merge_grades(folders, out) -> Path:
         raise ValueError(f"folders must hold grading reports (*.json); none found in {', '.join(map(str, folders))}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    write_class_summary(reports, out)
     return write_gradebook(reports, out / "gradebook.csv")
+
+
+SUMMARY_PAGE, SUMMARY_PICTURE = "class_summary.md", "class_summary.png"
+OUTCOMES = ("full marks", "partial", "zero, attempted", "untouched", "not graded", "pending (by hand)")
+OUTCOME_COLOURS = ("#2a9d8f", "#e9c46a", "#e76f51", "#adb5bd", "#495057", "#8ecae6")
+MOST_FREQUENT = 3  # failure messages listed per question
+
+
+def failure_kind(message: str) -> str:
+    """Lesson 0: a failure message with its numbers blanked, so that per-student variants of one mistake group."""
+    return re.sub(r"[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?%?", "#", message).strip()
+
+
+def outcome(report: dict, question: dict) -> str:
+    """Lesson 0: which of OUTCOMES one question of one report had."""
+    if report["status"] != "graded" or question["status"] == "not graded":
+        return "not graded"
+    if question.get("untouched"):
+        return "untouched"
+    if not question["auto_points"]:
+        return "pending (by hand)" if question["pending"] else "zero, attempted"
+    if question["points"] >= question["auto_points"]:
+        return "full marks"
+    return "partial" if question["points"] > 0 else "zero, attempted"
+
+
+def class_summary(reports: list[dict]) -> dict:
+    """Lesson 0: per exercise and question: each outcome's count, the score counts, the commonest failures.
+
+    {exercise: {"submissions": n, "questions": {question: {"points": max, "outcomes": {outcome: n},
+    "scores": {points: n}, "failures": [(message, n), ...], "untouched": n}}}, plus
+    {"shared_ids": {student_id: [submissions]}} for STUDENT_IDs declared by more than one submission.
+    """
+    exercises: dict = {}
+    ids: dict = {}
+    for r in sorted(reports, key=lambda r: str(r["submission"])):
+        if r.get("student_id"):
+            ids.setdefault((r["exercise"], r["student_id"].strip().lower()), []).append(str(r["submission"]))
+        ex = exercises.setdefault(r["exercise"] or "unknown", {"submissions": 0, "questions": {}})
+        ex["submissions"] += 1
+        for name, q in r["questions"].items():
+            entry = ex["questions"].setdefault(name, {"points": q["auto_points"] + q["manual_points"],
+                                                      "auto_points": q["auto_points"],
+                                                      "outcomes": {o: 0 for o in OUTCOMES}, "scores": {},
+                                                      "failures": {}, "untouched": 0})
+            result = outcome(r, q)
+            entry["outcomes"][result] += 1
+            entry["untouched"] += result == "untouched"
+            if result != "not graded" and q["auto_points"]:
+                entry["scores"][q["points"]] = entry["scores"].get(q["points"], 0) + 1
+            if result not in ("untouched", "not graded"):
+                for kind in {failure_kind(f["message"]) for f in q["failures"]}:
+                    entry["failures"][kind] = entry["failures"].get(kind, 0) + 1
+    for ex in exercises.values():
+        for entry in ex["questions"].values():
+            entry["scores"] = dict(sorted(entry["scores"].items()))
+            entry["failures"] = sorted(entry["failures"].items(), key=lambda kv: (-kv[1], kv[0]))[:MOST_FREQUENT]
+    shared = {f"{sid} ({exercise})": paths for (exercise, sid), paths in sorted(ids.items()) if len(paths) > 1}
+    return {"exercises": exercises, "shared_ids": shared}
+
+
+def summary_page(summary_data: dict, picture: str = SUMMARY_PICTURE) -> str:
+    """Lesson 0: the class summary as a markdown page (the picture linked at the top)."""
+    lines = ["# Class summary", "", f"![outcome per question]({picture})", "",
+             "Per question: how many submissions got full marks, partial marks, zero although the answer "
+             "was changed, or left it untouched; the autograded score counts; the most frequent failure "
+             "messages (numbers blanked as `#`, so one mistake on different students' data counts once "
+             "per submission).", ""]
+    for exercise, ex in summary_data["exercises"].items():
+        lines += [f"## {exercise} ({ex['submissions']} submissions)", "",
+                  "| question | points | " + " | ".join(OUTCOMES) + " | autograded scores (points: submissions) |",
+                  "| --- | --- | " + " | ".join("---" for _ in OUTCOMES) + " | --- |"]
+        for name, q in ex["questions"].items():
+            scores = ", ".join(f"{p:g}: {n}" for p, n in q["scores"].items()) or "by hand"
+            lines.append(f"| {name} | {q['points']:g} | " + " | ".join(str(q["outcomes"][o]) for o in OUTCOMES)
+                         + f" | {scores} |")
+        lines.append("")
+        for name, q in ex["questions"].items():
+            if q["failures"]:
+                lines.append(f"**{name}**, most frequent failures:")
+                lines += [f"- {n}x {message.replace('|', '/')}" for message, n in q["failures"]]
+                lines.append("")
+    if summary_data["shared_ids"]:
+        lines += ["## Submissions declaring the same STUDENT_ID", "",
+                  "Their questions drew the same data; check them against your roster.", ""]
+        lines += [f"- {sid}: {', '.join(paths)}" for sid, paths in summary_data["shared_ids"].items()]
+        lines.append("")
+    return "\n".join(lines)
+
+
+def summary_picture(summary_data: dict, path: Path) -> Path:
+    """Lesson 0: one horizontal bar per question, split by outcome (share of submissions), saved as PNG."""
+    from matplotlib.figure import Figure  # the grader's extra: the students' self-check never draws
+
+    rows = [(f"{exercise} {name}", q["outcomes"], ex["submissions"])
+            for exercise, ex in summary_data["exercises"].items() for name, q in ex["questions"].items()]
+    fig = Figure(figsize=(8, 0.9 + 0.35 * max(1, len(rows))))
+    ax = fig.add_subplot()
+    labels = [label for label, _, _ in rows][::-1]
+    left = [0.0] * len(rows)
+    for name, colour in zip(OUTCOMES, OUTCOME_COLOURS):
+        shares = [outcomes[name] / max(1, n) for _, outcomes, n in rows][::-1]
+        ax.barh(labels, shares, left=left, color=colour, label=name)
+        left = [a + b for a, b in zip(left, shares)]
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of submissions")
+    ax.legend(ncol=3, fontsize=7, loc="lower center", bbox_to_anchor=(0.5, 1.0), frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    return path
+
+
+def write_class_summary(reports: list[dict], out: Path) -> list[Path]:
+    """Lesson 0: write class_summary.md and class_summary.png into `out` (next to gradebook.csv)."""
+    out = Path(out)
+    data = class_summary(reports)
+    picture = summary_picture(data, out / SUMMARY_PICTURE)
+    page = out / SUMMARY_PAGE
+    page.write_text(summary_page(data, picture.name), encoding="utf-8")
+    return [page, picture]

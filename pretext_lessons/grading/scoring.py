@@ -72,6 +72,8 @@ def score(exercise: Exercise, executed) -> dict:
             if got < worth:
                 failures.append({"cell": gid, "points": worth,
                                  "message": redact(failure_message(info) or "partial credit", hidden)})
+        edited = [source_hash(cells.get(gid, {}).get("source", "")) != source_hash(released[gid].source)
+                  for gid in q.answers if gid in released]
         answers, manual = {}, []
         for gid in q.manual:
             text = cells.get(gid, {}).get("source", "")
@@ -84,6 +86,7 @@ def score(exercise: Exercise, executed) -> dict:
             status = "pending" if any(answers.values()) else "unanswered"
         result[name] = {"points": points, "auto_points": q.auto_points, "manual_points": q.manual_points,
                         "status": status, "failures": failures,
+                        "untouched": not any(edited) and not any(answers.values()),
                         "pending": [g for g in manual if answers[g] is not None], "written_answers": answers}
     return result
 
