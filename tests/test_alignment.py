@@ -9,10 +9,12 @@ import torch
 from pretext_lessons.experiments import alignment
 from pretext_lessons.core import probe
 from pretext_lessons.core.data import fewshot_split, pretrain_split, to_float
-from pretext_lessons.core.models import make_backbone
+from pretext_lessons.core.models import make_backbone, trunk_of
 from pretext_lessons.core.stats import compare, is_verdict_sentence
 from pretext_lessons.notebook.execute import ROOT, execute_notebook, kernel_env
 from pretext_lessons.core.task import PretextTask
+from pretext_lessons.core.training import build_net, fit, resolve_preset
+from pretext_lessons.tasks.rotation import RotationTask
 
 NOTEBOOK = ROOT / "notebooks" / "04_layer_alignment.ipynb"
 
@@ -370,15 +372,118 @@ def test_width_control_pools_every_layer_to_the_last_layers_width():
     assert all(n <= 2 * fc_width for _, n in sizes.values())  # every layer within a factor 2 of the fc width
 
 
-def test_budget_table_lists_every_network_with_its_preset(monkeypatch):
+@pytest.fixture
+def quick_preset(monkeypatch):
     monkeypatch.delenv("PRETEXT_LESSONS_GRADING", raising=False)
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
-    rows = alignment.budget_table(seeds={"cnn": (0, 1, 2), "resnet": (0,)})
+
+
+def test_budget_table_lists_every_network_with_its_budget(quick_preset):
+    rows = alignment.budget_table(seeds={"cnn": (0, 1, 2), "resnet": (0,)}, budget=alignment.OWN)
     assert [r["network"] for r in rows[:4]] == ["rotation", "jigsaw", "relative_position", "supervised"]
     rotation = rows[0]
-    assert (rotation["images"], rotation["epochs"], rotation["seeds"]) == (4000, 3, 3)
-    assert rotation["image_passes"] == 12000 and rotation["steps"] == 3 * -(-4000 // 64)
+    recipe = resolve_preset("quick", RotationTask(), arch="cnn")
+    assert (rotation["images"], rotation["epochs"], rotation["seeds"]) == (recipe["num_images"], recipe["num_epochs"], 3)
+    assert rotation["image_passes"] == recipe["num_images"] * recipe["num_epochs"]
     assert {r["seeds"] for r in rows if r["arch"] == "resnet"} == {1}
+
+
+def test_steps_in_the_budget_are_the_steps_fit_takes(quick_preset, monkeypatch):
+    steps = []
+    real_step = torch.optim.SGD.step
+    monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **kw: steps.append(1) or real_step(self, *a, **kw))
+    plan = alignment.training_plan({"rotation": RotationTask()}, {"cnn": (0,)})[0]
+    fit(build_net(RotationTask(), "cnn", width=2), RotationTask(), pretrain_split(200), num_epochs=2,
+        batch_size=plan["batch_size"], progress=False)
+    assert len(steps) == max(1, 200 // plan["batch_size"]) * 2
+    assert plan["steps"] == max(1, plan["images"] // plan["batch_size"]) * plan["epochs"]
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+def test_matched_budgets_give_every_compared_network_the_same_images_and_passes(quick_preset, preset):
+    seeds = {"cnn": (0, 1, 2), "resnet": (0, 1)}
+    plan = alignment.training_plan(seeds=seeds, preset=preset, widths={"rotation": (4, 8)})
+    tasks = alignment.course_tasks()
+    # every task's lesson recipe differs, but the comparison trains them all on one budget
+    own = {(p["network"], p["arch"]): p["image_passes"] for p in alignment.training_plan(seeds=seeds, preset=preset,
+                                                                                         budget=alignment.OWN)}
+    assert len(set(own.values())) > 1
+    assert len({(p["images"], p["epochs"], p["image_passes"]) for p in plan}) == 1
+    # nobody trains longer than its own lesson did
+    assert all(p["image_passes"] <= own[(p["network"], p["backbone"])] for p in plan)
+    for arch, arch_seeds in seeds.items():
+        names = {p["network"] for p in plan if p["arch"] == arch}
+        assert names == {*tasks, alignment.SUPERVISED}
+        for seed in arch_seeds:  # the supervised reference has every seed the tasks have
+            assert {p["network"] for p in plan if p["arch"] == arch and p["seed"] == seed} == names
+    # the same images: what train_or_load draws for a pretext task is what the supervised reference is given
+    n = plan[0]["images"] if preset == "quick" else 500
+    for seed in (0, 2):
+        X_sup, _ = alignment.labelled_subset(n, seed)
+        assert torch.equal(pretrain_split(n, seed=seed), X_sup)
+
+
+def test_train_networks_follows_its_plan_and_labels_the_width_study(tmp_path, monkeypatch):
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")  # the tiny preset: seconds
+    tasks = {"rotation": RotationTask()}
+    networks, pretext = alignment.train_networks(tasks, {"cnn": (0, 1)}, widths={"rotation": (4, 6)}, log=None)
+    plan = alignment.training_plan(tasks, {"cnn": (0, 1)}, widths={"rotation": (4, 6)})
+    assert [(n[1], n[2]) for n in networks if n[0] != alignment.RANDOM] == [(p["arch"], p["seed"]) for p in plan]
+    widths = {p["arch"]: p["width"] for p in pretext}
+    assert widths == {"cnn": 8, "cnn-w4": 4, "cnn-w6": 6}
+    assert all(trunk_of(net).width == widths[arch] for _, arch, _, net in networks)
+    assert {p["group"] for p in pretext if p["arch"] != "cnn"} == {alignment.WIDTH_STUDY}
+    study = alignment.width_study(pretext)
+    assert sorted({p["arch"] for p in study}) == ["cnn", "cnn-w4", "cnn-w6"] and len(study) == 6
+    table = alignment.probe_networks(networks, ks=(2,), num_test=60, splits=(0, 1))
+    found = alignment.verdicts(table, pretext)
+    (line,) = found["width_study"]
+    assert line.startswith("Verdict [rotation, k=2, 3 networks (cnn, cnn-w4, cnn-w6)") and is_verdict_sentence(line)
+    assert "2 seeds x 2 splits" in line
+    # the study's narrow networks get no verdict of their own: the lesson's verdicts are about its main networks
+    assert not [v for lines in found.values() for v in lines if "cnn-w" in v.split("]")[0] and v is not line]
+
+
+def study_case(probe_of_width):
+    """Three widths of one task over 3 seeds x 2 splits: pretext accuracy rises with width; the probe as given."""
+    table, pretext = [], []
+    for width, arch in ((4, "cnn-w4"), (8, "cnn-w8"), (16, "cnn")):
+        for seed in range(3):
+            pretext.append(dict(task="rotation", arch=arch, seed=seed, width=width, pretext_accuracy=0.5 + width / 100,
+                                group=alignment.WIDTH_STUDY if arch != "cnn" else "cnn"))
+            for split in range(2):
+                acc = probe_of_width[width] + 0.01 * seed + 0.002 * split
+                for depth, layer in enumerate(("l1", "l2"), start=1):
+                    table.append(dict(task="rotation", arch=arch, seed=seed, split=split, layer=layer, depth=depth,
+                                      k=10, accuracy=acc - 0.05 * (depth == 1), val_accuracy=0.5 + 0.1 * depth, C=1.0))
+    return table, pretext
+
+
+@pytest.mark.parametrize("probe_of_width, word", [({4: 0.5, 8: 0.6, 16: 0.7}, "goes with a better probe"),
+                                                  ({4: 0.7, 8: 0.6, 16: 0.5}, "goes with a worse probe")])
+def test_width_study_verdict_is_the_helpers_rank_correlation(probe_of_width, word):
+    table, pretext = study_case(probe_of_width)
+    study = alignment.width_study(pretext)
+    points = alignment.width_study_points(table, study, 10)
+    assert len(points) == 3 * 3 * 2 and {p["layer"] for p in points} == {"l2"}  # the layer chosen on validation
+    line = alignment.width_study_verdict(table, study, 10)
+    assert word in line and is_verdict_sentence(line) and "3 seeds x 2 splits" in line
+    expected = compare([1.0 if "better" in word else -1.0] * 6, [0.0] * 6, line[9:line.index("]")],
+                       "higher pretext accuracy goes with a better probe", "higher pretext accuracy goes with a worse probe",
+                       seeds=[0, 0, 1, 1, 2, 2], splits=[0, 1] * 3, scale=1.0, unit="", measure="mean rank correlation")
+    assert line == expected.sentence
+    assert alignment.verdicts(table, pretext)["width_study"] == [line]
+    fig = alignment.plot_width_study(points)
+    assert len(fig.axes[0].collections) == 6  # per network: its seeds, and its mean
+
+
+def test_width_study_needs_three_networks_and_two_units():
+    table, pretext = study_case({4: 0.5, 8: 0.6, 16: 0.7})
+    two = [p for p in pretext if p["arch"] != "cnn-w8"]
+    assert alignment.width_study_verdict(table, alignment.width_study(two), 10).startswith("Not decided [")
+    with pytest.raises(ValueError, match="one task"):
+        alignment.width_study(pretext + [dict(pretext[0], task="jigsaw")])
 
 
 def test_published_lines_are_labelled_and_computed():
@@ -454,6 +559,11 @@ def test_read_record_returns_what_the_notebook_displayed():
     (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10),
      "no rows for task 'r'"),
     (lambda: alignment.pretext_verdict([], "x"), "at least 3 networks"),
+    (lambda: alignment.training_plan(budget="cheap"), "budget must be one of"),
+    (lambda: alignment.training_plan(widths={"colour": (4,)}), r"widths must name tasks among"),
+    (lambda: alignment.width_study_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10),
+     "no curve for task 'r'"),
+    (lambda: alignment.plot_width_study([]), "points must hold rows from width_study_points"),
     (lambda: alignment.plot_layers(curve_rows("r", [[0.1, 0.2]]), "resnet", 10), r"no rows for arch='resnet'"),
     (lambda: alignment.plot_layers(curve_rows("r", [[0.1, 0.2]]), spread="iqr"), "spread must be"),
     (lambda: probe.fit_linear(torch.randn(4, 3), torch.arange(4), tol=0), "tol must be None or a positive"),
@@ -491,6 +601,7 @@ def test_lesson_verdicts_are_computed_from_its_table(executed_lesson):
     printed = [line for line in printed_lines(executed_lesson) if line.startswith(heads)]
     recomputed = [line for lines in expected.values() for line in lines]
     assert expected["alignment"] and expected["random"] and expected["architecture"] and expected["pretext"]
+    assert expected["width_study"]  # Kolesnikov et al.'s question, decided by the helper
     assert sorted(printed) == sorted(recomputed)  # every printed verdict, and only those, follows from the table
     # each verdict states its interval and its seeds x splits (core.stats made it)
     assert all(is_verdict_sentence(line) for line in printed if line.startswith("Verdict ["))
@@ -511,3 +622,6 @@ def test_lesson_table_covers_the_tasks_baselines_archs_and_budgets(executed_less
     assert sorted({r["k"] for r in table}) == sorted(settings["KS"])
     cnn_seeds = {r["seed"] for r in table if r["arch"] == "cnn" and r["task"] == alignment.SUPERVISED}
     assert sorted(cnn_seeds) == sorted(settings["CNN_SEEDS"]) and len(cnn_seeds) >= 3
+    widths = {f"cnn-w{w}" for ws in settings["STUDY"].values() for w in ws}
+    studied = {r["task"] for r in table if r["arch"] in widths} - {alignment.PIXELS}
+    assert widths <= archs and studied == set(settings["STUDY"])

@@ -1,4 +1,4 @@
-"""Lessons 0 and 5: the pipeline diagram, the shortcut checks (edge solver, low-level probe), the layer report."""
+"""Lessons 0 and 6: the pipeline diagram, the shortcut checks (edge solver, low-level probe), the layer report."""
 import dataclasses
 import itertools
 
@@ -7,8 +7,12 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from pretext_lessons.experiments.capstone import (BOX_KEYS, edge_solver, layer_report, low_level_features, low_level_probe,
-                                      plot_pipeline)
+from pretext_lessons.core.stats import is_verdict_sentence
+from pretext_lessons.experiments import alignment
+from pretext_lessons.experiments.capstone import (BOX_KEYS, EDGE_CONDITIONS, central_crop, classic_networks,
+                                                  edge_shortcut, edge_solver, layer_report, low_level_features,
+                                                  low_level_probe, plot_pipeline, versus)
+from pretext_lessons.core.data import load_fashion_mnist
 from pretext_lessons.core.task import PretextTask
 from pretext_lessons.core.training import build_net
 
@@ -100,6 +104,48 @@ def test_edge_solver_checks_its_inputs():
         edge_solver(torch.zeros(2, 9, 1, 5, 5), torch.tensor([[0, 1, 2, 3]]))
     with pytest.raises(ValueError, match="permutations must be an integer array"):
         edge_solver(torch.zeros(2, 9, 1, 5, 5), P.float())
+
+
+def test_edge_shortcut_keeps_the_tile_size_and_pairs_the_conditions_on_images_and_draws():
+    X = load_fashion_mnist("test")[0][:80]
+    out = edge_shortcut(X, seeds=(0, 1))
+    assert list(out) == list(EDGE_CONDITIONS) and all(len(v) == 2 for v in out.values())
+    # touching tiles: the borders continue, so the solver finds more puzzles than with a gap
+    assert min(out["touching, raw tiles"]) > max(out["gap + jitter, raw tiles"])
+    # the same seed on the same images gives the same puzzles: a condition run alone repeats its numbers
+    again = edge_shortcut(X, seeds=(0, 1), conditions={"t": EDGE_CONDITIONS["touching, raw tiles"]})
+    assert again["t"] == out["touching, raw tiles"]
+    assert central_crop(X, 21).shape[-2:] == (21, 21) and torch.equal(central_crop(X, 21), X[..., 3:24, 3:24])
+    with pytest.raises(ValueError, match="at least one image per seed"):
+        edge_shortcut(X[:1], seeds=(0, 1))
+
+
+def test_versus_is_the_helpers_verdict_against_a_condition_or_a_level():
+    results = {"a": [0.30, 0.35, 0.32], "b": [0.05, 0.04, 0.06]}
+    line = versus(results, "a", "b", "a minus b", "higher", "lower", seeds=(0, 1, 2))
+    assert line.startswith("Verdict [a minus b]: higher") and "3 seeds x 1 split" in line and is_verdict_sentence(line)
+    chance = versus(results, "b", 0.5, "b vs chance", "above chance", "below chance", seeds=(0, 1, 2))
+    assert "below chance" in chance and is_verdict_sentence(chance)
+    assert versus({"a": [0.3], "b": [0.1]}, "a", "b", "one", "h", "l", seeds=(0,)).startswith("Not decided [one]")
+    with pytest.raises(ValueError, match="results must hold condition 'c'"):
+        versus(results, "a", "c", "x", "h", "l", seeds=(0, 1, 2))
+    with pytest.raises(ValueError, match="one value per seed"):
+        versus(results, "a", "b", "x", "h", "l", seeds=(0, 1))
+
+
+def test_classic_networks_train_every_task_on_lesson_4s_matched_budget(monkeypatch, tmp_path):
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")  # tiny networks
+    calls = []
+    import pretext_lessons.experiments.capstone as capstone
+
+    real = capstone.train_or_load
+    monkeypatch.setattr(capstone, "train_or_load", lambda task, **kw: calls.append((task.name, kw)) or real(task, **kw))
+    networks = classic_networks(preset="quick", seed=1)
+    budget = alignment.matched_budget(preset="quick")
+    assert [t.name for t, _, _ in networks] == [n for n in alignment.course_tasks()]
+    assert all(kw["num_images"] == budget["num_images"] and kw["num_epochs"] == budget["num_epochs"]
+               and kw["seed"] == 1 for _, kw in calls)
 
 
 def test_low_level_features_per_part():

@@ -63,6 +63,14 @@ def test_verdict_outcome_and_sentence(a, b, outcome):
     assert is_verdict_sentence(v.sentence)
 
 
+def test_a_measure_other_than_a_difference_is_named_and_still_a_verdict():
+    v = compare([0.5, 1.0, 0.8], [0.0, 0.0, 0.0], "rank correlation across widths", "agree", "disagree", scale=1.0,
+                unit="", measure="mean rank correlation")
+    assert "agree, mean rank correlation +0.8 (95% CI" in v.sentence and is_verdict_sentence(v.sentence)
+    flat = compare([0.5, -0.5, 0.1], [0.0, 0.0, 0.0], "x", scale=1.0, unit="", measure="mean rank correlation")
+    assert "no mean rank correlation shown" in flat.sentence and flat.outcome == "not shown"
+
+
 def test_hand_written_sentences_are_not_verdicts():
     assert not is_verdict_sentence("Verdict [rotation, cnn, k=10]: best layer conv3 72.0%, clearly better.")
     assert not is_verdict_sentence("the pretext network is better by 3 points")

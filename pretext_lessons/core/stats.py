@@ -117,19 +117,20 @@ def paired_interval(a, b, seeds=None, splits=None, confidence: float = CONFIDENC
 
 
 def verdict(comparison: Comparison, what: str, better_word: str = "better", worse_word: str = "worse",
-            scale: float = 100.0, unit: str = "points") -> Verdict:
+            scale: float = 100.0, unit: str = "points", measure: str = "difference") -> Verdict:
     """Lesson 0: "better" if the whole interval is above 0, "worse" if below, else "not shown", with its sentence.
 
     `what` names the comparison ("rotation vs random, best layer, k=10"); the sentence reads
     "Verdict [what]: <better_word | worse_word | no difference shown>, difference <mean> points
-    (95% CI <low> to <high>; <n> seeds x <m> splits, ...)". `scale` turns fractions into the `unit` printed (100: points).
+    (95% CI <low> to <high>; <n> seeds x <m> splits, ...)". `scale` turns fractions into the `unit` printed (100: points);
+    `measure` names what the per-unit numbers are when they are not differences (e.g. "rank correlation").
     """
     if not isinstance(comparison, Comparison):
         raise TypeError(f"comparison must be a Comparison from paired_interval(a, b, ...), "
                         f"got {type(comparison).__name__}")
     if not isinstance(what, str) or not what.strip():
         raise ValueError(f"what must name the comparison (a non-empty string), got {what!r}")
-    for name, word in (("better_word", better_word), ("worse_word", worse_word)):
+    for name, word in (("better_word", better_word), ("worse_word", worse_word), ("measure", measure)):
         if not isinstance(word, str) or not word.strip():
             raise ValueError(f"{name} must be a non-empty string, got {word!r}")
     c = comparison
@@ -138,19 +139,21 @@ def verdict(comparison: Comparison, what: str, better_word: str = "better", wors
     elif c.high < 0:
         outcome, said = "worse", worse_word
     else:
-        outcome, said = "not shown", "no difference shown"
+        outcome, said = "not shown", f"no {measure} shown"
     s = lambda v: f"{scale * v:+.1f}"  # noqa: E731
     rests = (f"{c.n_seeds} seed{'s' if c.n_seeds != 1 else ''} x {c.n_splits} split{'s' if c.n_splits != 1 else ''}"
              + (", t over seeds" if c.over == "seeds" else ", t over splits: pretraining noise not measured"))
-    sentence = (f"Verdict [{what}]: {said}, difference {s(c.mean)} {unit} "
+    sentence = (f"Verdict [{what}]: {said}, {measure} {s(c.mean)}{' ' + unit if unit else ''} "
                 f"({100 * c.confidence:.0f}% CI {s(c.low)} to {s(c.high)}; {rests}).")
     return Verdict(outcome, sentence, c)
 
 
 def compare(a, b, what: str, better_word: str = "better", worse_word: str = "worse", seeds=None, splits=None,
-            confidence: float = CONFIDENCE, scale: float = 100.0, unit: str = "points") -> Verdict:
+            confidence: float = CONFIDENCE, scale: float = 100.0, unit: str = "points",
+            measure: str = "difference") -> Verdict:
     """Lesson 0: `verdict(paired_interval(a, b, seeds, splits, confidence), what, ...)` in one call."""
-    return verdict(paired_interval(a, b, seeds, splits, confidence), what, better_word, worse_word, scale, unit)
+    return verdict(paired_interval(a, b, seeds, splits, confidence), what, better_word, worse_word, scale, unit,
+                   measure)
 
 
 def is_verdict_sentence(text: str) -> bool:

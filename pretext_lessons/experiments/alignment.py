@@ -1,11 +1,17 @@
 """Lesson 4: the layer-alignment experiment: which layer of a pretext-trained network transfers best, and why.
 
-Protocol (Goyal et al. 2019, as in VISSL, at laptop scale): freeze a network; take each named
-layer of its trunk on the downstream images; average-pool every layer to about the same number
-of features (`probe.DEFAULT_POOLED_SIZE`, 2048, for VISSL's ~9k at 224 px); standardise; fit a
-multinomial linear classifier per layer on k labelled images per class, its cost C chosen from
-`probe.C_GRID` on a validation half of those labelled images; report the test accuracy once. The
-layer to transfer from is chosen the same way, on validation accuracy, never on the test set.
+Protocol (after Goyal et al. 2019, at laptop scale): freeze a network; take each named layer of
+its trunk on the downstream images; average-pool every layer to about the same number of features
+(`probe.DEFAULT_POOLED_SIZE`, 2048, for VISSL's ~9k at 224 px); standardise; fit a multinomial
+linear classifier (logistic regression) per layer on k labelled images per class, its cost C chosen
+from `probe.C_GRID` on a validation half of those labelled images; report the test accuracy once.
+The layer to transfer from is chosen the same way, on validation accuracy, never on the test set.
+VISSL's VOC07 benchmark differs: one linear SVM per class, its cost chosen by cross-validation,
+scored by mAP.
+
+Budgets (`training_plan`): by default every network of a comparison trains on the same images for
+the same number of passes (`matched_budget`: the smallest recipe among the tasks); `widths` adds
+one task at other widths, for Kolesnikov et al.'s question (`width_study_verdict`).
 
 Features per image after pooling, width 16, 28 px Fashion-MNIST (`pooled_sizes` computes them):
 
@@ -99,52 +105,134 @@ def supervised_net(arch: str = "cnn", seed: int = 0, preset: str = "quick", num_
     return train_or_load(task, arch=arch, preset=preset, seed=seed, X=X, y=y, progress=progress, **overrides)
 
 
-def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, log=print) -> tuple[list, list]:
-    """Lesson 4: every network the study compares, per arch and seed: each task, the supervised reference, random weights.
+MATCHED = "matched"  # every network of a comparison on the same images, for the same number of passes
+OWN = "own"  # each task with the recipe of its own lesson (as lessons 1 to 3 trained them)
+BUDGETS = (MATCHED, OWN)
+WIDTH_STUDY = "one task, several widths"  # the group of the pretext rows of Kolesnikov et al.'s question
 
-    `tasks` defaults to the registered tasks (`course_tasks()`), `seeds` to {"cnn": (0,)}, a dict
-    arch -> seeds. Returns `networks`, a list of (task or baseline name, arch, seed, net), and
-    `pretext`, one row (task, arch, seed, pretext_accuracy, group) per pretext network. Each
-    network is loaded from the checkpoint cache when a lesson already trained it.
+
+def _check_budget(budget) -> str:
+    if budget not in BUDGETS:
+        raise ValueError(f"budget must be one of {BUDGETS}, got {budget!r}")
+    return budget
+
+
+def matched_budget(tasks=None, preset: str = "quick", arch: str | None = None) -> dict:
+    """Lesson 4: the one budget a comparison trains every network on: the fewest images and epochs of any recipe.
+
+    The recipes are the tasks' (default: `course_tasks()`) and the supervised reference's, in
+    `preset` for `arch`. Taking the smallest keeps every network at or below what its own lesson
+    trained, and the task with the smallest recipe is reused from its lesson's cache.
     """
     tasks = course_tasks() if tasks is None else dict(tasks)
-    seeds = {"cnn": (0,)} if seeds is None else seeds
-    networks, pretext = [], []
+    recipes = [resolve_preset(preset, task, arch=arch) for task in [*tasks.values(), SupervisedTask(num_classes=resolve_dataset().num_classes)]]
+    return dict(num_images=min(r["num_images"] for r in recipes), num_epochs=min(r["num_epochs"] for r in recipes))
+
+
+def training_plan(tasks=None, seeds=None, preset: str = "quick", budget: str = MATCHED, widths=None) -> list[dict]:
+    """Lesson 4: every network `train_networks` trains, one row each: name, task, arch, seed, width and its budget.
+
+    `tasks` defaults to `course_tasks()`, `seeds` to {"cnn": (0,)} (arch -> seeds). `budget`:
+    MATCHED trains every network, the supervised reference included, on the same images (the
+    first `num_images` of `pretrain_split` for the seed) for the same number of epochs
+    (`matched_budget`); OWN keeps each task's own recipe. `widths` (e.g. {"rotation": (4, 8)})
+    adds networks of one task at other widths of the first arch, for Kolesnikov et al.'s question
+    (their arch label is f"{arch}-w{width}"). Each row holds what its training used: images,
+    epochs, image passes (one per image per epoch, whatever the task shows per image), batch
+    size, optimiser steps.
+    """
+    tasks = course_tasks() if tasks is None else dict(tasks)
+    seeds = {"cnn": (0,)} if seeds is None else dict(seeds)
+    _check_budget(budget)
+    widths = dict(widths or {})
+    unknown = sorted(set(widths) - set(tasks))
+    if unknown:
+        raise ValueError(f"widths must name tasks among {sorted(tasks)}, got {unknown}")
+    rows = []
+
+    def add(name, task, arch, label, seed, **overrides):
+        if budget == MATCHED:
+            overrides.update(matched_budget(tasks, preset, arch))
+        s = resolve_preset(preset, task, arch=arch, **overrides)
+        rows.append(dict(network=name, task=task, arch=label, backbone=arch, seed=seed, width=s["width"],
+                         images=s["num_images"], epochs=s["num_epochs"], image_passes=s["num_images"] * s["num_epochs"],
+                         batch_size=s["batch_size"], steps=max(1, s["num_images"] // s["batch_size"]) * s["num_epochs"],  # as `fit` steps
+                         overrides=overrides))
+
     for arch, arch_seeds in seeds.items():
         for seed in arch_seeds:
             for name, task in tasks.items():
-                net, history = train_or_load(task, arch=arch, preset=preset, seed=seed, device=device, progress=False)
-                networks.append((task, arch, seed, net))
-                pretext.append(dict(task=name, arch=arch, seed=seed, pretext_accuracy=history["val_acc"][-1],
-                                    group=arch))
-                if log:
-                    log(f"{name:<18} {arch:<6} seed {seed}: pretext accuracy {history['val_acc'][-1]:.1%}")
-            net, history = supervised_net(arch, seed, preset, device=device, progress=False)
+                add(name, task, arch, arch, seed)
+            add(SUPERVISED, SupervisedTask(num_classes=resolve_dataset().num_classes), arch, arch, seed)
+    if widths and seeds:
+        arch = next(iter(seeds))
+        for name, ws in widths.items():
+            for width in ws:
+                for seed in seeds[arch]:
+                    add(name, tasks[name], arch, f"{arch}-w{width}", seed, width=check_int("widths", width))
+    return rows
+
+
+def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, log=print, budget: str = MATCHED,
+                   widths=None, seconds: dict | None = None) -> tuple[list, list]:
+    """Lesson 4: every network the study compares, per arch and seed: each task, the supervised reference, random weights.
+
+    `tasks`, `seeds`, `budget` and `widths` as in `training_plan`, which says what each network
+    trains on. Returns `networks`, a list of (task or baseline name, arch, seed, net), and
+    `pretext`, one row (task, arch, seed, pretext_accuracy, group, width) per pretext network
+    (group: the arch, or WIDTH_STUDY for the networks `widths` adds). Each network is loaded from
+    the checkpoint cache when a lesson already trained it. A dict `seconds` receives, per
+    (name, arch, seed), the seconds its training took when it was trained (kept in its checkpoint).
+    """
+    networks, pretext = [], []
+    for plan in training_plan(tasks, seeds, preset, budget, widths):
+        name, arch, seed = plan["network"], plan["arch"], plan["seed"]
+        if name == SUPERVISED:
+            net, history = supervised_net(plan["backbone"], seed, preset, device=device, progress=False,
+                                          **plan["overrides"])
+            if seconds is not None:
+                seconds[(name, arch, seed)] = sum(history.get("seconds", []))
             networks.append((SUPERVISED, arch, seed, net))
             if log:
-                log(f"{SUPERVISED:<18} {arch:<6} seed {seed}: training accuracy {history['train_acc'][-1]:.1%}")
-            networks.append((RANDOM, arch, seed, random_net(arch, seed, preset)))
+                log(f"{SUPERVISED:<18} {arch:<8} seed {seed}: training accuracy {history['train_acc'][-1]:.1%}")
+            networks.append((RANDOM, arch, seed, random_net(plan["backbone"], seed, preset)))
+            continue
+        net, history = train_or_load(plan["task"], arch=plan["backbone"], preset=preset, seed=seed, device=device,
+                                     progress=False, **plan["overrides"])
+        if seconds is not None:
+            seconds[(name, arch, seed)] = sum(history.get("seconds", []))
+        networks.append((plan["task"], arch, seed, net))
+        pretext.append(dict(task=name, arch=arch, seed=seed, pretext_accuracy=history["val_acc"][-1],
+                            group=arch if arch == plan["backbone"] else WIDTH_STUDY, width=plan["width"]))
+        if log:
+            log(f"{name:<18} {arch:<8} seed {seed}: pretext accuracy {history['val_acc'][-1]:.1%}")
     return networks, pretext
 
 
-def budget_table(tasks=None, seeds=None, preset: str = "quick") -> list[dict]:
-    """Lesson 4: each network's pretraining budget: images, epochs, image passes, optimiser steps, seeds, per arch.
+def budget_table(tasks=None, seeds=None, preset: str = "quick", budget: str = MATCHED, widths=None) -> list[dict]:
+    """Lesson 4: each network's pretraining budget, from `training_plan`: one row per network and arch, seeds counted.
 
-    `tasks` and `seeds` as in `train_networks`; the supervised reference is listed after the tasks
-    (random weights have no budget). A pretext task that shows several inputs per image (rotation's
-    four turns) still counts one pass per image.
+    Keys: network, arch, width, images, epochs, image_passes, batch_size, steps, seeds. Random
+    weights have no budget. A pretext task that shows several inputs per image (rotation's four
+    turns) still counts one pass per image.
     """
-    tasks = course_tasks() if tasks is None else dict(tasks)
-    seeds = {"cnn": (0,)} if seeds is None else seeds
-    rows = []
-    for arch, arch_seeds in seeds.items():
-        for name, task in [*tasks.items(), (SUPERVISED, SupervisedTask(num_classes=resolve_dataset().num_classes))]:
-            s = resolve_preset(preset, task, arch=arch)
-            steps = -(-s["num_images"] // s["batch_size"]) * s["num_epochs"]
-            rows.append(dict(network=name, arch=arch, images=s["num_images"], epochs=s["num_epochs"],
-                             image_passes=s["num_images"] * s["num_epochs"], batch_size=s["batch_size"], steps=steps,
-                             seeds=len(arch_seeds)))
-    return rows
+    rows = {}
+    for plan in training_plan(tasks, seeds, preset, budget, widths):
+        key = (plan["network"], plan["arch"])
+        if key not in rows:
+            rows[key] = dict({k: plan[k] for k in ("network", "arch", "width", "images", "epochs", "image_passes",
+                                                   "batch_size", "steps")}, seeds=0)
+        rows[key]["seeds"] += 1
+    return list(rows.values())
+
+
+def budget_table_text(rows) -> str:
+    """Lesson 4: `budget_table`'s rows as a text table."""
+    lines = [f"{'network':<18} {'arch':<8} {'width':>5} {'images':>7} {'epochs':>6} {'image passes':>12} "
+             f"{'batch':>5} {'steps':>6} {'seeds':>5}"]
+    lines += [f"{b['network']:<18} {b['arch']:<8} {b['width']:>5} {b['images']:>7} {b['epochs']:>6} "
+              f"{b['image_passes']:>12} {b['batch_size']:>5} {b['steps']:>6} {b['seeds']:>5}" for b in rows]
+    return "\n".join(lines)
 
 
 def probe_networks(networks, ks=(10,), num_test: int | None = 2000, C_grid=C_GRID, splits=(0,),
@@ -577,12 +665,115 @@ def pretext_verdict(points, label: str) -> str:
     """
     if len(points) < 3:
         raise ValueError(f"points must hold at least 3 networks to compare rankings, got {len(points)}")
-    rho = float(spearmanr([p["pretext_accuracy"] for p in points], [p["downstream_accuracy"] for p in points]).statistic)
+    rho = _rank_correlation([p["pretext_accuracy"] for p in points], [p["downstream_accuracy"] for p in points])
     runs = sorted({p["run"] for p in points}, key=_task_order)
     return (f"Described, not decided [pretext vs downstream, {label}, k={points[0]['k']}]: over {len(points)} networks "
             f"of {len(runs)} task(s) ({', '.join(runs)}), rank correlation {rho:+.2f}. Pretext accuracies of tasks "
             f"with different numbers of classes are not on one scale, so this is not Kolesnikov et al.'s question "
             f"(one task, a varying network).")
+
+
+def width_study(pretext) -> list[dict]:
+    """Lesson 4: the networks of Kolesnikov et al.'s question, from `train_networks`' pretext rows: one task, several networks.
+
+    The rows of group WIDTH_STUDY (one task at other widths) and that task's networks of the
+    other archs trained on every seed the study has; all of them labelled WIDTH_STUDY.
+    """
+    study = [p for p in pretext if p.get("group") == WIDTH_STUDY]
+    if not study:
+        return []
+    tasks = sorted({p["task"] for p in study})
+    if len(tasks) > 1:
+        raise ValueError(f"the width study must hold one task, got {tasks}")
+    seeds = {p["seed"] for p in study}
+    others = defaultdict(list)
+    for p in pretext:
+        if p.get("group") != WIDTH_STUDY and p["task"] == tasks[0]:
+            others[p["arch"]].append(p)
+    for arch, rows in others.items():
+        if {p["seed"] for p in rows} >= seeds:
+            study += [dict(p, group=WIDTH_STUDY) for p in rows if p["seed"] in seeds]
+    return study
+
+
+def width_study_points(table, study, k: int) -> list[dict]:
+    """Lesson 4: per network of the study and unit (seed, split): its pretext accuracy and the probe's test accuracy.
+
+    The probe's layer is the one chosen for that network's curve on the labelled images
+    (`best_layers`), the same layer for all its units.
+    """
+    curves = {(c.task, c.arch): c for c in best_layers(table, k=k)}
+    points = []
+    for p in study:
+        curve = curves.get((p["task"], p["arch"]))
+        if curve is None:
+            raise ValueError(f"the table holds no curve for task {p['task']!r}, arch {p['arch']!r} at k={k}")
+        for unit, accuracy in zip(curve.units, curve.best_values):
+            if unit[0] == p["seed"]:
+                points.append(dict(task=p["task"], arch=p["arch"], seed=unit[0], split=unit[1], k=k,
+                                   width=p.get("width"), layer=curve.best.layer,
+                                   pretext_accuracy=p["pretext_accuracy"], downstream_accuracy=accuracy))
+    return points
+
+
+def _rank_correlation(x, y) -> float:
+    if len(set(x)) < 2 or len(set(y)) < 2:
+        return 0.0  # a constant side ranks nothing: no agreement either way
+    return float(spearmanr(x, y).statistic)
+
+
+def width_study_verdict(table, study, k: int) -> str:
+    """Lesson 4: Kolesnikov et al.'s question: within each unit (seed, split), do the study's networks rank alike on both accuracies?
+
+    Per unit, the rank correlation between the networks' pretext accuracies and their probe
+    accuracies (`width_study_points`); the helper's interval over seeds decides whether it is
+    above 0 (higher pretext accuracy goes with a better probe), below 0, or neither.
+    """
+    points = width_study_points(table, study, k)
+    networks = sorted({p["arch"] for p in points}, key=lambda a: (a.split("-w")[0], len(a), a))
+    by_unit = defaultdict(dict)
+    for p in points:
+        by_unit[(p["seed"], p["split"])][p["arch"]] = (p["pretext_accuracy"], p["downstream_accuracy"])
+    units = sorted(u for u, nets in by_unit.items() if len(nets) == len(networks))
+    task = points[0]["task"] if points else "?"
+    what = (f"{task}, k={k}, {len(networks)} networks ({', '.join(networks)}): rank correlation of pretext accuracy "
+            f"with the probe's accuracy at the chosen layer, within each (seed, split)")
+    if len(networks) < 3 or len(units) < 2:
+        return (f"Not decided [{what}]: {len(networks)} networks on {len(units)} common (seed, split) units; a rank "
+                f"correlation needs 3 networks and an interval 2 units.")
+    rhos = [_rank_correlation(*zip(*(by_unit[u][a] for a in networks))) for u in units]
+    return compare(rhos, [0.0] * len(rhos), what, "higher pretext accuracy goes with a better probe",
+                   "higher pretext accuracy goes with a worse probe", seeds=[u[0] for u in units],
+                   splits=[u[1] for u in units], scale=1.0, unit="", measure="mean rank correlation").sentence
+
+
+def plot_width_study(points, ax=None, title=None):
+    """Lesson 4: one dot per network and seed (mean over its splits): pretext accuracy against the probe's accuracy."""
+    import matplotlib.pyplot as plt
+
+    if not points:
+        raise ValueError("points must hold rows from width_study_points(table, study, k); got none")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(5.5, 4))
+    else:
+        fig = ax.figure
+    per_seed = defaultdict(list)
+    for p in points:
+        per_seed[(p["arch"], p["seed"], p["pretext_accuracy"])].append(p["downstream_accuracy"])
+    networks = sorted({p["arch"] for p in points}, key=lambda a: (a.split("-w")[0], len(a), a))
+    for i, arch in enumerate(networks):
+        xs = [100 * x for (a, _, x) in per_seed if a == arch]
+        ys = [100 * statistics.fmean(v) for (a, _, _), v in per_seed.items() if a == arch]
+        ax.scatter(xs, ys, s=36, color=f"C{i}", label=f"{arch} ({len(xs)} seed{'s' if len(xs) != 1 else ''})")
+        ax.scatter([statistics.fmean(xs)], [statistics.fmean(ys)], s=140, marker="+", color=f"C{i}")
+    layers = {p["layer"] for p in points}
+    ax.set_xlabel("pretext accuracy (held out), %")
+    ax.set_ylabel("probe accuracy at the chosen layer, %" if len(layers) > 1 else f"probe accuracy at {layers.pop()}, %")
+    ax.set_title(title or f"{points[0]['task']}: one task, several networks (k={points[0]['k']})")
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
 
 
 def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dict[str, list[str]]:
@@ -591,10 +782,16 @@ def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dic
     'alignment': one per curve (task, arch, k); 'random': two per pretext curve with a random-weights
     curve beside it (`random_verdicts`); 'architecture': one per pretext task and k found in both
     archs; 'pretext': per group of `pretext` rows (default one group), chosen and last layer, at the
-    smallest label budget (described, not decided).
+    smallest label budget (described, not decided); 'width_study': Kolesnikov et al.'s question
+    (`width_study_verdict`) per label budget at which every network of the study was probed, when
+    `pretext` holds a study (rows of group WIDTH_STUDY, whose extra archs get no other verdict).
     """
-    best = best_layers(table)
-    out = {"alignment": [alignment_verdict(b) for b in best], "random": [], "architecture": [], "pretext": []}
+    study = width_study(pretext)
+    study_only = {p["arch"] for p in pretext if p.get("group") == WIDTH_STUDY}
+    every = best_layers(table)
+    best = [c for c in every if c.arch not in study_only]
+    out = {"alignment": [alignment_verdict(b) for b in best], "random": [], "architecture": [], "pretext": [],
+           "width_study": []}
     for b in best:
         if b.task not in BASELINES and any(c.task == RANDOM and c.arch == b.arch and c.k == b.k for c in best):
             out["random"] += random_verdicts(best, b.task, b.arch, b.k)
@@ -605,7 +802,8 @@ def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dic
                 out["architecture"].append(architecture_verdict(best, task, k, plain, skip))
     groups = defaultdict(list)
     for p in pretext:
-        groups[p.get("group", "all networks")].append(p)
+        if p.get("group") != WIDTH_STUDY:
+            groups[p.get("group", "all networks")].append(p)
     if best:
         k = min(c.k for c in best)
         for label, rows in groups.items():
@@ -613,6 +811,13 @@ def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dic
                 points = pretext_points(table, rows, k, layer)
                 if len(points) >= 3:
                     out["pretext"].append(pretext_verdict(points, f"{label}, {layer} layer"))
+    if study:
+        probed = defaultdict(set)
+        for c in every:
+            probed[c.k].add((c.task, c.arch))
+        for k in sorted(probed):
+            if all((p["task"], p["arch"]) in probed[k] for p in study):
+                out["width_study"].append(width_study_verdict(table, study, k))
     return out
 
 

@@ -1,4 +1,4 @@
-"""Lessons 0 and 5: the course around the pretext tasks: the pipeline diagram, shortcut checks, the capstone report."""
+"""Lessons 0 and 6: the course around the pretext tasks: the pipeline diagram, shortcut checks, the capstone report."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -7,10 +7,12 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
 from ..core.data import pretrain_split, to_float
 from ..core.probe import fit_linear
+from ..core.stats import compare
 from ..core.task import PretextTask
 from ..core.training import build_net, resolve_preset, train_or_load
 from ..core.validate import check_int
 from ..notebook.plotting import imshow
+from ..tasks.jigsaw import JigsawTask
 from ..tasks.registry import course_tasks
 from . import alignment
 
@@ -143,6 +145,68 @@ def edge_solver(tiles: torch.Tensor, permutations, grid: int = 3) -> torch.Tenso
     return cost.argmin(1)
 
 
+def central_crop(X: torch.Tensor, size: int) -> torch.Tensor:
+    """Lesson 6: the central size x size pixels of images X (N, C, H, W)."""
+    check_int("size", size, 1, min(X.shape[-2:]))
+    top, left = (X.shape[-2] - size) // 2, (X.shape[-1] - size) // 2
+    return X[..., top:top + size, left:left + size]
+
+
+# Lesson 6's edge-shortcut conditions: the tile size stays 7 px in all of them. "gap" is lesson 2's
+# geometry (9 px cells: 2 px between cells, each tile jittered by up to 2 px); "touching" cuts 7 px
+# tiles from 7 px cells (the central 21 px), no gap, no jitter, so neighbours always share an edge.
+# Each is run with and without the per-tile normalisation.
+EDGE_CONDITIONS = {
+    "gap + jitter, normalised tiles": dict(crop=None, jitter=2, normalize=True),
+    "touching, normalised tiles": dict(crop=21, jitter=0, normalize=True),
+    "gap + jitter, raw tiles": dict(crop=None, jitter=2, normalize=False),
+    "touching, raw tiles": dict(crop=21, jitter=0, normalize=False),
+}
+
+
+def edge_shortcut(X: torch.Tensor, seeds=(0, 1, 2, 3), conditions=None, tile: int = 7) -> dict[str, list[float]]:
+    """Lesson 6: the edge solver's accuracy per condition (EDGE_CONDITIONS) and seed, on lesson 2's puzzles.
+
+    Seed i takes its own share of X (the i-th of len(seeds) equal parts) and draws its puzzles
+    from a generator seeded with seeds[i], the same in every condition: the conditions are paired
+    on the same images and the same permutations, and differ only in the gap and jitter, or in the
+    normalisation.
+    """
+    conditions = EDGE_CONDITIONS if conditions is None else dict(conditions)
+    seeds = [check_int("seeds", seed, 0) for seed in seeds]
+    if not isinstance(X, torch.Tensor) or len(X) < len(seeds):
+        raise ValueError(f"X must be a tensor holding at least one image per seed ({len(seeds)}), got "
+                         f"{len(X) if isinstance(X, torch.Tensor) else type(X).__name__}")
+    shares = torch.arange(len(X)) % len(seeds)
+    out = {name: [] for name in conditions}
+    for i, seed in enumerate(seeds):
+        images = to_float(X[shares == i])
+        for name, c in conditions.items():
+            jigsaw = JigsawTask(tile=tile, jitter=c["jitter"], normalize=c["normalize"])
+            shown = images if c["crop"] is None else central_crop(images, c["crop"])
+            tiles, y = jigsaw.make_batch(shown, torch.Generator().manual_seed(seed))
+            out[name].append(float((edge_solver(tiles, jigsaw.permutations) == y).float().mean()))
+    return out
+
+
+def versus(results: dict, a: str, b, what: str, better_word: str, worse_word: str, seeds) -> str:
+    """Lesson 6: the helper's verdict on condition `a` minus condition `b` (a name) or minus a level (a number: chance).
+
+    `results` maps a condition to one accuracy per seed (as `edge_shortcut` and
+    `aberration_experiment` return them); the seeds pair the two sides.
+    """
+    for name in [a] + ([b] if isinstance(b, str) else []):
+        if name not in results:
+            raise ValueError(f"results must hold condition {name!r}; it holds {sorted(results)}")
+    seeds = list(seeds)
+    other = results[b] if isinstance(b, str) else [float(b)] * len(results[a])
+    if not (len(results[a]) == len(other) == len(seeds)):
+        raise ValueError(f"results[{a!r}] must hold one value per seed ({len(seeds)}), got {len(results[a])}")
+    if len(seeds) < 2:
+        return f"Not decided [{what}]: {len(seeds)} seed, no interval; add seeds."
+    return compare(results[a], other, what, better_word, worse_word, seeds=seeds).sentence
+
+
 def low_level_features(inputs: torch.Tensor) -> torch.Tensor:
     """Lesson 6: statistics a network can read without understanding anything, per image or tile of a pretext input.
 
@@ -202,14 +266,20 @@ def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float 
 # Lesson 6: the layer-wise report of lesson 4, for the classic tasks and yours
 # ------------------------------------------------------------------------------------------------
 
-def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", device=None) -> list[tuple]:
+def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", device=None,
+                     budget: str = alignment.MATCHED) -> list[tuple]:
     """Lesson 6: (task, net, history) for every registered task (lessons 1 to 3 and any you registered).
 
-    Loaded from the checkpoint cache when the lessons ran with the same preset and seed; trained
-    otherwise (minutes on a CPU).
+    `budget` as in `alignment.training_plan`: MATCHED (the default) trains every task on the same
+    images for the same number of passes as lesson 4 did, so lesson 4's networks of `seed` are
+    loaded from the cache; OWN, each task's own recipe, as lessons 1 to 3 trained them. Networks
+    missing from the cache are trained (minutes on a CPU).
     """
-    return [(task, *train_or_load(task, arch=arch, preset=preset, seed=seed, device=device, progress=False))
-            for task in course_tasks().values()]
+    tasks = course_tasks()
+    plans = [p for p in alignment.training_plan(tasks, {arch: (seed,)}, preset, budget) if p["network"] in tasks]
+    return [(p["task"], *train_or_load(p["task"], arch=arch, preset=preset, seed=seed, device=device, progress=False,
+                                       **p["overrides"]))
+            for p in plans]
 
 
 def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset: str = "quick",
