@@ -1,5 +1,9 @@
 """Lessons 1 to 4 execute headless on the offline colour folder (DATASET set through the course's variable).
 
+They run in the grading preset: this checks every code path on colour data (channels, sizes, class
+names, the colour-only parts) in CI's time; the quick preset's time on the folder is a benchmark's
+business (`python -m pretext_lessons course 01_rotation ... --dataset DIR`), not a test's.
+
 The folder is made by `make_photo_folder` (crops of scikit-image's photos, one class per photo), and the
 lessons run in order in the session's checkpoint folder, as the course command runs them with
 `--dataset`. Each executed lesson must say it ran on that folder, print only verdicts made by
@@ -31,10 +35,11 @@ def printed(nb) -> str:
 def test_lesson_executes_on_the_colour_folder(name, photo_folder, monkeypatch):
     for variable in GRADING_VARIABLES:
         monkeypatch.delenv(variable, raising=False)
+    env = kernel_env(**{DATASET_VARIABLE: str(photo_folder), "PRETEXT_LESSONS_GRADING": "1"})
     path = ROOT / "notebooks" / f"{name}.ipynb"
     out = BUILD / "executed" / "photos" / path.name
     load_before, cpu_before = load_average(), children_cpu_seconds()
-    nb, seconds = execute_notebook(path, out, env=kernel_env(**{DATASET_VARIABLE: str(photo_folder)}))
+    nb, seconds = execute_notebook(path, out, env=env)
     record_time(f"photos/notebooks/{path.name}", seconds, load_before, "ok", cpu_before)
     text = printed(nb)
     assert "dataset photos: colour images of 32x32 px, 8 classes" in text, f"{name} did not run on the folder"
