@@ -2,9 +2,8 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from .probe import _one_thread
+from .probe import LinearClassifier, _one_thread
 
 
 def _check_scores_labels(scores, labels, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,20 +56,13 @@ def mean_average_precision(scores, labels, skip_empty: bool = False) -> float:
     return sum(aps) / len(aps)
 
 
-class MultiLabelClassifier(nn.Module):
+class MultiLabelClassifier(LinearClassifier):
     """Lesson 5: one logistic regression per class on standardised features: `forward` gives (N, L) scores."""
 
-    def __init__(self, mean, std, weight, bias):
-        super().__init__()
-        self.register_buffer("mean", mean)
-        self.register_buffer("std", std)
-        self.linear = nn.Linear(weight.shape[1], weight.shape[0])
-        with torch.no_grad():
-            self.linear.weight.copy_(weight)
-            self.linear.bias.copy_(bias)
-
-    def forward(self, F_):
-        return self.linear((F_ - self.mean) / self.std)
+    @torch.no_grad()
+    def predict(self, F_):
+        """0/1 (N, L): the classes whose logistic regression says present (score above 0)."""
+        return (self(F_) > 0).long()
 
     @torch.no_grad()
     def score(self, F_, Y) -> float:
