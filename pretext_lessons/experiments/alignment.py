@@ -427,16 +427,22 @@ def _task_name_and_preprocess(task, preprocess):
 
 # 2. the table ----------------------------------------------------------------------------------
 
-def check_table(table) -> list[dict]:
-    """Lesson 4: check that `table` is a list of rows with the keys ROW_KEYS, and say what is wrong."""
+def check_rows(table, keys=ROW_KEYS) -> list[dict]:
+    """Lessons 4 and 5: check that `table` is a list of dicts holding `keys`, and say what is wrong."""
     if not isinstance(table, (list, tuple)):
-        raise TypeError(f"table must be a list of dicts with keys {ROW_KEYS}, got {type(table).__name__}")
+        raise TypeError(f"table must be a list of dicts with keys {keys}, got {type(table).__name__}")
     for i, row in enumerate(table):
         if not isinstance(row, dict):
-            raise TypeError(f"table[{i}] must be a dict with keys {ROW_KEYS}, got {type(row).__name__}")
-        missing = [key for key in ROW_KEYS if key not in row]
+            raise TypeError(f"table[{i}] must be a dict with keys {keys}, got {type(row).__name__}")
+        missing = [key for key in keys if key not in row]
         if missing:
-            raise ValueError(f"table[{i}] must have the keys {ROW_KEYS}; missing {missing}")
+            raise ValueError(f"table[{i}] must have the keys {keys}; missing {missing}")
+    return list(table)
+
+
+def check_table(table) -> list[dict]:
+    """Lesson 4: check that `table` is a list of rows with the keys ROW_KEYS, and say what is wrong."""
+    for i, row in enumerate(check_rows(table)):
         if not 0 <= row["accuracy"] <= 1:
             raise ValueError(f"table[{i}]['accuracy'] must be a fraction in [0, 1], got {row['accuracy']!r}")
     return list(table)

@@ -59,6 +59,7 @@ from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, _one
 from ..core.training import set_seed
 from ..core.validate import check_int
 from ..notebook.widgets import explorer
+from .alignment import check_rows as alignment_check_rows
 from .alignment import (PROBE_TOL, RANDOM, SPLIT_STRIDE, SUPERVISED, _decide, _task_name_and_preprocess, _task_order,
                         best_layers, downstream_split, random_net)
 
@@ -355,15 +356,7 @@ def probe_networks(networks, splits=(0,), tasks=tuple(TASKS), sizes: dict | None
 
 def check_rows(table) -> list[dict]:
     """Lesson 5: check that `table` is a list of rows with the keys ROW_KEYS, and say what is wrong."""
-    if not isinstance(table, (list, tuple)):
-        raise TypeError(f"table must be a list of dicts with keys {ROW_KEYS}, got {type(table).__name__}")
-    for i, row in enumerate(table):
-        if not isinstance(row, dict):
-            raise TypeError(f"table[{i}] must be a dict, got {type(row).__name__}")
-        missing = [key for key in ROW_KEYS if key not in row]
-        if missing:
-            raise ValueError(f"table[{i}] must have the keys {ROW_KEYS}; missing {missing}")
-    return list(table)
+    return alignment_check_rows(table, ROW_KEYS)
 
 
 def select(table, **where) -> list[dict]:
