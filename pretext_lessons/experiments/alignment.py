@@ -98,8 +98,15 @@ def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch
 
 def supervised_net(arch: str = "cnn", seed: int = 0, preset: str = "quick", num_images: int | None = None,
                    progress: bool = True, **overrides):
-    """Lesson 4: the baseline 'supervised' (trained with the true labels), cached by train_or_load; (net, history)."""
+    """Lesson 4: the baseline 'supervised' (trained with the true labels), cached by train_or_load; (net, history).
+
+    Without `num_images` and `num_epochs` it trains on the course's `matched_budget`, the budget of
+    the pretext networks it is compared with, so lessons 1 to 5 share one supervised network per seed.
+    """
     task = SupervisedTask(num_classes=resolve_dataset().num_classes)
+    if num_images is None and overrides.get("num_epochs") is None:
+        budget = matched_budget(preset=preset, arch=arch)
+        num_images, overrides = budget["num_images"], {**overrides, "num_epochs": budget["num_epochs"]}
     num_images = num_images or resolve_preset(preset, task)["num_images"]
     X, y = labelled_subset(num_images, seed)
     return train_or_load(task, arch=arch, preset=preset, seed=seed, X=X, y=y, progress=progress, **overrides)
@@ -151,8 +158,8 @@ def training_plan(tasks=None, seeds=None, preset: str = "quick", budget: str = M
     rows = []
 
     def add(name, task, arch, label, seed, **overrides):
-        if budget == MATCHED:
-            overrides.update(matched_budget(tasks, preset, arch))
+        if budget == MATCHED:  # the course's budget, whichever subset of tasks is trained here
+            overrides.update(matched_budget({**course_tasks(), **tasks}, preset, arch))
         s = resolve_preset(preset, task, arch=arch, **overrides)
         rows.append(dict(network=name, task=task, arch=label, backbone=arch, seed=seed, width=s["width"],
                          images=s["num_images"], epochs=s["num_epochs"], image_passes=s["num_images"] * s["num_epochs"],
