@@ -18,13 +18,16 @@ Features per image after pooling, width 16, 28 px Fashion-MNIST (`pooled_sizes` 
 =========  ==============  ========  ===========  ==============  ========
 PlainCNN   activation      features  SmallResNet  activation      features
 =========  ==============  ========  ===========  ==============  ========
-conv1      16 x 14 x 14    1936      stem         16 x 28 x 28    1936
-conv2      32 x 7 x 7      1568      res2         16 x 28 x 28    1936
-conv3      64 x 7 x 7      2304      res3         32 x 14 x 14    2048
-conv4      64 x 7 x 7      2304      res4         64 x 7 x 7      2304
-fc1        128             128       res5         128 x 4 x 4     2048
+conv1      16 x 14 x 14    1936      stem         16 x 14 x 14    1936
+conv2      32 x 7 x 7      1568      res2         16 x 14 x 14    1936
+conv3      64 x 7 x 7      2304      res3         32 x 7 x 7      1568
+conv4      64 x 7 x 7      2304      res4         64 x 4 x 4      1024
+fc1        128             128       res5         128 x 2 x 2     512
 fc2        128             128       pool         128             128
 =========  ==============  ========  ===========  ==============  ========
+
+The ResNet's deeper blocks hold fewer features than the target (pooling cannot add any): the width
+control (`width_control`, which lesson 4 runs on the CNN) pools every layer to the fc layers' width.
 
 Raw pixels (784 features) are the zeroth "layer". The results are a tidy table: a list of dicts
 with the keys `ROW_KEYS` (and `PROBE_KEYS`, from the probe), one row per (task, arch, seed, split,
