@@ -39,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
+import sys
 from collections import defaultdict
 
 import torch
@@ -49,9 +50,11 @@ from ..core.data import fewshot_split, resolve_dataset, to_float
 from ..core.models import activations, evaluating, make_backbone, trunk_of
 from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, choose, cross_validate, fit_linear, layer_features,
                           pool_features)
+from ..core import probe as probe_module
+from ..core.results import load_or_measure, source_fingerprint, state_fingerprint
 from ..core.stats import compare
 from ..core.task import PretextTask, SupervisedTask
-from ..core.training import resolve_preset, set_seed, train_or_load
+from ..core.training import fingerprint, resolve_preset, set_seed, train_or_load
 from ..core.validate import check_int
 from ..notebook.widgets import explorer
 from ..tasks.registry import course_tasks, registered_tasks
@@ -392,6 +395,33 @@ def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,)
                                         else downstream_split(ks, seed, num_test, split_index))
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
+
+    def measure():
+        return _probe_network(net, trunk, name, preprocess, arch, seed, ks, (X_train, y_train, X_test, y_test), layers,
+                              target, C_grid, split_index, feature_cache)
+
+    shown = preprocess_key(preprocess)
+    if shown is False:  # a preprocess nobody can name: measured every time
+        return measure()
+    key = dict(net=state_fingerprint(trunk), task=name, preprocess=shown, arch=arch, seed=seed, ks=ks,
+               split=split_index, data=[fingerprint(t) for t in (X_train, y_train, X_test, y_test)], layers=layers,
+               target=target, C_grid=list(C_grid), code=source_fingerprint(probe_module, sys.modules[__name__]))
+    return load_or_measure("probe", key, measure)
+
+
+def preprocess_key(preprocess):
+    """Lesson 4: what names a preprocess in a results key: None, a task's method with the task's config, else False."""
+    if preprocess is None:
+        return None
+    owner = getattr(preprocess, "__self__", None)
+    if isinstance(owner, PretextTask):
+        return dict(task=owner.name, config=owner.config(), method=preprocess.__name__)
+    return False
+
+
+def _probe_network(net, trunk, name, preprocess, arch, seed, ks, split, layers, target, C_grid, split_index,
+                   feature_cache):
+    X_train, y_train, X_test, y_test = split
     key = (id(net), target, tuple(layers), preprocess)
     cached = feature_cache.get(key) if feature_cache is not None else None
     with evaluating(net):
