@@ -47,6 +47,6 @@ def test_the_questions_command_lists_each_item_and_the_shares(capsys):
     assert main(["questions"]) == 0
     out = capsys.readouterr().out
     for name, ex in EXERCISES.items():
-        assert f"\n{name}\n" in f"\n{out}"
+        assert f"\n{name}: " in f"\n{out}"
         assert all(f"  {i['grade_id']} " in out for i in ex.items())
     assert out.count("autograded without the lesson's idea") == len(EXERCISES)

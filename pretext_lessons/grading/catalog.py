@@ -95,15 +95,18 @@ def named_exercise(path: Path, exercises: dict[str, Exercise]) -> str | None:
 
 
 def kinds_table(exercises: dict[str, Exercise]) -> str:
-    """Lesson 0: per exercise, each graded item with its kind and points, the autograded share and the share without the idea."""
+    """Lesson 0: per exercise, its bars (points, autograded share, share without the idea) and each graded item.
+
+    An item reads `grade_id kind points`, with `hand` for one graded by hand and `*` for one that passes
+    without the lesson's idea.
+    """
     lines = []
     for name, ex in exercises.items():
-        lines.append(f"{name}")
-        for i in ex.items():
-            idea = "" if i["needs_idea"] else "  (passes without the lesson's idea)"
-            lines.append(f"  {i['grade_id']:<17} {i['kind']:<22} {i['points']:>3g} {i['graded']}{idea}")
         b = ex.balance()
-        lines.append(f"  points {b['points']:g}; autograded {b['auto_points']:g} ({b['auto_share']:.0%}); "
-                     f"autograded without the lesson's idea {b['without_idea_points']:g} ({b['without_idea_share']:.0%}); "
-                     f"kinds: {', '.join(b['kinds'])}")
+        lines.append(f"{name}: {b['points']:g} points, autograded {b['auto_points']:g} ({b['auto_share']:.0%}), "
+                     f"autograded without the lesson's idea {b['without_idea_points']:g} "
+                     f"({b['without_idea_share']:.0%}); {len(b['kinds'])} kinds")
+        lines.append("    " + "; ".join(f"{i['grade_id']} {i['kind']} {i['points']:g}"
+                                        + (" hand" if i["graded"] == "by hand" else "")
+                                        + ("" if i["needs_idea"] else " *") for i in ex.items()))
     return "\n".join(lines) + "\n"
