@@ -48,5 +48,6 @@ def test_the_questions_command_lists_each_item_and_the_shares(capsys):
     out = capsys.readouterr().out
     for name, ex in EXERCISES.items():
         assert f"\n{name}: " in f"\n{out}"
-        assert all(f"  {i['grade_id']} " in out for i in ex.items())
+        items = out.split(f"{name}: ", 1)[1].split("\n")[1]
+        assert all(f"{i['grade_id']} {i['kind']} {i['points']:g}" in items for i in ex.items()), items
     assert out.count("autograded without the lesson's idea") == len(EXERCISES)
