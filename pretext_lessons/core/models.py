@@ -57,18 +57,32 @@ class BasicBlock(nn.Module):
             self.shortcut = nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
 
     def forward(self, x):
-        out = F.relu(self.bn1(self.conv1(x)), inplace=True)
-        return F.relu(self.bn2(self.conv2(out)) + self.shortcut(x), inplace=True)
+        if x.shape[-2:] == (1, 1) and self.conv1.stride != (1, 1):
+            # On a 1 x 1 map (a 7 px jigsaw tile at res5) a strided convolution computes what an unstrided
+            # one does; under bf16 autocast on CPUs with native bf16, the strided form's weight gradient
+            # came back as garbage (1e24, then NaN training), so the unstrided form is used there.
+            out = F.conv2d(x, self.conv1.weight, padding=1)
+            skip = x if isinstance(self.shortcut, nn.Identity) else self.shortcut[1](F.conv2d(x, self.shortcut[0].weight))
+        else:
+            out, skip = self.conv1(x), self.shortcut(x)
+        out = F.relu(self.bn1(out), inplace=True)
+        return F.relu(self.bn2(self.conv2(out)) + skip, inplace=True)
 
 
 class SmallResNet(nn.Sequential):
-    """Lesson 0: a small ResNet (stem, res2..res5, pool) for the Kolesnikov et al. comparison."""
+    """Lesson 0: a small ResNet (stem, res2..res5, pool) for the Kolesnikov et al. comparison.
+
+    The stem halves the image, as ResNets' stems do (He et al. 2016: a stride-2 convolution and a
+    stride-2 max-pool before res2, at 224 px) and as the PlainCNN's conv1 does, so both networks'
+    first layers see maps of the same size; at full resolution, the stem and res2 made a ResNet step
+    cost several CNN steps (benchmarks/bench_fit.py --arch resnet).
+    """
 
     def __init__(self, in_channels: int = 1, width: int = 16):
         _check_backbone_args(in_channels, width)
         w = width
         super().__init__(OrderedDict(
-            stem=nn.Sequential(nn.Conv2d(in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w),
+            stem=nn.Sequential(nn.Conv2d(in_channels, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
                                nn.ReLU(inplace=True)),
             res2=BasicBlock(w, w),
             res3=BasicBlock(w, 2 * w, stride=2),
