@@ -225,3 +225,71 @@ def test_shortcut_share_runs_from_chance_to_every_label():
     assert shortcut_share({"accuracy": 0.25, "chance": 0.25}) == 0
     assert shortcut_share({"accuracy": 1.0, "chance": 0.25}) == 1
     assert abs(shortcut_share({"accuracy": 0.625, "chance": 0.25}) - 0.5) < 1e-12
+
+
+# ---------- is a designed task worth having? (the capstone's graded check) ----------
+
+@dataclasses.dataclass
+class MirrorTask(PretextTask):
+    """The capstone solution's task: which of the four mirrorings was applied."""
+
+    num_classes: int = 4
+    name = "mirror_test"
+
+    def make_batch(self, X, generator):
+        y = torch.randint(0, self.num_classes, (len(X),), generator=generator, device=X.device)
+        inputs = torch.where((y % 2 == 1).view(-1, 1, 1, 1), X.flip(-1), X)
+        return torch.where((y // 2 == 1).view(-1, 1, 1, 1), inputs.flip(-2), inputs), y
+
+
+@dataclasses.dataclass
+class ConstantTask(PretextTask):
+    """One pseudo label for every image: nothing to learn."""
+
+    num_classes: int = 2
+    name = "constant_test"
+
+    def make_batch(self, X, generator):
+        return X.clone(), torch.zeros(len(X), dtype=torch.long, device=X.device)
+
+
+def _rows(task, values):
+    """Rows of one layer for `task`, one per (seed, split) unit, with the given test accuracies."""
+    return [dict(task=task, arch="cnn", seed=0, split=j, layer="conv1", depth=1, k=10, accuracy=a, val_accuracy=a)
+            for j, a in enumerate(values)]
+
+
+def test_layer_verdicts_pair_the_task_with_its_baseline_unit_by_unit():
+    from pretext_lessons.experiments.capstone import layer_verdicts
+
+    rows = _rows("mine", [0.70, 0.62, 0.66]) + _rows("random", [0.68, 0.60, 0.64])
+    verdicts = layer_verdicts(rows, "mine")
+    assert list(verdicts) == ["conv1"] and verdicts["conv1"].outcome == "better"
+    assert is_verdict_sentence(str(verdicts["conv1"]))
+    shuffled = _rows("mine", [0.70, 0.62, 0.66]) + _rows("random", [0.60, 0.64, 0.68])  # other units' values
+    assert layer_verdicts(shuffled, "mine")["conv1"].outcome == "not shown"
+    with pytest.raises(ValueError, match=r"at least 2 units .* layer 'conv1', got 1"):
+        layer_verdicts(_rows("mine", [0.7]) + _rows("random", [0.6]), "mine")
+
+
+def test_probe_against_random_checks_its_arguments():
+    from pretext_lessons.experiments.capstone import probe_against_random
+
+    net = build_net(MirrorTask(), "cnn", 1, 8, seed=0)
+    with pytest.raises(TypeError, match="task must be a PretextTask, got str"):
+        probe_against_random(net, net, "mirror")
+    with pytest.raises(ValueError, match="num_splits"):
+        probe_against_random(net, net, MirrorTask(), num_splits=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task, worth", [(MirrorTask(), True), (ConstantTask(), False), (DimTask(), False)],
+                         ids=["mirroring", "constant label", "brightness shortcut"])
+def test_beats_random_credits_a_task_worth_training_and_no_other(task, worth, monkeypatch, tmp_path):
+    # as the grader runs it: the grading preset (a width-8 network) on the check's own budget
+    from pretext_lessons.experiments.capstone import beats_random
+
+    monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    verdicts = beats_random(task)
+    assert any(v.outcome == "better" for v in verdicts.values()) == worth, [str(v) for v in verdicts.values()]

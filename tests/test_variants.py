@@ -86,3 +86,12 @@ def test_two_students_get_different_data_for_every_variant_question(path):
         alice, bob = draw("alice"), draw("bob")
         assert same(alice, draw("alice")), f"{function.name}: the same id must draw the same data"
         assert not same(alice, bob), f"{function.name}: two students drew the same data"
+
+
+def test_every_exercise_with_a_read_a_result_question_draws_it_per_student():
+    # reading a result is a choice or a number: one shared answer is shared by a class in an hour
+    from pretext_lessons.grading.catalog import catalog
+
+    for name, ex in catalog().items():
+        if any(i["kind"] == "read-a-result" for i in ex.items()):
+            assert ex.path in VARIANT_EXERCISES, f"{name} has a read-a-result question but sets no STUDENT_ID"

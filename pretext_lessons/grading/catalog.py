@@ -5,7 +5,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-from .cells import grade_id, is_answer, questions, read_notebook, source_hash
+from .cells import grade_id, is_answer, item_kind, points_of, questions, read_notebook, source_hash
 from .release import SOLUTIONS, release_notebook, solution_paths
 
 MATCH_THRESHOLD = 0.34  # share of an exercise's fixed cells a submission must contain to count as that exercise
@@ -29,6 +29,23 @@ class Exercise:
     @property
     def manual_points(self) -> float:
         return sum(q.manual_points for q in self.questions.values())
+
+    def items(self) -> list[dict]:
+        """Every graded cell in order: question, grade_id, kind, points, how it is graded, whether it needs the lesson's idea."""
+        return [dict(question=gid.split("_", 1)[0], grade_id=gid, kind=kind, points=points_of(cell),
+                     graded="by hand" if is_answer(cell) else "by tests", needs_idea=needs_idea)
+                for cell in self.solution.cells if (gid := grade_id(cell)) and points_of(cell)
+                for kind, needs_idea in [item_kind(cell)]]
+
+    def balance(self) -> dict:
+        """The issue's bars for this exercise, computed from its cells: points, autograded share, share passing without the idea."""
+        items = self.items()
+        auto = [i for i in items if i["graded"] == "by tests"]
+        total, auto_points = sum(i["points"] for i in items), sum(i["points"] for i in auto)
+        without = sum(i["points"] for i in auto if not i["needs_idea"])
+        return dict(points=total, auto_points=auto_points, auto_share=auto_points / total if total else 0.0,
+                    without_idea_points=without, without_idea_share=without / auto_points if auto_points else 0.0,
+                    kinds=sorted({i["kind"] for i in items}))
 
     def match(self, hashes: set) -> float:
         """The share of this exercise's fixed (non-answer) cells found in a set of cell hashes."""
@@ -75,3 +92,21 @@ def named_exercise(path: Path, exercises: dict[str, Exercise]) -> str | None:
         if hits:
             return max(hits, key=len)
     return None
+
+
+def kinds_table(exercises: dict[str, Exercise]) -> str:
+    """Lesson 0: per exercise, its bars (points, autograded share, share without the idea) and each graded item.
+
+    An item reads `grade_id kind points`, with `hand` for one graded by hand and `*` for one that passes
+    without the lesson's idea.
+    """
+    lines = []
+    for name, ex in exercises.items():
+        b = ex.balance()
+        lines.append(f"{name}: {b['points']:g} points, autograded {b['auto_points']:g} ({b['auto_share']:.0%}), "
+                     f"autograded without the lesson's idea {b['without_idea_points']:g} "
+                     f"({b['without_idea_share']:.0%}); {len(b['kinds'])} kinds")
+        lines.append("    " + "; ".join(f"{i['grade_id']} {i['kind']} {i['points']:g}"
+                                        + (" hand" if i["graded"] == "by hand" else "")
+                                        + ("" if i["needs_idea"] else " *") for i in ex.items()))
+    return "\n".join(lines) + "\n"

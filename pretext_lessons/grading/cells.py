@@ -86,6 +86,22 @@ class Question:
         return self.auto_points + self.manual_points
 
 
+# What a graded cell asks of the student (issue 16), in a cell's metadata "pretext_lessons": {"kind": ...,
+# "needs_idea": true/false}; needs_idea false marks an item a student passes without the lesson's idea.
+ITEM_KINDS = ("implementation", "change-the-experiment", "predict-then-run", "read-a-result", "statistics", "written")
+ITEM_KEY = "pretext_lessons"
+
+
+def item_kind(cell) -> tuple[str, bool]:
+    """Lesson 0: a graded cell's (kind, needs_idea) from its metadata; a ValueError names the cell when it is missing."""
+    item = cell.get("metadata", {}).get(ITEM_KEY, {})
+    kind, needs_idea = item.get("kind"), item.get("needs_idea")
+    if kind not in ITEM_KINDS or not isinstance(needs_idea, bool):
+        raise ValueError(f"graded cell {grade_id(cell)!r} must have metadata {ITEM_KEY!r} with 'kind' one of "
+                         f"{ITEM_KINDS} and 'needs_idea' true or false, got {item!r}")
+    return kind, needs_idea
+
+
 def questions(nb) -> dict[str, Question]:
     """Lesson 0: the notebook's questions in order, keyed by question name (q1, q2, ...)."""
     found: dict[str, Question] = {}

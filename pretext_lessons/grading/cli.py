@@ -1,20 +1,21 @@
-"""The `release`, `grade` and `merge-grades` sub-commands of `python -m pretext_lessons`."""
+"""The `release`, `grade`, `merge-grades` and `questions` sub-commands of `python -m pretext_lessons`."""
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from .catalog import catalog, kinds_table
 from .cells import ExerciseFormatError
 from .grader import MEMORY_GB, grade
 from .nbgrader_course import make_course
 from .release import RELEASE_COMMAND, out_of_sync, release
 from .report import SUMMARY_PAGE, SUMMARY_PICTURE, merge_grades, summary
 
-COMMANDS = ("release", "grade", "merge-grades")
+COMMANDS = ("release", "grade", "merge-grades", "questions")
 
 
 def add_commands(sub) -> None:
-    """Lesson 0: add `release`, `grade` and `merge-grades` to the course's argument parser."""
+    """Lesson 0: add `release`, `grade`, `merge-grades` and `questions` to the course's argument parser."""
     rel = sub.add_parser("release", help="write exercises/ from solutions/ (as nbgrader generate_assignment)")
     rel.add_argument("--check", action="store_true", help="only check that exercises/ is in sync; exit 1 if not")
     rel.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
@@ -40,14 +41,17 @@ def add_commands(sub) -> None:
                     help="require the bubblewrap sandbox (default: use it where it works)")
     sb.add_argument("--no-sandbox", dest="sandbox", action="store_const", const=False,
                     help="run kernels without the sandbox")
+    qs = sub.add_parser("questions", help="list each exercise's graded items: kind, points, autograded share, "
+                                          "share passing without the lesson's idea")
+    qs.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
     mg = sub.add_parser("merge-grades", help="merge the reports of several `grade --shard` runs into one gradebook")
     mg.add_argument("folders", nargs="+", help="report folders of the shards (each grade's --out)")
     mg.add_argument("--out", default="build/grades", help="folder for the merged gradebook.csv (default build/grades)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Lesson 0: run a parsed `release`, `grade` or `merge-grades` command; returns the exit status."""
-    commands = {"release": _release, "grade": _grade, "merge-grades": _merge}
+    """Lesson 0: run a parsed `release`, `grade`, `merge-grades` or `questions` command; returns the exit status."""
+    commands = {"release": _release, "grade": _grade, "merge-grades": _merge, "questions": _questions}
     try:
         return commands[args.command](args)
     except (ExerciseFormatError, ValueError, FileNotFoundError, RuntimeError) as err:
@@ -79,6 +83,11 @@ def _grade(args) -> int:
         print(summary(reports[0]), end="")
     print(f"reports (JSON and text) and the gradebook: {Path(args.out) / 'gradebook.csv'}; per question: "
           f"{Path(args.out) / SUMMARY_PAGE} and {SUMMARY_PICTURE}")
+    return 0
+
+
+def _questions(args) -> int:
+    print(kinds_table(catalog(args.solutions)), end="")
     return 0
 
 
