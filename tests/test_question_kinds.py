@@ -6,9 +6,7 @@ from pretext_lessons.grading.catalog import catalog
 from pretext_lessons.grading.cells import ITEM_KINDS, item_kind
 
 EXERCISES = catalog()
-# lesson 5's metric items (average precision, mAP: 6 of its 9 autograded points) pass without its idea;
-# strict, so that this marker goes once the exercise is rebalanced
-OVER_THE_BAR = {"05_downstream_tasks"}
+OVER_THE_BAR = set()  # exercises known to fail the one-third bar (none): each is marked as an expected failure
 
 
 def test_every_graded_cell_names_its_kind():
