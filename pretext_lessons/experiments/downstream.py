@@ -34,7 +34,7 @@ Features on canvases: the networks were trained on the dataset's images (28 px o
 their convolutional layers run on any size; each layer is then average-pooled to about
 `probe.DEFAULT_POOLED_SIZE` features exactly as on the images, so the probe's width per layer is the
 same on every task. The plain CNN's `fc1` starts with an adaptive 2 x 2 pooling, so on a canvas each
-of its four cells averages a quarter as large as the whole image instead of half its side; the
+of its four cells averages a square the size of a whole image instead of one of half that side; the
 ResNet's `pool` is global at any size. The networks never saw a canvas: what the probe measures is
 how far their features carry to a larger, busier image.
 
