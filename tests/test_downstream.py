@@ -239,7 +239,10 @@ def test_the_test_labels_change_no_choice():
 
 
 def test_canvas_features_keep_the_probes_width():
-    # every map is pooled to about DEFAULT_POOLED_SIZE features on a canvas, as on a 28 px image; vectors are unchanged
+    # every map is pooled to about DEFAULT_POOLED_SIZE features on a canvas, as on a 28 px image, or kept
+    # whole where it holds fewer (pooling cannot add features); vectors are unchanged
+    import math
+
     from pretext_lessons.core.probe import DEFAULT_POOLED_SIZE
 
     for arch, width in (("cnn", 16), ("resnet", 8)):
@@ -249,7 +252,7 @@ def test_canvas_features_keep_the_probes_width():
             if len(shape) == 1:
                 assert n == small[layer][1] == shape[0], (arch, layer)
             else:
-                assert abs(n - DEFAULT_POOLED_SIZE) <= 0.15 * DEFAULT_POOLED_SIZE, (arch, layer, n)
+                assert abs(n - DEFAULT_POOLED_SIZE) <= 0.15 * DEFAULT_POOLED_SIZE or n == math.prod(shape), (arch, layer, n)
                 assert n >= small[layer][1], (arch, layer)
 
 

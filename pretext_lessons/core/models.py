@@ -62,13 +62,19 @@ class BasicBlock(nn.Module):
 
 
 class SmallResNet(nn.Sequential):
-    """Lesson 0: a small ResNet (stem, res2..res5, pool) for the Kolesnikov et al. comparison."""
+    """Lesson 0: a small ResNet (stem, res2..res5, pool) for the Kolesnikov et al. comparison.
+
+    The stem halves the image, as ResNets' stems do (He et al. 2016: a stride-2 convolution and a
+    stride-2 max-pool before res2, at 224 px) and as the PlainCNN's conv1 does, so both networks'
+    first layers see maps of the same size; at full resolution, the stem and res2 made a ResNet step
+    cost several CNN steps (benchmarks/bench_fit.py --arch resnet).
+    """
 
     def __init__(self, in_channels: int = 1, width: int = 16):
         _check_backbone_args(in_channels, width)
         w = width
         super().__init__(OrderedDict(
-            stem=nn.Sequential(nn.Conv2d(in_channels, w, 3, padding=1, bias=False), nn.BatchNorm2d(w),
+            stem=nn.Sequential(nn.Conv2d(in_channels, w, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(w),
                                nn.ReLU(inplace=True)),
             res2=BasicBlock(w, w),
             res3=BasicBlock(w, 2 * w, stride=2),

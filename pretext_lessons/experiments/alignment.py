@@ -18,13 +18,16 @@ Features per image after pooling, width 16, 28 px Fashion-MNIST (`pooled_sizes` 
 =========  ==============  ========  ===========  ==============  ========
 PlainCNN   activation      features  SmallResNet  activation      features
 =========  ==============  ========  ===========  ==============  ========
-conv1      16 x 14 x 14    1936      stem         16 x 28 x 28    1936
-conv2      32 x 7 x 7      1568      res2         16 x 28 x 28    1936
-conv3      64 x 7 x 7      2304      res3         32 x 14 x 14    2048
-conv4      64 x 7 x 7      2304      res4         64 x 7 x 7      2304
-fc1        128             128       res5         128 x 4 x 4     2048
+conv1      16 x 14 x 14    1936      stem         16 x 14 x 14    1936
+conv2      32 x 7 x 7      1568      res2         16 x 14 x 14    1936
+conv3      64 x 7 x 7      2304      res3         32 x 7 x 7      1568
+conv4      64 x 7 x 7      2304      res4         64 x 4 x 4      1024
+fc1        128             128       res5         128 x 2 x 2     512
 fc2        128             128       pool         128             128
 =========  ==============  ========  ===========  ==============  ========
+
+The ResNet's deeper blocks hold fewer features than the target (pooling cannot add any): the width
+control (`width_control`, which lesson 4 runs on the CNN) pools every layer to the fc layers' width.
 
 Raw pixels (784 features) are the zeroth "layer". The results are a tidy table: a list of dicts
 with the keys `ROW_KEYS` (and `PROBE_KEYS`, from the probe), one row per (task, arch, seed, split,
@@ -36,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import statistics
+import sys
 from collections import defaultdict
 
 import torch
@@ -46,9 +50,11 @@ from ..core.data import fewshot_split, resolve_dataset, to_float
 from ..core.models import activations, evaluating, make_backbone, trunk_of
 from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, choose, cross_validate, fit_linear, layer_features,
                           pool_features)
+from ..core import probe as probe_module
+from ..core.results import load_or_measure, source_fingerprint, state_fingerprint
 from ..core.stats import compare
 from ..core.task import PretextTask, SupervisedTask
-from ..core.training import resolve_preset, set_seed, train_or_load
+from ..core.training import fingerprint, resolve_preset, set_seed, train_or_load
 from ..core.validate import check_int
 from ..notebook.widgets import explorer
 from ..tasks.registry import course_tasks, registered_tasks
@@ -98,8 +104,15 @@ def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch
 
 def supervised_net(arch: str = "cnn", seed: int = 0, preset: str = "quick", num_images: int | None = None,
                    progress: bool = True, **overrides):
-    """Lesson 4: the baseline 'supervised' (trained with the true labels), cached by train_or_load; (net, history)."""
+    """Lesson 4: the baseline 'supervised' (trained with the true labels), cached by train_or_load; (net, history).
+
+    Without `num_images` and `num_epochs` it trains on the course's `matched_budget`, the budget of
+    the pretext networks it is compared with, so lessons 1 to 5 share one supervised network per seed.
+    """
     task = SupervisedTask(num_classes=resolve_dataset().num_classes)
+    if num_images is None and overrides.get("num_epochs") is None:
+        budget = matched_budget(preset=preset, arch=arch)
+        num_images, overrides = budget["num_images"], {**overrides, "num_epochs": budget["num_epochs"]}
     num_images = num_images or resolve_preset(preset, task)["num_images"]
     X, y = labelled_subset(num_images, seed)
     return train_or_load(task, arch=arch, preset=preset, seed=seed, X=X, y=y, progress=progress, **overrides)
@@ -151,8 +164,8 @@ def training_plan(tasks=None, seeds=None, preset: str = "quick", budget: str = M
     rows = []
 
     def add(name, task, arch, label, seed, **overrides):
-        if budget == MATCHED:
-            overrides.update(matched_budget(tasks, preset, arch))
+        if budget == MATCHED:  # the course's budget, whichever subset of tasks is trained here
+            overrides.update(matched_budget({**course_tasks(), **tasks}, preset, arch))
         s = resolve_preset(preset, task, arch=arch, **overrides)
         rows.append(dict(network=name, task=task, arch=label, backbone=arch, seed=seed, width=s["width"],
                          images=s["num_images"], epochs=s["num_epochs"], image_passes=s["num_images"] * s["num_epochs"],
@@ -382,6 +395,33 @@ def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,)
                                         else downstream_split(ks, seed, num_test, split_index))
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
+
+    def measure():
+        return _probe_network(net, trunk, name, preprocess, arch, seed, ks, (X_train, y_train, X_test, y_test), layers,
+                              target, C_grid, split_index, feature_cache)
+
+    shown = preprocess_key(preprocess)
+    if shown is False:  # a preprocess nobody can name: measured every time
+        return measure()
+    key = dict(net=state_fingerprint(trunk), task=name, preprocess=shown, arch=arch, seed=seed, ks=ks,
+               split=split_index, data=[fingerprint(t) for t in (X_train, y_train, X_test, y_test)], layers=layers,
+               target=target, C_grid=list(C_grid), code=source_fingerprint(probe_module, sys.modules[__name__]))
+    return load_or_measure("probe", key, measure)
+
+
+def preprocess_key(preprocess):
+    """Lesson 4: what names a preprocess in a results key: None, a task's method with the task's config, else False."""
+    if preprocess is None:
+        return None
+    owner = getattr(preprocess, "__self__", None)
+    if isinstance(owner, PretextTask):
+        return dict(task=owner.name, config=owner.config(), method=preprocess.__name__)
+    return False
+
+
+def _probe_network(net, trunk, name, preprocess, arch, seed, ks, split, layers, target, C_grid, split_index,
+                   feature_cache):
+    X_train, y_train, X_test, y_test = split
     key = (id(net), target, tuple(layers), preprocess)
     cached = feature_cache.get(key) if feature_cache is not None else None
     with evaluating(net):

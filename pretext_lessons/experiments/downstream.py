@@ -55,6 +55,7 @@ import dataclasses
 import functools
 import math
 import statistics
+import sys
 from collections import defaultdict
 
 import torch
@@ -66,13 +67,17 @@ from ..core.models import evaluating, trunk_of
 from ..core.multilabel import fit_multilabel, mean_average_precision
 from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, _one_thread, choose, cross_validate,
                           fit_linear, layer_features)
-from ..core.training import set_seed
+from ..core import multilabel as multilabel_module
+from ..core import probe as probe_module
+from ..core.results import load_or_measure, source_fingerprint, state_fingerprint
+from ..core.training import fingerprint, set_seed
 from ..core.validate import check_int
 from ..notebook.plotting import imshow
 from ..notebook.widgets import explorer
+from . import alignment as alignment_module
 from .alignment import check_rows as alignment_check_rows
 from .alignment import (PROBE_TOL, RANDOM, SPLIT_STRIDE, SUPERVISED, _decide, _task_name_and_preprocess, _task_order,
-                        best_layers, downstream_split, random_net)
+                        best_layers, downstream_split, preprocess_key, random_net)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -414,6 +419,22 @@ def probe_suite(net: nn.Module, task, arch: str, seed: int = 0, split: int = 0, 
     data = suite_data(seed, split, sizes=sizes) if data is None else data
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
+
+    def measure():
+        return _probe_suite(net, trunk, name, preprocess, arch, seed, split, data, layers, target, C_grid, feature_cache)
+
+    shown = preprocess_key(preprocess)
+    if shown is False:  # a preprocess nobody can name: measured every time
+        return measure()
+    key = dict(net=state_fingerprint(trunk), task=name, preprocess=shown, arch=arch, seed=seed, split=split,
+               layers=layers, target=target, C_grid=list(C_grid),
+               data={d.task.name: [d.task.metric] + [fingerprint(t) for t in (d.X_train, d.y_train, d.X_test, d.y_test)]
+                     for d in data.values()},
+               code=source_fingerprint(probe_module, multilabel_module, alignment_module, sys.modules[__name__]))
+    return load_or_measure("suite", key, measure)
+
+
+def _probe_suite(net, trunk, name, preprocess, arch, seed, split, data, layers, target, C_grid, feature_cache):
     order = list(getattr(trunk, "layer_names", layers))
     cache = {} if feature_cache is None else feature_cache
     rows = []

@@ -66,7 +66,9 @@ def plot_history(history, ax=None, title=None):
     ax2 = ax.twinx()
     ax2.plot(history["epoch"], history["train_acc"], "s-", color="tab:blue", label="train")
     if "val_acc" in history:
-        ax2.plot(history["epoch"], history["val_acc"], "^--", color="tab:green", label="held out")
+        every = all(a == a for a in history["val_acc"])  # NaN: an epoch `fit` did not validate
+        ax2.plot(history["epoch"], history["val_acc"], "^--", color="tab:green",
+                 label="held out" if every else "held out (after the last epoch only)")
     ax2.set_ylabel("pretext accuracy")
     ax2.set_ylim(0, 1)
     ax2.legend(loc="center right")
