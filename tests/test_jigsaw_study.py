@@ -65,3 +65,14 @@ def test_agreement_and_bad_input():
         jigsaw_study.agreement(V, "up")
     with pytest.raises(TypeError, match="conditions must map names to JigsawTask"):
         jigsaw_study.run_study({"x": object()})
+
+
+def test_the_chance_verdict_pairs_each_seed_with_the_chance_level():
+    study = jigsaw_study.Study({"learned": JigsawTask(num_classes=10), "guessing": JigsawTask(num_classes=10)},
+                               (0, 1, 2), 10, [], {"learned": [0.90, 0.85, 0.95], "guessing": [0.11, 0.09, 0.10]},
+                               {"learned": 0.1, "guessing": 0.1}, {})
+    learned, guessing = jigsaw_study.chance_verdict(study, "learned"), jigsaw_study.chance_verdict(study, "guessing")
+    assert learned.outcome == "better" and "learned above chance" in learned.sentence
+    assert guessing.outcome == "not shown" and is_verdict_sentence(guessing.sentence) and "3 seeds" in guessing.sentence
+    with pytest.raises(ValueError, match="name must be one of"):
+        jigsaw_study.chance_verdict(study, "other")

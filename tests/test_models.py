@@ -83,3 +83,37 @@ def test_check_generator_names_the_argument():
         check_generator(0)
     with pytest.raises(ValueError, match=r"generator must live on the data's device \(cuda:0\), got one on cpu"):
         check_generator(g, "cuda:0")
+
+
+def test_a_strided_block_on_a_one_pixel_map_computes_what_its_strided_convolutions_do():
+    # the block avoids the strided form on 1 x 1 maps (bf16 autocast returned garbage gradients there):
+    # in float32 both forms must give the same numbers
+    from pretext_lessons.core.models import BasicBlock
+
+    torch.manual_seed(0)
+    block = BasicBlock(4, 8, stride=2).eval()
+    x = torch.randn(5, 4, 1, 1)
+    with torch.no_grad():
+        out = torch.relu(block.bn1(block.conv1(x)))
+        expected = torch.relu(block.bn2(block.conv2(out)) + block.shortcut(x))
+        assert torch.allclose(block(x), expected, atol=1e-6)
+
+
+def test_a_jigsaw_resnet_trains_to_finite_gradients_under_bf16_autocast():
+    from pretext_lessons.core.data import pretrain_split, to_float
+    from pretext_lessons.core.training import build_net
+    from pretext_lessons.tasks.jigsaw import JigsawTask
+
+    task = JigsawTask()
+    net = build_net(task, "resnet", width=8, seed=0).train()
+    opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    g = torch.Generator().manual_seed(0)
+    X = pretrain_split(64 * 8, seed=0)
+    for step in range(8):
+        inputs, y = task.make_batch(to_float(X[64 * step:64 * (step + 1)]), g)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = torch.nn.functional.cross_entropy(net(inputs).float(), y)
+        opt.zero_grad()
+        loss.backward()
+        assert all(torch.isfinite(p.grad).all() and p.grad.abs().max() < 1e3 for p in net.parameters()), step
+        opt.step()

@@ -124,6 +124,15 @@ def pretext_verdict(study: Study, a: str, b: str, better: str, worse: str) -> Ve
                    seeds=list(study.seeds))
 
 
+def chance_verdict(study: Study, name: str) -> Verdict:
+    """Lesson 2: was the puzzle learned at all? Held-out pretext accuracy minus its chance level, per seed."""
+    if name not in study.chance:
+        raise ValueError(f"name must be one of the study's conditions {sorted(study.chance)}, got {name!r}")
+    return compare(study.pretext[name], [study.chance[name]] * len(study.pretext[name]),
+                   f"pretext accuracy, {name} minus chance", "learned above chance", "below chance",
+                   seeds=list(study.seeds))
+
+
 def probe_verdict(study: Study, a: str, b: str, better: str, worse: str) -> Verdict:
     """Lesson 2: probe accuracy at each one's chosen layer, a minus b, paired by (seed, split)."""
     curves = study.curves
