@@ -1,10 +1,20 @@
 """The DATASET setting: names and folders, the offline colour folder, presets and checkpoints per dataset."""
+import ast
+import json
+import re
+from pathlib import Path
+
 import pytest
 import torch
 from PIL import Image
 
 from pretext_lessons.core import data, training
 from pretext_lessons.core.data import make_photo_folder, resolve_dataset, use_dataset
+
+ROOT = Path(__file__).resolve().parent.parent
+# words that only fit Fashion-MNIST: no string a notebook prints may hold them, since the data may be anything
+# (tests/test_colour_course.py checks the printed output of every lesson run on the colour folder too)
+DATASET_BOUND = re.compile(r"garment|clothes|clothing", re.I)
 
 
 @pytest.fixture(autouse=True)
@@ -179,3 +189,20 @@ def test_a_notebook_built_for_some_datasets_falls_back_and_says_so(photos, monke
     assert use_dataset("fashion_mnist", supported=("fashion_mnist",)).name == "fashion_mnist"
     assert "runs on fashion_mnist only" in capsys.readouterr().out
     assert data.current_dataset().name == "fashion_mnist"
+
+
+def _string_literals(source: str) -> list[str]:
+    lines = [line for line in source.splitlines() if not line.lstrip().startswith(("%", "!"))]  # IPython magics
+    return [node.value for node in ast.walk(ast.parse("\n".join(lines)))
+            if isinstance(node, ast.Constant) and isinstance(node.value, str)]
+
+
+@pytest.mark.parametrize("folder", ["notebooks", "solutions"])
+def test_no_notebook_prints_words_that_fit_fashion_mnist_only(folder):
+    found = []
+    for path in sorted((ROOT / folder).glob("*.ipynb")):
+        for index, cell in enumerate(json.loads(path.read_text())["cells"]):
+            if cell["cell_type"] == "code":
+                found += [f"{path.name} cell {index}: {text[:80]!r}" for text in _string_literals("".join(cell["source"]))
+                          if DATASET_BOUND.search(text)]
+    assert found == [], "strings that say garments or clothes whatever the DATASET:\n" + "\n".join(found)

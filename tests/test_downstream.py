@@ -5,7 +5,8 @@ import random
 import pytest
 import torch
 
-from pretext_lessons.core.data import load_fashion_mnist, pretrain_split
+from pretext_lessons.core import data as course_data
+from pretext_lessons.core.data import load_fashion_mnist, make_photo_folder, pretrain_split, resolve_dataset, use_dataset
 from pretext_lessons.core.multilabel import average_precision, fit_multilabel, mean_average_precision
 from pretext_lessons.core.stats import is_verdict_sentence
 from pretext_lessons.core.training import resolve_preset
@@ -14,6 +15,19 @@ from pretext_lessons.experiments import downstream as ds
 from pretext_lessons.tasks.registry import course_tasks
 
 SMALL = dict(k=4, num_test=60, scenes_train=40, scenes_test=40, where_per_cell=2, where_test=32)
+
+
+@pytest.fixture(autouse=True)
+def course_dataset(monkeypatch):
+    """Each test starts on the default dataset and leaves no choice behind."""
+    monkeypatch.setattr(course_data, "_CURRENT", [])
+    monkeypatch.delenv(course_data.DATASET_VARIABLE, raising=False)
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """The offline colour folder, small: 8 photos x (40 train + 20 test) crops of 32 px."""
+    return make_photo_folder(tmp_path_factory.mktemp("photos") / "photos", per_class=40, test_per_class=20)
 
 
 # 1. average precision ---------------------------------------------------------------------------------------
@@ -84,12 +98,14 @@ def _digest(x: torch.Tensor) -> bytes:
     return hashlib.blake2b(x.numpy().tobytes(), digest_size=12).digest()
 
 
-def test_no_downstream_test_image_is_in_any_pretraining_set():
-    """Every test image of the suite (each garment of a canvas) comes from the test split, by index, and no
-    pretraining set of the course (each task and the supervised reference, seeds 0-2, quick and grading
-    presets) holds an image with the same bytes."""
-    X_held, _ = load_fashion_mnist("test")
-    X_pool, _ = load_fashion_mnist("train")
+@pytest.mark.parametrize("dataset", ["fashion_mnist", "photos"])
+def test_no_downstream_test_image_is_in_any_pretraining_set(dataset, request):
+    """On Fashion-MNIST and on the colour folder: every test image of the suite (each image of a canvas) comes
+    from the test split, by index, and no pretraining set of the course (each task and the supervised
+    reference, seeds 0-2, quick and grading presets) holds an image with the same bytes."""
+    source = use_dataset(request.getfixturevalue("photos") if dataset == "photos" else dataset)
+    X_held, _ = source.load("test")
+    X_pool, _ = source.load("train")
     pretraining = set()
     tasks = list(course_tasks().values()) + [None]
     for seed in (0, 1, 2):
@@ -98,7 +114,7 @@ def test_no_downstream_test_image_is_in_any_pretraining_set():
                 n = resolve_preset(preset, task)["num_images"]
                 pretraining.update(_digest(x) for x in pretrain_split(n, seed, X=X_pool))
     for seed in (0, 1, 2):
-        data = ds.suite_data(seed, 0)
+        data = ds.suite_data(seed, 0, sizes=None if dataset == "fashion_mnist" else SMALL)
         for name, d in data.items():
             assert len(d.test_sources) and int(d.test_sources.min()) >= 0, f"{name}: a test image not found in the test split"
             shown = {_digest(X_held[i]) for i in d.test_sources.tolist()}
@@ -116,19 +132,19 @@ def test_splits_share_the_test_set_and_differ_in_labelled_images():
         assert torch.equal(a.X_train, again.X_train) and torch.equal(a.y_train, again.y_train), name
 
 
-def test_scene_labels_are_the_classes_of_the_garments_drawn():
+def test_scene_labels_are_the_classes_of_the_images_drawn():
     X, y = load_fashion_mnist("test")
     canvases, picks, cells = ds.make_canvases(X, 30, torch.Generator().manual_seed(1))
     assert cells is None and canvases.shape == (30, 1, ds.CANVAS_SIZE, ds.CANVAS_SIZE)
     Y = ds._presence(y, picks)
     for i in range(30):
         drawn = picks[i][picks[i] >= 0]
-        assert 1 <= len(drawn) <= ds.MAX_GARMENTS
+        assert 1 <= len(drawn) <= ds.MAX_OBJECTS
         assert set(torch.nonzero(Y[i]).flatten().tolist()) == set(y[drawn].tolist())
         assert canvases[i].max() > 0
 
 
-def test_where_label_is_the_cell_of_the_garments_centre():
+def test_where_label_is_the_cell_of_the_images_centre():
     X, _ = load_fashion_mnist("test")
     cells = torch.arange(ds.GRID * ds.GRID).repeat(3)
     canvases, _, got = ds.make_canvases(X, len(cells), torch.Generator().manual_seed(2), sides=ds.WHERE_SIDES,
@@ -137,15 +153,59 @@ def test_where_label_is_the_cell_of_the_garments_centre():
     cell = ds.CANVAS_SIZE / ds.GRID
     for canvas, c in zip(canvases, cells.tolist()):
         rows, cols = torch.nonzero(canvas[0] > 0, as_tuple=True)
-        # the garment's extent: its box centre lies in the labelled cell, up to the dark margin of the image
+        # the object's extent: its box centre lies in the labelled cell, up to the dark margin of the image
         centre_r, centre_c = (rows.min() + rows.max()) / 2, (cols.min() + cols.max()) / 2
         assert abs(float(centre_r) - (c // ds.GRID + 0.5) * cell) <= cell / 2 + 4
         assert abs(float(centre_c) - (c % ds.GRID + 0.5) * cell) <= cell / 2 + 4
 
 
-def test_coarse_groups_cover_every_class_once():
-    assert sorted(c for _, members in ds.COARSE_GROUPS for c in members) == list(range(10))
-    assert ds.coarse_labels(torch.tensor([0, 5, 1])).tolist() == [0, 1, 2]
+@pytest.mark.parametrize("dataset", ["fashion_mnist", "cifar10", "stl10", "photos"])
+def test_coarse_groups_cover_every_class_once(dataset, request):
+    source = resolve_dataset(request.getfixturevalue("photos") if dataset == "photos" else dataset)
+    groups = ds.coarse_groups(source)
+    assert 2 <= len(groups) < source.num_classes
+    assert sorted(c for _, members in groups for c in members) == list(range(source.num_classes))
+    labels = ds.coarse_labels(torch.arange(source.num_classes), source)
+    for g, (_, members) in enumerate(groups):
+        assert set(torch.nonzero(labels == g).flatten().tolist()) == set(members)
+    assert ds.coarse_labels(torch.tensor([0, 5, 1])).tolist() == [0, 1, 2]  # the default: Fashion-MNIST's groups
+
+
+def test_a_folders_coarse_groups_order_its_classes_by_brightness(photos):
+    source = resolve_dataset(photos)
+    X, y = source.load("train")
+    brightness = [float(X[y == c].float().mean()) for c in range(source.num_classes)]
+    groups = [members for _, members in ds.coarse_groups(source)]
+    for darker, brighter in zip(groups, groups[1:]):
+        assert max(brightness[c] for c in darker) <= min(brightness[c] for c in brighter)
+
+
+def test_the_suite_follows_the_datasets_geometry_and_classes(photos):
+    assert ds.suite_geometry("fashion_mnist") == dict(canvas=ds.CANVAS_SIZE, sides=ds.OBJECT_SIDES,
+                                                      where_sides=ds.WHERE_SIDES, overlay="brighter")
+    source = use_dataset(photos)
+    geometry = ds.suite_geometry()
+    assert geometry["canvas"] == 2 * source.size and geometry["overlay"] == "paste"
+    tasks = ds.suite_tasks()
+    assert list(tasks) == list(ds.TASKS) and "Fashion-MNIST" not in " ".join(t.target for t in tasks.values())
+    data = ds.suite_data(0, 0, sizes=SMALL)
+    for name, d in data.items():
+        side = source.size if name in ("classes", "coarse") else geometry["canvas"]
+        assert d.X_test.shape[1:] == (3, side, side) and d.task.image_size == side, name
+    assert data["scenes"].y_test.shape[1] == source.num_classes and data["classes"].label_names == source.classes
+
+
+def test_pasted_images_cover_what_is_under_them():
+    # images as large as the canvas: each one covers it all, so the overlay alone decides what shows
+    X = torch.stack([torch.full((3, 8, 8), value, dtype=torch.uint8) for value in (200, 50, 120)])
+    for overlay in ("paste", "brighter"):
+        canvases, picks, _ = ds.make_canvases(X, 30, torch.Generator().manual_seed(4), size=8, sides=(8, 8),
+                                              overlay=overlay)
+        for canvas, drawn in zip(canvases, picks):
+            values = X[drawn[drawn >= 0], 0, 0, 0]
+            expected = values[-1] if overlay == "paste" else values.max()
+            assert (canvas == expected).all(), (overlay, drawn)
+    assert any(len(d[d >= 0]) > 1 for d in picks)
 
 
 @pytest.mark.parametrize("call, message", [
@@ -154,6 +214,8 @@ def test_coarse_groups_cover_every_class_once():
     (lambda: ds.downstream_data("where", sizes=dict(where_per_cell=1)), "where_per_cell"),
     (lambda: ds.make_canvases(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), 2, torch.Generator(), sides=(5, 60)),
      "sides must be"),
+    (lambda: ds.make_canvases(torch.zeros(2, 3, 8, 8, dtype=torch.uint8), 2, torch.Generator(), size=16, sides=(4, 8),
+                              overlay="blend"), "overlay must be 'brighter' or 'paste'"),
 ])
 def test_bad_arguments_are_named(call, message):
     with pytest.raises(ValueError, match=message):

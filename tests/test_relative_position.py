@@ -5,9 +5,10 @@ import torch
 
 from pretext_lessons import check_task_batch, make_backbone
 from pretext_lessons.core.task import MultiPartNet
-from pretext_lessons.experiments.aberration import (CONDITIONS, GREEN_MAGENTA, aberration_experiment, apply_symmetry,
+from pretext_lessons.experiments.aberration import (CONDITIONS, GRAY, GREEN_MAGENTA, aberration_experiment, apply_symmetry,
                                                     chromatic_aberration, project_colors, projection_matrix,
-                                        format_table, plot_aberration, position_patches, render_patches)
+                                        format_table, image_geometry, plot_aberration, position_patches,
+                                                    render_patches)
 from pretext_lessons.tasks.relative_position import (gap_closing, plot_mirror_rates, LEFT_RIGHT_MIRROR, NEIGHBOUR_OFFSETS, UP_DOWN_MIRROR,
                                                RelativePositionTask, centre_range, crop_patches, drop_color,
                                                footprint, mirror_confusion, neighbour_offsets, normalize_patches,
@@ -384,6 +385,28 @@ def test_a_small_classifier_reads_position_from_aberration_only():
     assert "mean" in text and "colour dropping" in text
     with pytest.raises(ValueError, match="conditions must be among"):
         aberration_experiment(conditions=("blur",))
+
+
+def test_image_geometry_keeps_the_photos_proportions_in_small_images():
+    assert image_geometry(68) == dict(crop=60, patch=12, margin=4)  # the photos' experiment
+    for side in (16, 32, 96):
+        g = image_geometry(side)
+        assert g["crop"] + 2 * g["margin"] <= side and 2 <= g["patch"] <= g["crop"] // 3
+        P, y = position_patches(torch.rand(4, 3, side, side), 20, gen(), **g)
+        assert P.shape == (20, 3, g["patch"], g["patch"]) and int(y.max()) < 9
+    with pytest.raises(ValueError, match="side must be"):
+        image_geometry(8)
+    with pytest.raises(ValueError, match="geometry may only set"):
+        aberration_experiment(seeds=(0,), geometry=dict(grid=2))
+
+
+def test_the_gray_condition_leaves_no_two_channels_to_compare():
+    photos = torch.rand(3, 3, 80, 80)
+    P, _ = position_patches(photos, 30, gen(), normalize=False, gray=True)
+    assert torch.allclose(P[:, 0], P[:, 1]) and torch.allclose(P[:, 1], P[:, 2])
+    colour, _ = position_patches(photos, 30, gen(), normalize=False)
+    assert not torch.allclose(colour[:, 0], colour[:, 1])
+    assert GRAY not in CONDITIONS  # asked for by name: lesson 3's default run keeps its four conditions
 
 
 def test_plot_aberration():

@@ -17,7 +17,11 @@ keeps, and the experiment measures whether a network still finds that.
 
 The experiment: patches from photos whose content says nothing about position (random crops,
 randomly flipped and turned by quarter turns BEFORE the lens acts), labelled by the grid cell they
-came from; a small classifier names the cell, with and without each fix.
+came from; a small classifier names the cell, with and without each fix. One more condition,
+"gray", records what a one-channel image (Fashion-MNIST's kind) keeps of the lens: the colours
+summed to gray after the lens (`jigsaw.to_grayscale`), so no two channels can be compared; only
+the brightness ghost of green's displacement is left. `image_geometry` fits the experiment into
+a dataset's own small images (lesson 6 runs it on a colour dataset's images).
 
 Strength: a real lens shrinks green by an order of a few thousandths (`REALISTIC_STRENGTH`,
 approximate: a pixel or so at the border of a photo a few hundred pixels across). The
@@ -33,17 +37,19 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.data import check_images, load_fashion_mnist, load_photo, load_photos, pretrain_split, to_float
+from ..core.data import check_images, load_photo, load_photos, pretrain_split, resolve_dataset, to_float
 from ..core.models import evaluating
 from ..core.stats import compare
 from ..core.training import build_net, resolve_preset, train_or_load
 from ..core.validate import check_generator, check_int
 from ..notebook.plotting import imshow
 from ..notebook.seed_plots import plot_seed_dots
+from ..tasks.jigsaw import to_grayscale
 from ..tasks.relative_position import RelativePositionTask, drop_color, normalize_patches, sample_pairs
 from . import alignment
 
 CONDITIONS = ("aberration", "projection", "colour dropping", "no aberration")
+GRAY = "gray"  # a further condition (not run by default): the lens, then the colours summed to gray
 GREEN_MAGENTA = (-1.0, 2.0, -1.0)  # the colour axis along which green and magenta (red + blue) part
 REALISTIC_STRENGTH = 0.003  # the order of a real lens (approximate, not measured here)
 DEMO_STRENGTH = 0.05  # exaggerated for the demonstration: about 15 times a real lens
@@ -147,15 +153,16 @@ def render_patches(photos: torch.Tensor, which: torch.Tensor, corners: torch.Ten
 def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator | None = None,
                      strength: float = DEMO_STRENGTH, color_drop: bool = False, crop: int = 60, grid: int = 3,
                      patch: int = 12, margin: int = 4, normalize: bool = True,
-                     project: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+                     project: bool = False, gray: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Lesson 3: `num` patches (N, 3, patch, patch) labelled by the grid cell they sit in (0..grid*grid-1).
 
     Each patch comes from its own crop of a random photo, turned by a random symmetry so the
     content carries no position, THEN seen through the lens (aberration about the crop's centre),
     then cut from a random cell of a grid x grid split of the crop. `margin` more pixels around
     the crop stay inside the photo, so the lens never reads beyond it. The fixes: `project`
-    (Doersch et al.'s projection, `project_colors`) and `color_drop` (colour dropping). All draws
-    come from `generator` (None: torch's global random state).
+    (Doersch et al.'s projection, `project_colors`) and `color_drop` (colour dropping); `gray`
+    sums the colours to gray after the lens, as a one-channel image records them. All draws come
+    from `generator` (None: torch's global random state).
     """
     photos = to_float(check_images(photos, name="photos", channels=(3,)))
     check_generator(generator)
@@ -181,6 +188,8 @@ def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator 
     y = draw(grid * grid, (num,))
     patch_corners = margin + torch.stack([y // grid, y % grid], 1) * cell + draw(cell - patch + 1, (num, 2))
     P = render_patches(photos.cpu(), which, corners, t, patch_corners, side, patch, strength)
+    if gray:
+        P = to_grayscale(P)
     if project:
         P = project_colors(P)
     if color_drop:
@@ -258,28 +267,48 @@ def accuracy(net: nn.Module, P: torch.Tensor, y: torch.Tensor, batch_size: int =
 
 def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: float = DEMO_STRENGTH, num_train: int = 6000,
                           num_test: int = 2000, grid: int = 3, num_epochs: int = 3, photos=None,
-                          progress: bool = True, num_threads: int | None = 1) -> dict[str, list[float]]:
+                          progress: bool = True, num_threads: int | None = 1, geometry: dict | None = None
+                          ) -> dict[str, list[float]]:
     """Lesson 3: held-out accuracy of the cell classifier per condition and seed (chance is 1 / grid**2).
 
     Conditions: "aberration" (the lens, colour kept), "projection" (the lens, then the
     green-magenta axis removed), "colour dropping" (the lens, one channel kept per patch), "no
-    aberration" (a perfect lens, colour kept).
+    aberration" (a perfect lens, colour kept), and, when asked, "gray" (the lens, then the colours
+    summed to gray: a one-channel image). `photos` (N, 3, H, W) default to the course's photos;
+    `geometry` (crop, patch, margin: `image_geometry`) fits the crops into smaller images.
     """
-    unknown = [c for c in conditions if c not in CONDITIONS]
+    unknown = [c for c in conditions if c not in CONDITIONS + (GRAY,)]
     if unknown:
-        raise ValueError(f"conditions must be among {CONDITIONS}, got {unknown}")
+        raise ValueError(f"conditions must be among {CONDITIONS + (GRAY,)}, got {unknown}")
     photos = load_photos() if photos is None else photos
+    geometry = dict(geometry or {})
+    if set(geometry) - {"crop", "patch", "margin"}:
+        raise ValueError(f"geometry may only set crop, patch and margin, got {sorted(geometry)}")
     table = {c: [] for c in conditions}
     with _threads(num_threads):
         for seed in seeds:
-            _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress)
+            _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress,
+                      geometry)
     return table
 
 
-def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress):
+def image_geometry(side: int, grid: int = 3) -> dict:
+    """Lesson 6: crop, patch and margin of the aberration experiment in images of `side` px (its photos' proportions).
+
+    On the photos a 60 px crop (a 4 px margin) holds 3 x 3 cells of 20 px and 12 px patches; here the
+    crop is nearly the whole image, and each patch three fifths of its cell.
+    """
+    check_int("side", side, 3 * grid + 2)
+    margin = max(1, round(side * 4 / 68))
+    crop = (side - 2 * margin) // grid * grid
+    return dict(crop=crop, patch=max(2, round(0.6 * crop / grid)), margin=margin)
+
+
+def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress, geometry):
     for condition in conditions:
         s = 0.0 if condition == "no aberration" else strength
-        fix = dict(color_drop=condition == "colour dropping", project=condition == "projection")
+        fix = dict(color_drop=condition == "colour dropping", project=condition == "projection",
+                   gray=condition == GRAY, **geometry)
         # the same crops, cells and symmetries in every condition of a seed: only the lens and the fix differ
         P, y = position_patches(photos, num_train, torch.Generator().manual_seed(1000 * seed + 1), s, grid=grid, **fix)
         P_test, y_test = position_patches(photos, num_test, torch.Generator().manual_seed(1000 * seed + 2), s,
@@ -360,9 +389,9 @@ def through_lens(X: torch.Tensor, strength: float = DEMO_STRENGTH) -> torch.Tens
 
 @dataclasses.dataclass
 class LensRelativePositionTask(RelativePositionTask):
-    """Lesson 3: relative position on Fashion-MNIST photographed through an aberrated lens, with an optional defence.
+    """Lesson 3: relative position on the course's images photographed through an aberrated lens, with an optional defence.
 
-    The images become colour photos through `through_lens` (the exaggerated `DEMO_STRENGTH` by
+    The images (gray ones as three equal channels) become photos through `through_lens` (the exaggerated `DEMO_STRENGTH` by
     default); with `defence="projection"`, every pixel is projected (`project_colors`) before the
     patches are cut, in training and downstream alike. Not one of the course's registered tasks:
     lesson 3's experiment only.
@@ -404,7 +433,7 @@ def defence_study(seeds=(0, 1), k: int = 10, splits=(0,), strength: float = DEMO
     pretext, rows = {names[d]: [] for d in DEFENCES}, []
     settings = resolve_preset(preset, LensRelativePositionTask(strength=strength), "cnn")
     # gray images as three equal channels: the network reads colour photos, the lens acts in make_batch
-    X_val = load_fashion_mnist("test")[0][:2000].expand(-1, 3, -1, -1)
+    X_val = resolve_dataset().load("test")[0][:2000].expand(-1, 3, -1, -1)
     for seed in seeds:
         nets = {}
         X = pretrain_split(settings["num_images"], seed=seed).expand(-1, 3, -1, -1)

@@ -152,27 +152,33 @@ def central_crop(X: torch.Tensor, size: int) -> torch.Tensor:
     return X[..., top:top + size, left:left + size]
 
 
-# Lesson 6's edge-shortcut conditions: the tile size stays 7 px in all of them. "gap" is lesson 2's
-# geometry (9 px cells: 2 px between cells, each tile jittered by up to 2 px); "touching" cuts 7 px
-# tiles from 7 px cells (the central 21 px), no gap, no jitter, so neighbours always share an edge.
-# Each is run with and without the per-tile normalisation.
+# Lesson 6's edge-shortcut conditions: the tile size stays lesson 2's in all of them (7 px on
+# Fashion-MNIST). "gap" is lesson 2's geometry (on Fashion-MNIST 9 px cells: 2 px between cells, each
+# tile jittered by up to 2 px); "touching" cuts the tiles from cells of their own size (the central
+# 3 x 3 tiles: 21 px), no gap, no jitter, so neighbours always share an edge. Each is run with and
+# without the per-tile normalisation.
 EDGE_CONDITIONS = {
-    "gap + jitter, normalised tiles": dict(crop=None, jitter=2, normalize=True),
-    "touching, normalised tiles": dict(crop=21, jitter=0, normalize=True),
-    "gap + jitter, raw tiles": dict(crop=None, jitter=2, normalize=False),
-    "touching, raw tiles": dict(crop=21, jitter=0, normalize=False),
+    "gap + jitter, normalised tiles": dict(touching=False, normalize=True),
+    "touching, normalised tiles": dict(touching=True, normalize=True),
+    "gap + jitter, raw tiles": dict(touching=False, normalize=False),
+    "touching, raw tiles": dict(touching=True, normalize=False),
 }
 
 
-def edge_shortcut(X: torch.Tensor, seeds=(0, 1, 2, 3), conditions=None, tile: int = 7) -> dict[str, list[float]]:
+def edge_shortcut(X: torch.Tensor, seeds=(0, 1, 2, 3), conditions=None, tile: int | None = None,
+                  jitter: int | None = None) -> dict[str, list[float]]:
     """Lesson 6: the edge solver's accuracy per condition (EDGE_CONDITIONS) and seed, on lesson 2's puzzles.
 
+    `tile` and `jitter` default to lesson 2's (`JigsawTask()`: they grow with the dataset's images).
     Seed i takes its own share of X (the i-th of len(seeds) equal parts) and draws its puzzles
     from a generator seeded with seeds[i], the same in every condition: the conditions are paired
     on the same images and the same permutations, and differ only in the gap and jitter, or in the
     normalisation.
     """
     conditions = EDGE_CONDITIONS if conditions is None else dict(conditions)
+    lesson = JigsawTask()
+    tile = lesson.tile if tile is None else check_int("tile", tile)
+    jitter = lesson.jitter if jitter is None else check_int("jitter", jitter, 0)
     seeds = [check_int("seeds", seed, 0) for seed in seeds]
     if not isinstance(X, torch.Tensor) or len(X) < len(seeds):
         raise ValueError(f"X must be a tensor holding at least one image per seed ({len(seeds)}), got "
@@ -182,8 +188,8 @@ def edge_shortcut(X: torch.Tensor, seeds=(0, 1, 2, 3), conditions=None, tile: in
     for i, seed in enumerate(seeds):
         images = to_float(X[shares == i])
         for name, c in conditions.items():
-            jigsaw = JigsawTask(tile=tile, jitter=c["jitter"], normalize=c["normalize"])
-            shown = images if c["crop"] is None else central_crop(images, c["crop"])
+            jigsaw = JigsawTask(tile=tile, jitter=0 if c["touching"] else jitter, normalize=c["normalize"])
+            shown = central_crop(images, 3 * tile) if c["touching"] else images
             tiles, y = jigsaw.make_batch(shown, torch.Generator().manual_seed(seed))
             out[name].append(float((edge_solver(tiles, jigsaw.permutations) == y).float().mean()))
     return out
