@@ -272,7 +272,8 @@ def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int =
 
 def _atomic_save(obj, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
+    # one temporary file per process: two kernels training the same network must not clash
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     torch.save(obj, tmp)
     os.replace(tmp, path)
 
