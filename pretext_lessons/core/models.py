@@ -9,9 +9,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import check_images, to_float
+from .photo_models import PHOTO_ARCHS, PhotoResNet
 from .validate import check_int
 
-ARCHS = ("cnn", "resnet")
+ARCHS = ("cnn", "resnet") + PHOTO_ARCHS  # the last two: torchvision's ResNets for photos (core.photo_models)
 
 
 def _conv_bn_relu(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
@@ -104,6 +105,8 @@ def make_backbone(arch: str = "cnn", in_channels: int = 1, width: int = 16) -> n
     """Lesson 0: a backbone by name: 'cnn' (plain, AlexNet-like) or 'resnet' (skip connections)."""
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
+    if arch in PHOTO_ARCHS:
+        return PhotoResNet(arch, in_channels, width).to(memory_format=torch.channels_last)
     net = PlainCNN(in_channels, width) if arch == "cnn" else SmallResNet(in_channels, width)
     # channels-last weights let the CPU's convolution kernels run faster on these small maps
     # (benchmarks/bench_fit.py measures by how much); the numbers are the same up to rounding
