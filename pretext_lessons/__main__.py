@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .core.data import FOLDER_PHOTOS, FOLDER_SIZE, make_photo_folder
 from .grading import cli as grading_cli
-from .notebook.execute import BUILD, run_course
+from .notebook.execute import BUILD, PRESET_CHOICES, run_course
 from .notebook.html import write_html
 
 
@@ -20,6 +20,10 @@ def main(argv=None) -> int:
                         help="run every lesson on this dataset: fashion_mnist (default), cifar10, stl10, "
                              "or a folder of images with one sub-folder per class")
     course.add_argument("--out", default=None, help="where the executed lessons go (default build/notebooks)")
+    course.add_argument("--preset", default=None, choices=PRESET_CHOICES,
+                        help="run every lesson with this PRESET (default: each lesson's own, quick): full is closer "
+                             "to the papers, for a GPU; lesson 5 then also runs the seed figure on PASCAL VOC 2007 "
+                             "when its data are on disk, and says how to get them when not")
     photos = sub.add_parser("make-photo-folder",
                             help="write a labelled colour image folder offline: crops of scikit-image's photos")
     photos.add_argument("root", help="a new or empty folder")
@@ -42,7 +46,12 @@ def main(argv=None) -> int:
               f"python -m pretext_lessons course --dataset {root}")
     if args.command == "course":
         out = Path(args.out) if args.out else BUILD / "notebooks"
-        times = run_course(names=args.names or None, dataset=args.dataset, out_dir=out)
+        if args.preset:
+            from .experiments.voc07 import preflight
+
+            for line in preflight(args.preset):
+                print(line)
+        times = run_course(names=args.names or None, dataset=args.dataset, out_dir=out, preset=args.preset)
         total = sum(times.values())
         print(f"\nExecuted {len(times)} lessons in {total:.0f} s; executed copies are in {out}.")
         print("Open the course in JupyterLab with:  make lab   (or: .venv/bin/jupyter lab notebooks/)")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -16,6 +17,8 @@ from ..core.data import DATASET_VARIABLE, resolve_dataset
 
 ROOT = Path(__file__).resolve().parents[2]  # the course folder: notebooks/, exercises/, solutions/
 BUILD = ROOT / "build"
+PRESET_CHOICES = ("quick", "full")  # what the course command's --preset writes into each lesson's settings cell
+_PRESET_LINE = re.compile(r"^PRESET\s*=\s*(\"[^\"]*\"|'[^']*')", re.MULTILINE)
 
 
 class SlicedChannel(AsyncZMQSocketChannel):
@@ -67,12 +70,28 @@ def lesson_paths(folder: str = "notebooks") -> list[Path]:
     return sorted(p for p in path.glob("*.ipynb") if not p.name.startswith("."))
 
 
+def set_preset(nb, preset: str) -> bool:
+    """Lesson 0: write `PRESET = "<preset>"` in the notebook's settings cell (the first code cell that sets PRESET).
+
+    Returns whether a cell was changed (a notebook without a PRESET line is left as it is); the line's
+    comment is kept, so the executed copy shows the value it ran with.
+    """
+    if preset not in PRESET_CHOICES:
+        raise ValueError(f"preset must be one of {PRESET_CHOICES}, got {preset!r}")
+    for cell in nb.cells:
+        if cell.cell_type == "code" and _PRESET_LINE.search(cell.source):
+            cell.source = _PRESET_LINE.sub(f'PRESET = "{preset}"', cell.source, count=1)
+            return True
+    return False
+
+
 def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None = None,
-                     allow_errors: bool = False, cwd=None):
+                     allow_errors: bool = False, cwd=None, preset: str | None = None):
     """Lesson 0: run a notebook top to bottom in a fresh kernel; returns the executed notebook and seconds.
 
     `env` entries are set in the kernel's environment (e.g. the grading variable); the executed
     copy is written to `out_path` when given, even when a cell fails (the error is re-raised).
+    `preset` replaces the settings cell's PRESET (`set_preset`).
     """
     import nbformat
     from jupyter_client.manager import AsyncKernelManager
@@ -81,6 +100,8 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
 
     path = Path(path)
     nb = nbformat.read(path, as_version=4)
+    if preset is not None:
+        set_preset(nb, preset)
     old = {k: os.environ.get(k) for k in (env or {})}
     os.environ.update({k: str(v) for k, v in (env or {}).items()})
     # Unix sockets in a folder of its own: kernels started at the same time by other processes (a
@@ -113,12 +134,16 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
     return nb, seconds
 
 
-def run_course(folder: str = "notebooks", out_dir=None, names=None, dataset=None) -> dict[str, float]:
+def run_course(folder: str = "notebooks", out_dir=None, names=None, dataset=None,
+               preset: str | None = None) -> dict[str, float]:
     """Lesson 0: execute every lesson in order, keep the executed copies in build/, return seconds per lesson.
 
     With `dataset` (a name or a folder of images) every lesson runs on it: the kernels get
     $PRETEXT_LESSONS_DATASET, which `use_dataset` in each lesson prefers to the notebook's DATASET line.
+    With `preset` ("quick" or "full") each lesson's settings cell says PRESET = preset (`set_preset`).
     """
+    if preset is not None and preset not in PRESET_CHOICES:
+        raise ValueError(f"preset must be one of {PRESET_CHOICES}, got {preset!r}")
     out_dir = Path(out_dir or BUILD / folder)
     env = None
     if dataset is not None:
@@ -128,7 +153,7 @@ def run_course(folder: str = "notebooks", out_dir=None, names=None, dataset=None
         if names and path.stem not in names:
             continue
         print(f"running {path.relative_to(ROOT)} ...", flush=True)
-        _, seconds = execute_notebook(path, out_dir / path.name, env=env)
+        _, seconds = execute_notebook(path, out_dir / path.name, env=env, preset=preset)
         times[path.name] = seconds
         print(f"  done in {seconds:.0f} s -> {out_dir / path.name}", flush=True)
     return times
