@@ -1,5 +1,6 @@
 """The voc07 downstream task on an offline fixture in PASCAL VOC 2007's format (built by the tests), and the seed figure's
 photo pretraining, in the tiny preset on the CPU."""
+import json
 import math
 import xml.etree.ElementTree as ET
 
@@ -199,3 +200,20 @@ def test_set_preset_rewrites_every_lesson_settings_cell():
         assert line.startswith('PRESET = "full"') and "#" in line
     with pytest.raises(ValueError, match="preset must be one of"):
         set_preset(nbformat.v4.new_notebook(), "huge")
+
+
+@pytest.mark.slow
+def test_benchmark_runs_offline_on_the_fixture(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_voc07.py"
+    spec = importlib.util.spec_from_file_location("bench_voc07", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "tiny.json"
+    assert bench.main(["--tiny", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| res4 |" in printed and "peak memory" in printed
+    got = json.loads(out.read_text())
+    assert {r["task"] for r in got["rows"]} == {"jigsaw", voc07.RANDOM} and got["memory"]["peak_rss_gb"] > 0
