@@ -173,6 +173,15 @@ def test_photo_task_at_the_papers_jigsaw_geometry():
     assert tiles.shape == (3, 9, 3, tiny.inner.tile, tiny.inner.tile) and y.shape == (3,)
 
 
+def test_full_preset_pools_each_resnet18_layer_to_vissls_sizes():
+    from pretext_lessons.core.models import make_backbone
+
+    net = make_backbone("resnet18", 3, 64)
+    got = voc07.voc_features(net, torch.zeros(1, 3, 224, 224, dtype=torch.uint8), target=voc07.VOC_PRESETS["full"]["target"])
+    # VISSL's eval_resnet_8gpu_transfer_voc07_svm.yaml: 9216, 9216, 8192, 9216, 8192 (conv1, res2..res5)
+    assert [got[n].shape[1] for n in ("stem", "res2", "res3", "res4", "res5")] == [9216, 9216, 8192, 9216, 8192]
+
+
 def test_seed_figure_runs_end_to_end_in_the_tiny_preset(fixture_root):
     g = torch.Generator().manual_seed(0)
     photos = (torch.rand(32, 3, 48, 48, generator=g) * 255).to(torch.uint8)

@@ -9,23 +9,24 @@ The downstream task `voc07` (Goyal et al. 2019; VISSL's `eval_resnet_8gpu_transf
   their short side is 256 px and centre-cropped to 224 px (the ImageNet convention VISSL's
   benchmark uses; the course's reading of it).
 - **Labels.** 20 classes; an image is positive for a class when it holds an object of that class
-  not marked `difficult`. An image whose only objects of a class are `difficult` is left out for
-  that class, in fitting and in scoring: what VOC's per-class lists mark 0 and what the VOC devkit's
-  classification evaluation and Goyal et al.'s / VISSL's SVM code ignore (recalled, not read from
-  their source here); we do the same (`VOCData.ignore`).
+  not marked `difficult`. An image whose only objects of a class are `difficult` (`VOCData.ignore`;
+  -1 in VISSL's targets) is, as in VISSL's `vissl/utils/svm_utils/svm_trainer.py` (seen): a
+  negative when the classifier is fitted and cross-validated, and left out of the test AP. We do the same.
 - **Features.** Each layer of the frozen trunk (stem, res2..res5, pool) average-pooled to about
   9,216 features (`probe.pool_features`: 9216, 9216, 8192, 9216, 8192 on a ResNet-18 at 224 px,
   VISSL's sizes), then **L2-normalised** per image, as VISSL's SVM step does.
 - **Classifier.** One linear classifier per class. VISSL fits a LinearSVC (squared hinge, positives
   weighted 2:1); we fit the course's logistic probe (`multilabel.fit_multilabel`, which standardises
-  the features it is given), one class at a time: the same kind of linear classifier, and AP reads
+  the features it is given; positives not weighted), one class at a time: the same kind of linear classifier, and AP reads
   only the ranking of its scores. The cost C is chosen **per class** by 3-fold cross-validated AP on
   trainval (VISSL's rule) from `VOC_PRESETS[preset]["C_grid"]` (VISSL's grid spans about 1e-7 to 100
   for SVMs on unstandardised features; ours is narrower, for the standardised logistic loss).
 - **Score.** mAP: the mean over classes of the non-interpolated average precision, the definition of
-  scikit-learn's `average_precision_score` (`multilabel.average_precision`). The VOC 2007 devkit
-  reported an 11-point interpolated AP instead (the mean, over recall 0, 0.1, ..., 1, of the best
-  precision at that recall or above); it is reported beside (`map_11pt`) and is usually a little higher.
+  scikit-learn's `average_precision_score` (`multilabel.average_precision`), which VISSL's
+  cross-validation uses too. The VOC 2007 devkit reported an 11-point interpolated AP (the mean,
+  over recall 0, 0.1, ..., 1, of the best precision at that recall or above); it is reported beside
+  (`map_11pt`). VISSL's test AP (`svm_utils/evaluate.py`, seen) interpolates at every recall step
+  (precision made non-increasing), so it is at least the non-interpolated AP on the same scores.
 
 `seed_figure` pretrains the networks on photos (`photo_pretraining`) and probes every layer on
 `voc07`, beside random weights whose BatchNorm statistics come from the same photos.
@@ -251,7 +252,8 @@ def _fit_class(F_train, y, keep, fold, folds, C_grid, tol):
 def probe_voc07(F_train: torch.Tensor, train: VOCData, F_test: torch.Tensor, test: VOCData, C_grid=(0.1, 1.0),
                 folds: int = 3, seed: int = 0, tol=PROBE_TOL, workers: int | None = None) -> dict:
     """Lesson 5: one layer's VOC07 score: L2-normalised features, a logistic probe per class with C chosen per class by
-    `folds`-fold cross-validated AP on trainval, the test split scored once.
+    `folds`-fold cross-validated AP on trainval, the test split scored once. Difficult-only image-class pairs are
+    negatives in fitting and cross-validation and left out of the test AP (VISSL's rule; the module's docstring).
 
     Returns dict(map, map_11pt, val_map, num_classes, C and aps (per scored class), scores (the test images'
     (N, 20) scores; 0 in the columns of classes not scored)). A class is
@@ -268,8 +270,8 @@ def probe_voc07(F_train: torch.Tensor, train: VOCData, F_test: torch.Tensor, tes
     F_train, F_test = l2_normalise(F_train.float()), l2_normalise(F_test.float())
     fold = _folds(len(F_train), folds, seed)
     test_ok = set(scorable(test.labels, test.ignore))
-    classes = [j for j in range(len(VOC_CLASSES))
-               if j in test_ok and _both_kinds(train.labels[~train.ignore[:, j], j])]
+    classes = [j for j in range(len(VOC_CLASSES)) if j in test_ok and _both_kinds(train.labels[:, j])]
+    every = torch.ones(len(F_train), dtype=torch.bool)  # difficult-only pairs stay in fitting, as negatives
     if not classes:
         raise ValueError("no class can be scored: each needs positive and negative trainval images and a positive "
                          "test image")
@@ -277,8 +279,8 @@ def probe_voc07(F_train: torch.Tensor, train: VOCData, F_test: torch.Tensor, tes
     threads = torch.get_num_threads()  # each fit runs on one thread; restored whatever the order the fits end in
     try:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            fitted = list(pool.map(lambda j: _fit_class(F_train, train.labels[:, j], ~train.ignore[:, j], fold,
-                                                        folds, C_grid, tol), classes))
+            fitted = list(pool.map(lambda j: _fit_class(F_train, train.labels[:, j], every, fold, folds, C_grid,
+                                                        tol), classes))
     finally:
         torch.set_num_threads(threads)
     with torch.no_grad():
