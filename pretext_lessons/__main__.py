@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from .core.data import FOLDER_PHOTOS, FOLDER_SIZE, make_photo_folder
+from .experiments.voc07 import preflight
 from .grading import cli as grading_cli
 from .notebook.execute import BUILD, PRESET_CHOICES, run_course
 from .notebook.html import write_html
@@ -47,8 +48,6 @@ def main(argv=None) -> int:
     if args.command == "course":
         out = Path(args.out) if args.out else BUILD / "notebooks"
         if args.preset:
-            from .experiments.voc07 import preflight
-
             for line in preflight(args.preset):
                 print(line)
         times = run_course(names=args.names or None, dataset=args.dataset, out_dir=out, preset=args.preset)

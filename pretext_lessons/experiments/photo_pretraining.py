@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from ..core.data import data_dir, to_float
+from ..core.data import data_dir
 from ..core.task import PretextTask
 from ..core.training import train_or_load
 from ..core.validate import check_int
@@ -105,7 +105,7 @@ class PhotoTask(PretextTask):
 
 def photo_task(name: str = "jigsaw", preset: str = "full") -> PhotoTask:
     """Lesson 5: the preset's jigsaw or rotation task on photos (geometry in PHOTO_PRESETS, attributed in the module)."""
-    settings = _preset(preset)
+    settings = photo_preset(preset)
     if name not in PHOTO_TASKS:
         raise ValueError(f"name must be one of {PHOTO_TASKS}, got {name!r}")
     geometry = dict(settings[name])
@@ -114,7 +114,8 @@ def photo_task(name: str = "jigsaw", preset: str = "full") -> PhotoTask:
     return PhotoTask(inner=inner, resize=resize, crop=crop)
 
 
-def _preset(preset: str) -> dict:
+def photo_preset(preset: str) -> dict:
+    """Lesson 5: the settings of a photo preset ('full' or 'tiny', PHOTO_PRESETS), with a clear error for any other."""
     if preset not in PHOTO_PRESETS:
         raise ValueError(f"preset must be one of {tuple(PHOTO_PRESETS)}, got {preset!r}")
     return PHOTO_PRESETS[preset]
@@ -192,7 +193,7 @@ def pretrain_on_photos(task: str = "jigsaw", preset: str = "full", photos=None, 
     last `num_val` of them are held out for the pretext accuracy. `arch` defaults to the preset's
     ('resnet18'; 'resnet50' when the GPU allows). `train` overrides the preset's recipe entries.
     """
-    settings = _preset(preset)
+    settings = photo_preset(preset)
     recipe = dict(settings["train"])
     unknown = set(train) - set(recipe)
     if unknown:

@@ -50,10 +50,12 @@ from ..core.models import evaluating, trunk_of
 from ..core.multilabel import average_precision, fit_multilabel
 from ..core.probe import layer_features
 from ..core.results import load_or_measure, source_fingerprint, state_fingerprint
+from ..core.stats import compare
 from ..core.training import fingerprint, grading, set_seed
 from ..core.validate import check_int
 from . import photo_pretraining
-from .photo_pretraining import PHOTO_PRESETS, how_to_get_photos, photos_available
+from .capstone import random_with_statistics
+from .photo_pretraining import how_to_get_photos, photos_available
 
 VOC_CLASSES = ("aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
                "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor")
@@ -354,9 +356,7 @@ def seed_figure(preset: str = "full", voc_root=None, photos=None, tasks=("jigsaw
     `photos`: a uint8 tensor, 'stl10' or a folder (default `photo_pretraining.default_photos()`);
     `voc_root` default `default_voc_root()`. Checkpoints and rows are cached, so a second run reads them.
     """
-    from .capstone import random_with_statistics
-
-    settings, photo = _voc_preset(preset), photo_pretraining._preset(preset)
+    settings, photo = _voc_preset(preset), photo_pretraining.photo_preset(preset)
     arch = arch or photo["arch"]
     log = log or (lambda *_: None)
     start = time.perf_counter()
@@ -390,8 +390,6 @@ def seed_figure(preset: str = "full", voc_root=None, photos=None, tasks=("jigsaw
 def figure_lines(rows, task: str = "jigsaw") -> list[str]:
     """Lesson 5: the figure read from its rows: per network the layer chosen on trainval (cross-validated mAP), its
     test mAP and the last layer's; with two seeds or more, the last layer against the best earlier one as a verdict."""
-    from ..core.stats import compare
-
     lines = []
     for name in sorted({r["task"] for r in rows}, key=lambda n: (n == RANDOM, n)):
         for arch in sorted({r["arch"] for r in rows if r["task"] == name}):
