@@ -51,7 +51,7 @@ from ..core.multilabel import average_precision, fit_multilabel
 from ..core.probe import layer_features
 from ..core.results import load_or_measure, source_fingerprint, state_fingerprint
 from ..core.stats import compare
-from ..core.training import fingerprint, grading, set_seed
+from ..core.training import fingerprint, grading, set_seed, try_device
 from ..core.validate import check_int
 from . import photo_pretraining
 from .capstone import random_with_statistics
@@ -379,8 +379,7 @@ def seed_figure(preset: str = "full", voc_root=None, photos=None, tasks=("jigsaw
         set_seed(seed)
         net = random_with_statistics(reference, arch, seed, "full", X=X[:settings["stats_images"]], width=64,
                                      batch_size=photo["train"]["batch_size"])
-        if device is not None:
-            net = net.to(device)
+        net = net.to(try_device(device))  # built on the CPU: its features are computed where the others' are
         # shown images as the pretext networks' trunks are (the first task's preprocess), labelled RANDOM
         rows += [dict(r, task=RANDOM) for r in probe_layers(net, reference, arch, seed, train, test, preset)]
         log(f"probed seed {seed} in {time.perf_counter() - start:.0f} s so far")
