@@ -70,7 +70,9 @@ def test_probe_on_the_fixture_scores_its_own_scores_as_scikit_learn_does(splits)
     F_train = train.labels.float() @ torch.randn(20, 32, generator=g) + 0.3 * torch.randn(40, 32, generator=g)
     F_test = test.labels.float() @ torch.randn(20, 32, generator=torch.Generator().manual_seed(1)) \
         + 0.3 * torch.randn(24, 32, generator=g)
+    threads = torch.get_num_threads()
     got = voc07.probe_voc07(F_train, train, F_test, test, C_grid=(0.1, 1.0), folds=2, workers=2)
+    assert torch.get_num_threads() == threads, "the probe must give the caller's thread count back"
     classes = [voc07.VOC_CLASSES.index(c) for c in got["aps"]]
     assert got["num_classes"] == len(classes) == len(voc07.FIXTURE_CLASSES)
     aps = [average_precision_score(test.labels[~test.ignore[:, j], j].numpy(),
@@ -78,7 +80,6 @@ def test_probe_on_the_fixture_scores_its_own_scores_as_scikit_learn_does(splits)
     assert got["map"] == pytest.approx(sum(aps) / len(aps), abs=1e-12)
     assert got["map"] > 0.9
     assert set(got["C"].values()) <= {0.1, 1.0}
-    assert torch.get_num_threads() >= 1
 
 
 def test_eleven_point_ap_is_the_voc07_devkit_definition():

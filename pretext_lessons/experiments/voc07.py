@@ -34,6 +34,7 @@ The downstream task `voc07` (Goyal et al. 2019; VISSL's `eval_resnet_8gpu_transf
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import dataclasses
 import math
 import os
@@ -251,6 +252,14 @@ def _fit_class(F_train, y, keep, fold, folds, C_grid, tol):
     return C, by_C[C], fit_multilabel(F_train[keep], y[keep, None], C, tol=tol)
 
 
+def _blas_threads(limit: int):
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=limit)
+
+
 def probe_voc07(F_train: torch.Tensor, train: VOCData, F_test: torch.Tensor, test: VOCData, C_grid=(0.1, 1.0),
                 folds: int = 3, seed: int = 0, tol=PROBE_TOL, workers: int | None = None) -> dict:
     """Lesson 5: one layer's VOC07 score: L2-normalised features, a logistic probe per class with C chosen per class by
@@ -278,9 +287,13 @@ def probe_voc07(F_train: torch.Tensor, train: VOCData, F_test: torch.Tensor, tes
         raise ValueError("no class can be scored: each needs positive and negative trainval images and a positive "
                          "test image")
     workers = min(8, os.cpu_count() or 1) if workers is None else check_int("workers", workers)
-    threads = torch.get_num_threads()  # each fit runs on one thread; restored whatever the order the fits end in
+    # Each fit runs on one thread and sets that itself, then puts back what it found; fits ending in any order on
+    # several threads would put back each other's values. One thread is set here first and the caller's numbers
+    # restored once, after the last fit.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     try:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        with _blas_threads(1), concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
             fitted = list(pool.map(lambda j: _fit_class(F_train, train.labels[:, j], every, fold, folds, C_grid,
                                                         tol), classes))
     finally:
