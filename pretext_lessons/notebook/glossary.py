@@ -123,7 +123,7 @@ def prose(markdown: str) -> str:
 
 def glossary_markdown() -> str:
     """Lesson 0: the "words you will meet" box, as markdown."""
-    lines = ["**Words you will meet.** Each is defined again where a lesson first uses it.", ""]
+    lines = ["Each is defined again where a lesson first uses it.", ""]
     lines += [f"- **{entry['term']}**: {entry['definition']}" for entry in GLOSSARY]
     return "\n".join(lines)
 
