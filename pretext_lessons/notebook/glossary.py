@@ -96,7 +96,7 @@ GLOSSARY = (
          definition="*stochastic gradient descent*: the weights step against the loss's gradient on one small batch "
                     "at a time."),
     dict(term="CPU", uses=r"\bCPUs?\b",
-         defined_by=r"processor",
+         defined_by=r"processor|processing unit",
          definition="*central processing unit*: a computer's main processor; the course's quick preset is sized for "
                     "a laptop's."),
     dict(term="GPU", uses=r"\bGPUs?\b",
