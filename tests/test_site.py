@@ -93,6 +93,7 @@ def test_without_executed_lessons_it_says_what_to_run(tmp_path):
         site.build_site(tmp_path, tmp_path / "html")
 
 
+@pytest.mark.slow  # a second Sphinx build: the fixture's covers the fast tier
 def test_the_command_line_builds_the_site(tmp_path, capsys):
     executed = tmp_path / "notebooks"
     executed.mkdir()

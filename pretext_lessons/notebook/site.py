@@ -54,10 +54,10 @@ def run_box(name: str, repo: str | None) -> str:
                  f"of the course's package: in a first cell run `%env {URL_VARIABLE}=https://github.com/{repo}`, "
                  f"and the settings cell installs it from there.")
     else:
-        colab = (f"* **On Colab**: open `{COLAB.format(repo='OWNER/REPO', name=name)}` with the course's GitHub "
-                 f"address in place of OWNER/REPO (this site was built without `{URL_VARIABLE}`, so it cannot say "
-                 f"which), and in a first cell run `%env {URL_VARIABLE}=` with that address, so that the settings "
-                 f"cell installs the course's package.")
+        colab = (f"* **On Colab**: open `https://colab.research.google.com/github/` followed by "
+                 f"`OWNER/REPO/blob/main/notebooks/{name}`, with the course's GitHub address in place of OWNER/REPO "
+                 f"(this site was built without `{URL_VARIABLE}`, so it cannot say which), and in a first cell run "
+                 f"`%env {URL_VARIABLE}=` with that address, so that the settings cell installs the course's package.")
     return "```{admonition} Run this lesson\n" + local + "\n" + colab + "\n```"
 
 
