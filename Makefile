@@ -42,7 +42,7 @@ $(EXECUTED): $(STAMP) $(wildcard notebooks/*.ipynb) $(wildcard pretext_lessons/*
 	$(BIN)/python -m pretext_lessons course
 	touch $@
 
-html: $(EXECUTED)  ## an executed, readable copy of the course with its figures: build/html/index.html
+html: $(EXECUTED)  ## the course as a website (sidebar, search, syllabus, figures), built offline: build/html/index.html
 	$(BIN)/python -m pretext_lessons html
 
 clean:

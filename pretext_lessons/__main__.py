@@ -10,6 +10,7 @@ from .experiments.voc07 import preflight
 from .grading import cli as grading_cli
 from .notebook.execute import BUILD, PRESET_CHOICES, run_course
 from .notebook.html import write_html
+from .notebook.site import build_site
 
 
 def main(argv=None) -> int:
@@ -32,13 +33,21 @@ def main(argv=None) -> int:
     photos.add_argument("--test-per-class", type=int, default=150, help="test images per class (default 150)")
     photos.add_argument("--size", type=int, default=FOLDER_SIZE, help=f"image side in px (default {FOLDER_SIZE})")
     photos.add_argument("--seed", type=int, default=0)
-    sub.add_parser("html", help="write the executed lessons in build/notebooks as HTML pages with an index")
+    site = sub.add_parser("html", help="the course as a website: the executed lessons in build/notebooks as pages with "
+                                       "a sidebar, search and the syllabus as front page, in build/html")
+    site.add_argument("--executed", default=None, help="the executed lessons (default build/notebooks)")
+    site.add_argument("--out", default=None, help="where the site goes (default build/html)")
+    site.add_argument("--plain", action="store_true",
+                      help="plain pages with an index instead (nbconvert only, without the site extra)")
     grading_cli.add_commands(sub)  # release, grade
     args = parser.parse_args(argv)
     if args.command in grading_cli.COMMANDS:
         return grading_cli.run(args)
     if args.command == "html":
-        print(f"wrote {write_html()}")
+        if args.plain:
+            print(f"wrote {write_html(args.executed, args.out)}")
+        else:
+            print(f"wrote {build_site(args.executed, args.out)}")
     if args.command == "make-photo-folder":
         root = make_photo_folder(args.root, args.per_class, args.test_per_class, args.size, args.seed)
         print(f"wrote {root}: {len(FOLDER_PHOTOS)} classes ({', '.join(FOLDER_PHOTOS)}), "

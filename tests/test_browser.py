@@ -177,3 +177,60 @@ def test_explorer_redraws_in_jupyterlab(lab):
     assert (before_value, after_value) == ("0", "1"), f"the slider went {before_value} -> {after_value}, not 0 -> 1"
     assert after_src != before_src, "the explorer's picture did not change when its slider moved"
     assert after != before, "the screenshots before and after moving the slider are identical"
+
+
+# The course as a website (python -m pretext_lessons html): built offline from lesson 0 executed in the
+# grading preset, then read in Chromium from file:// with every other request refused.
+SITE_ARTIFACTS = ROOT / "build" / "test-artifacts" / "site"
+SIDEBAR_LINKS = "() => [...document.querySelectorAll('nav.bd-links a.reference.internal')].map(a => a.href)"
+LOADED_FIGURES = "() => [...document.querySelectorAll('article img')].filter(i => i.complete && i.naturalWidth > 0).length"
+
+
+@pytest.fixture(scope="module")
+def site_index(tmp_path_factory):
+    pytest.importorskip("myst_nb", reason="the website needs the site extra: pip install -e '.[site]'")
+    from pretext_lessons.notebook.execute import execute_notebook
+    from pretext_lessons.notebook.site import build_site
+
+    home = tmp_path_factory.mktemp("site")
+    execute_notebook(LESSON, home / "notebooks" / LESSON.name, env=kernel_env(PRETEXT_LESSONS_GRADING="1"))
+    return build_site(home / "notebooks", home / "html")
+
+
+def test_the_website_loads_offline_its_sidebar_links_work_and_a_figure_is_there(site_index):
+    SITE_ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    refused = []
+
+    def offline(route):
+        if route.request.url.startswith("file:"):
+            route.continue_()
+        else:
+            refused.append(route.request.url)
+            route.abort()
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            page.route("**/*", offline)
+            page.goto(site_index.as_uri())
+            assert "Syllabus" in page.inner_text("article")
+            links = page.evaluate(SIDEBAR_LINKS)
+            lesson_links = [link for link in links if link.endswith(f"{LESSON.stem}.html")]
+            assert lesson_links, f"the sidebar has no link to {LESSON.stem}: {links}"
+            page.click(f"nav.bd-links a[href$='{LESSON.stem}.html']")
+            page.wait_for_load_state("load")
+            assert page.url.endswith(f"{LESSON.stem}.html")
+            assert page.inner_text("article h1").startswith("Lesson 0")
+            assert "Run this lesson" in page.inner_text("article")
+            page.wait_for_function(f"() => ({LOADED_FIGURES})() > 0", timeout=30_000)
+            page.screenshot(path=str(SITE_ARTIFACTS / "lesson-0.png"))
+            for link in links:  # every page of the sidebar opens and has a title
+                page.goto(link)
+                assert page.inner_text("article h1").strip(), f"{link} has no title"
+            page.goto(site_index.parent.joinpath("search.html").as_uri() + "?q=pretext")
+            page.wait_for_selector("#search-results li", timeout=30_000)
+        finally:
+            browser.close()
+    assert all("mathjax" in url.lower() or "polyfill" in url.lower() for url in refused), (
+        f"the site asked the network for more than MathJax: {refused}")

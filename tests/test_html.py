@@ -38,6 +38,6 @@ def test_the_command_line_has_the_command(tmp_path, monkeypatch, capsys):
     executed.mkdir(parents=True)
     nbformat.write(lesson("Lesson A", "x"), executed / "00_a.ipynb")
     monkeypatch.setattr(html, "BUILD", tmp_path / "build")
-    assert main(["html"]) == 0
+    assert main(["html", "--plain"]) == 0
     assert (tmp_path / "build" / "html" / "index.html").exists()
     assert "index.html" in capsys.readouterr().out

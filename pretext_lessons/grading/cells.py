@@ -88,7 +88,8 @@ class Question:
 
 # What a graded cell asks of the student (issue 16), in a cell's metadata "pretext_lessons": {"kind": ...,
 # "needs_idea": true/false}; needs_idea false marks an item a student passes without the lesson's idea.
-ITEM_KINDS = ("implementation", "change-the-experiment", "predict-then-run", "read-a-result", "statistics", "written")
+ITEM_KINDS = ("implementation", "change-the-experiment", "predict-then-run", "read-a-result", "statistics", "written",
+              "control")
 ITEM_KEY = "pretext_lessons"
 
 

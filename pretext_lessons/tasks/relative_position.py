@@ -171,6 +171,51 @@ def drop_color(P: torch.Tensor, generator: torch.Generator | None = None, noise:
     return torch.where(is_kept[..., None, None], P, fill)
 
 
+
+def pixelate(P: torch.Tensor, side: int) -> torch.Tensor:
+    """Lesson 3: patches (..., C, H, W) shrunk to side x side pixels (antialiased), then enlarged back to H x W."""
+    if not isinstance(P, torch.Tensor) or P.dim() < 3 or not P.is_floating_point():
+        raise ValueError(f"P must be float patches (..., C, H, W), got "
+                         f"{type(P).__name__} of shape {tuple(getattr(P, 'shape', ()))}")
+    h, w = P.shape[-2:]
+    if isinstance(side, bool) or not isinstance(side, int) or not 1 <= side <= min(h, w):
+        raise ValueError(f"side must be an integer from 1 to the patch's side {min(h, w)}, got {side!r}")
+    flat = P.reshape(-1, *P.shape[-3:])
+    small = nn.functional.interpolate(flat, size=(side, side), mode="bilinear", antialias=True, align_corners=False)
+    return nn.functional.interpolate(small, size=(h, w), mode="bilinear", align_corners=False).reshape(P.shape)
+
+
+def random_pixelation(P: torch.Tensor, generator: torch.Generator | None = None, p: float = 1 / 3,
+                      min_pixels: int | None = None) -> torch.Tensor:
+    """Lesson 3: Doersch et al.'s defence against fine-texture shortcuts, as their released code does it.
+
+    cdoersch/deepcontext `train.py` (`prep_image`): a third of the patches are shrunk to a random
+    side whose area is uniform between `min_pixels` and the patch's (one pixel less per side), then
+    enlarged back, so that fine texture and exact pixel alignment cannot be relied on. The reference
+    shrinks 96 px patches to as few as 100 pixels (10 x 10); `min_pixels=None` keeps that proportion.
+    """
+    if not isinstance(P, torch.Tensor) or P.dim() < 3 or not P.is_floating_point():
+        raise ValueError(f"P must be float patches (..., C, H, W), got shape {tuple(getattr(P, 'shape', ()))}")
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ValueError(f"p must be a probability in [0, 1], got {p!r}")
+    check_generator(generator, P.device)
+    h, w = P.shape[-2:]
+    largest = max(1, min(h, w) - 1) ** 2
+    if min_pixels is None:
+        min_pixels = min(largest, max(1, round(min(h, w) * 10 / 96)) ** 2)
+    if isinstance(min_pixels, bool) or not isinstance(min_pixels, int) or not 1 <= min_pixels <= largest:
+        raise ValueError(f"min_pixels must be an integer from 1 to {largest} for {h} x {w} patches "
+                         f"(the reference: 100 for 96 px patches), got {min_pixels!r}")
+    flat = P.reshape(-1, *P.shape[-3:])
+    chosen = torch.rand(len(flat), generator=generator, device=P.device) < p
+    area = min_pixels + torch.rand(len(flat), generator=generator, device=P.device) * (largest - min_pixels)
+    sides = area.sqrt().long().tolist()
+    out = flat.clone()
+    for i in chosen.nonzero().flatten().tolist():
+        out[i] = pixelate(flat[i], sides[i])
+    return out.reshape(P.shape)
+
+
 def sample_pairs(X: torch.Tensor, generator: torch.Generator | None = None, *, patch: int = 7, gap: int = 2,
                  jitter: int = 1, normalize: bool = True,
                  color_drop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
