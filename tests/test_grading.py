@@ -479,7 +479,8 @@ def test_grader_writes_reports_and_a_gradebook(graded):
     by_path = sorted(reports.values(), key=lambda r: r["submission"])  # the gradebook's order: shards merge to it
     assert [r["student"] for r in rows] == [r["student"] for r in by_path]
     ann = next(r for r in rows if r["student"] == "ann")
-    assert (float(ann["points"]), float(ann["q1"]), ann["q3"]) == (5.0, 2.0, "pending")
+    assert (float(ann["points_earned"]), float(ann["q1"]), ann["q3"]) == (5.0, 2.0, "pending")
+    assert (float(ann["points_autograded"]), float(ann["points_pending"]), ann["sandbox"]) == (5.0, 2.0, "bubblewrap")
     for report in reports.values():
         saved = json.loads(Path(report["report"]).read_text())
         assert saved["points"] == report["points"]
