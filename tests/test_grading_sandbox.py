@@ -328,3 +328,31 @@ def test_the_students_copy_refuses_a_folder_with_files(tmp_path):
     (tmp_path / "full" / "x").write_text("x")
     with pytest.raises(ValueError, match="out must be a new or empty folder"):
         write_student_copy(tmp_path / "full")
+
+
+# ---------- the preamble ----------
+
+def test_the_preamble_binds_the_fixed_cells_imports_and_helpers_again_and_not_the_answers():
+    import ast
+
+    from pretext_lessons.grading.catalog import load_exercise
+    from pretext_lessons.grading.cells import is_answer, read_notebook
+
+    exercise = load_exercise(ROOT / "solutions" / "01_rotation.ipynb")
+    code = grader.preamble(exercise)
+    tree = ast.parse(code)
+    imported = {a.asname or a.name.split(".")[0] for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+                for a in n.names}
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    assert {"torch", "show_images"} <= imported
+    assert "importlib.reload" in code.replace("_grader_importlib", "importlib")
+    answers = {n.name for c in read_notebook(exercise.path).cells if c.cell_type == "code" and is_answer(c)
+               for n in ast.parse(c.source).body if isinstance(n, ast.FunctionDef)}
+    assert answers and not (answers & defined), "the student's own functions are never replaced"
+    # it runs: a namespace whose helper was replaced gets the module's own back
+    from pretext_lessons.notebook import checks
+
+    ns = {"expect": lambda *a, **k: None}
+    exec(grader.preamble(load_exercise(Path(__file__).parent / "fixtures" / "grading" / "solutions" /
+                                       "90_toy.ipynb")), ns)
+    assert ns["expect"] is checks.expect

@@ -153,11 +153,16 @@ def kernel_manager(workdir: Path, prefix: list[str]) -> AsyncKernelManager:
                               kernel_spec_manager=KernelSpecManager(kernel_dirs=[str(workdir / "kernels")]))
 
 
-def limits(memory_bytes: int):
-    """Lesson 0: the function the kernel's process runs before it starts: no core files, at most `memory_bytes`."""
+FILE_BYTES = 2**30  # the largest file a kernel may write (RLIMIT_FSIZE): a write beyond it fails (EFBIG)
+
+
+def limits(memory_bytes: int, file_bytes: int = FILE_BYTES):
+    """Lesson 0: the function the kernel's process runs before it starts: no core files, at most `memory_bytes`
+    of address space, no file larger than `file_bytes`."""
     def apply():
         # best effort: some systems (macOS) refuse RLIMIT_AS; the kernel then runs without the limit
-        wanted = [(resource.RLIMIT_CORE, 0)] + ([(resource.RLIMIT_AS, memory_bytes)] if memory_bytes else [])
+        wanted = [(resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, file_bytes)]
+        wanted += [(resource.RLIMIT_AS, memory_bytes)] if memory_bytes else []
         for limit, value in wanted:
             try:
                 resource.setrlimit(limit, (value, value))

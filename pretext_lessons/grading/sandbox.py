@@ -120,6 +120,17 @@ def python_paths() -> list[Path]:
     return [p for p in out if not any(q != p and _inside(p, q) for q in out)]
 
 
+TMPFS_BYTES = 512 * 2**20  # the sandbox's /tmp and /dev/shm, each
+
+
+@functools.lru_cache(maxsize=4)
+def _bwrap_has_size(bwrap: str) -> bool:
+    try:
+        return "--size" in subprocess.run([bwrap, "--help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def visible_paths(workdir: Path, package_root: Path) -> dict:
     """Lesson 0: what a sandboxed kernel sees, by role: read-only system, Python, package, data; writable workdir.
 
@@ -141,8 +152,11 @@ def bwrap_prefix(bwrap: str, workdir: Path, package_root: Path) -> list[str]:
     the rest empty. No course folder, no `.git`, no `solutions/`, no home, no other submission, no
     report. No network, its own processes (a pid namespace), its own session.
     """
-    # the empty folders first: a bind made before a tmpfs on its parent would vanish under it
-    args = [bwrap, "--tmpfs", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm"]
+    # the empty folders first: a bind made before a tmpfs on its parent would vanish under it. /tmp and
+    # /dev/shm live in memory that RLIMIT_AS does not count: capped where bwrap can (--size, bwrap >= 0.8)
+    size = ["--size", str(TMPFS_BYTES)] if _bwrap_has_size(bwrap) else []
+    args = [bwrap, "--tmpfs", "/", "--dev", "/dev", "--proc", "/proc", *size, "--tmpfs", "/tmp",
+            *size, "--tmpfs", "/dev/shm"]
     visible = visible_paths(workdir, package_root)
     for path in visible["system"]:
         if path.is_symlink() and path.parent == Path("/"):
