@@ -130,7 +130,7 @@ def _evaluate(source, preamble="", namespace=None):
 
     ns = {} if namespace is None else namespace
     nonce = "n0nce"
-    expression = runner.test_expression(source, preamble, nonce)
+    expression = runner.verdict_expression(source, preamble, nonce)
     try:
         value = {"status": "ok", "data": {"text/plain": repr(eval(expression, ns, ns))}}
     except Exception as err:  # noqa: BLE001 - as IPython's user_expressions catches
@@ -139,38 +139,38 @@ def _evaluate(source, preamble="", namespace=None):
 
 
 def test_a_passing_test_returns_its_nonce_and_its_last_value():
-    from pretext_lessons.grading.runner import TEST_KEY, test_verdict
+    from pretext_lessons.grading.runner import TEST_KEY, read_verdict
 
     reply, nonce = _evaluate("assert answer == 3\nanswer / 2", namespace={"answer": 3})
-    assert test_verdict(reply, TEST_KEY, nonce) == {"status": "ok", "value": "1.5"}
+    assert read_verdict(reply, TEST_KEY, nonce) == {"status": "ok", "value": "1.5"}
     reply, nonce = _evaluate("assert answer == 3", namespace={"answer": 3})
-    assert test_verdict(reply, TEST_KEY, nonce) == {"status": "ok", "value": ""}
+    assert read_verdict(reply, TEST_KEY, nonce) == {"status": "ok", "value": ""}
 
 
 def test_a_failing_test_is_an_error_whatever_the_kernel_said_of_its_own_code():
-    from pretext_lessons.grading.runner import TEST_KEY, test_verdict
+    from pretext_lessons.grading.runner import TEST_KEY, read_verdict
 
     reply, nonce = _evaluate("assert answer == 3, 'answer must be 3'", namespace={"answer": 4})
-    verdict = test_verdict(reply, TEST_KEY, nonce)
+    verdict = read_verdict(reply, TEST_KEY, nonce)
     assert (verdict["status"], verdict["ename"], verdict["evalue"]) == ("error", "AssertionError", "answer must be 3")
     # a kernel whose run_cell or user_expressions was patched: no value, or a value without the nonce
-    assert test_verdict({"status": "ok", "user_expressions": {}}, TEST_KEY, nonce)["ename"] == "GraderError"
+    assert read_verdict({"status": "ok", "user_expressions": {}}, TEST_KEY, nonce)["ename"] == "GraderError"
     forged = {"status": "ok", "user_expressions": {TEST_KEY: {"status": "ok", "data": {"text/plain": "'passed'"}}}}
-    assert test_verdict(forged, TEST_KEY, nonce)["ename"] == "GraderError"
-    assert test_verdict({"status": "error", "ename": "CellTimeoutError", "evalue": "longer than 5 s"},
+    assert read_verdict(forged, TEST_KEY, nonce)["ename"] == "GraderError"
+    assert read_verdict({"status": "error", "ename": "CellTimeoutError", "evalue": "longer than 5 s"},
                         TEST_KEY, nonce)["status"] == "timeout"
 
 
 def test_the_preamble_runs_before_the_test_in_the_same_expression():
-    from pretext_lessons.grading.runner import TEST_KEY, test_verdict
+    from pretext_lessons.grading.runner import TEST_KEY, read_verdict
 
     # the answer cell reassigned the fixed data and the helper; the preamble binds both again
     ns = {"data": [0], "expect": lambda *a: None}
     preamble = "data = [1, 2]\ndef expect(ok, message):\n    assert ok, message\n"
     reply, nonce = _evaluate("expect(len(data) == 2, 'data was replaced')", preamble, ns)
-    assert test_verdict(reply, TEST_KEY, nonce)["status"] == "ok"
+    assert read_verdict(reply, TEST_KEY, nonce)["status"] == "ok"
     reply, nonce = _evaluate("expect(len(data) == 3, 'wrong length')", preamble, {"expect": lambda *a: None})
-    assert test_verdict(reply, TEST_KEY, nonce)["evalue"] == "wrong length"
+    assert read_verdict(reply, TEST_KEY, nonce)["evalue"] == "wrong length"
 
 
 # ---------- the names a hidden test reads from fixed cells are bound again before it ----------

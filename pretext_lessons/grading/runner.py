@@ -8,13 +8,14 @@ Inside: an endless loop is interrupted (or the kernel restarted, the cells that 
 replayed), a dying kernel is restarted, and the other cells still run.
 
 Test cells do not go through IPython's `run_cell`: each is sent as a `user_expressions` entry of an
-execute request (see `test_expression`), which the kernel evaluates with `eval` after the request's
+execute request (see `verdict_expression`), which the kernel evaluates with `eval` after the request's
 own code ("pass"). So a submission that patched `run_cell`, `run_cell_async`, the input or AST
 transformers, `showtraceback` or the display hooks cannot make a failing test report success: the
 test's verdict is the expression's value, which carries a random nonce only a test that ran to its
 end returns (no nonce: failed). Before the test, in the same expression, the exercise's own helpers
-and fixed data are bound again (the job's `preamble`), so an answer cell that redefined `expect` or
-reassigned a fixed cell's data does not pass a test. The kernel starts with a memory limit (RLIMIT_AS) and, where the
+(the job's `preamble`) and the values it reads from fixed cells (the job's `rebind`) are bound
+again, so an answer cell that redefined `expect` or reassigned a fixed cell's data does not pass a
+test. The kernel starts with a memory limit (RLIMIT_AS), a file-size limit and, where the
 grader found bubblewrap, inside its sandbox (the job's `kernel_prefix`). Each code cell gets
 `metadata.grader = {"status": ok|error|timeout|died|out_of_memory|not_run, "ename", "evalue", "seconds"}`.
 
@@ -65,7 +66,7 @@ _verdict = {nonce!r} + ':' + ('' if _value is None else repr(_value))
 """
 
 
-def test_expression(source: str, preamble: str, nonce: str, restore: str = "") -> str:
+def verdict_expression(source: str, preamble: str, nonce: str, restore: str = "") -> str:
     """Lesson 0: the expression that runs one test cell in the kernel; its value starts with `nonce`.
 
     Before the test: `preamble` in the user's namespace (helpers bound again), then `restore` with
@@ -82,7 +83,7 @@ def code_expression(code: str) -> str:
     return _EXPRESSION.format(harness=code + "\n_verdict = 'ok'\n")
 
 
-def test_verdict(reply: dict, key: str, nonce: str) -> dict:
+def read_verdict(reply: dict, key: str, nonce: str) -> dict:
     """Lesson 0: a test's grader status from the execute reply of its expression.
 
     Passed only when the expression returned a text that starts with the nonce; an error in the
@@ -228,9 +229,10 @@ class _Run:
         return info
 
     async def execute_test(self, cell, index: int, timeout: float) -> dict:
-        """Run a test cell as a verified expression (see `test_expression`); its outputs go to `cell`."""
+        """Run a test cell as a verified expression (see `verdict_expression`); its outputs go to `cell`."""
         nonce = secrets.token_hex(16)
-        expression = test_expression(cell.source, self.preamble, nonce, self.rebind["tests"].get(_grade_id(cell), ""))
+        restore = self.rebind["tests"].get(_grade_id(cell), "")
+        expression = verdict_expression(cell.source, self.preamble, nonce, restore)
         source, cell.source = cell.source, "pass"
         try:
             info = await self.execute(cell, index, timeout, {TEST_KEY: expression})
@@ -241,7 +243,7 @@ class _Run:
         reply = self.replies.get(index, {})
         if info["status"] == "error":  # the request's own "pass" failed: the kernel is not running code as sent
             reply = {}
-        verdict = test_verdict(reply, TEST_KEY, nonce)
+        verdict = read_verdict(reply, TEST_KEY, nonce)
         verdict["seconds"] = info.get("seconds", 0)
         if verdict["status"] == "error":
             if OUT_OF_MEMORY.search(f"{verdict['ename']}: {verdict['evalue']}"):
