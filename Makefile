@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 CHECK_STAMP := $(VENV)/.installed-check
 
-.PHONY: setup course test check constraints lab html release clean
+.PHONY: setup course test check constraints lab html release student clean
 
 $(STAMP): pyproject.toml constraints.txt scripts/setup.sh
 	bash scripts/setup.sh
@@ -32,6 +32,11 @@ constraints: $(STAMP)  ## write constraints.txt from .venv (after a green `make 
 
 release: $(STAMP)  ## write exercises/ from solutions/ (instructors)
 	$(BIN)/python -m pretext_lessons release
+
+STUDENT_OUT ?= build/student
+student: $(STAMP)  ## write the students' copy (lessons, released exercises, package, set-up; no solutions, no history) to $(STUDENT_OUT)
+	rm -rf $(STUDENT_OUT)
+	$(BIN)/python -m pretext_lessons student $(STUDENT_OUT)
 
 lab: $(STAMP)  ## open the course in JupyterLab (lessons in notebooks/, exercises in exercises/)
 	$(BIN)/jupyter lab --ServerApp.root_dir=. notebooks/00_introduction.ipynb

@@ -10,6 +10,12 @@ tests swapped in, no reports), one at a time; and nbgrader's `autograde` (one st
 each with a checkpoint folder of its own as our grader gives each submission). Our grader runs
 them with `--jobs 1` and with `--jobs N` (each kernel under its supervisor, in the sandbox where
 bubblewrap works, with its memory limit).
+
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_grading.py --class-size 30 --jobs 2 [--exercise 01_rotation]
+
+grades a class of one exercise (`--class-size` submissions: its solution and its untouched release in
+turn, each under a name of its own) with `grade --jobs N`, in the sandbox (grading refuses without
+it), and prints submissions per minute against the bar of 20 a minute on an idle machine; no baselines.
 """
 from __future__ import annotations
 
@@ -93,8 +99,43 @@ def nbgrader_autograde(paths: list[Path], solutions: Path, folder: Path) -> floa
     return time.perf_counter() - start
 
 
+def class_of(solutions: Path, folder: Path, size: int, exercise: str) -> list[Path]:
+    """`size` submissions of one exercise: its solution and its untouched release in turn."""
+    released = folder / "released"
+    release(solutions, released)
+    sources = {p.stem: p for p in solution_paths(solutions)}
+    if exercise not in sources:
+        raise ValueError(f"exercise must be one of {sorted(sources)}, got {exercise!r}")
+    paths = []
+    for i in range(size):
+        source = sources[exercise] if i % 2 == 0 else released / f"{exercise}.ipynb"
+        target = folder / "class" / f"student{i:03d}" / exercise / f"{exercise}.ipynb"
+        target.parent.mkdir(parents=True)
+        paths.append(Path(shutil.copy(source, target)))
+    return paths
+
+
+def grade_class(size: int, jobs: int, exercise: str, solutions: Path) -> None:
+    """Grade a class of one exercise in the sandbox; print submissions per minute and whether every grade is right."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = class_of(solutions, Path(tmp), size, exercise)
+        print(f"{size} submissions of {exercise} (solution and release in turn); {os.cpu_count()} CPUs; "
+              f"sandbox: {bwrap_status()[0] or bwrap_status()[1]}; load average {os.getloadavg()[0]:.1f} at start")
+        start = time.perf_counter()
+        reports = grade(paths, out=Path(tmp) / "reports", jobs=jobs, solutions=solutions, sandbox=True)
+        seconds = time.perf_counter() - start
+        wrong = [r["submission"] for i, r in enumerate(sorted(reports, key=lambda r: r["submission"]))
+                 if r["sandbox"] != "bubblewrap" or r["points"] != (r["auto_points"] if i % 2 == 0 else 0)]
+        print(f"pretext-lessons grade --jobs {jobs}, sandbox on: {seconds:.1f} s, {60 * size / seconds:.1f} "
+              f"submissions per minute (bar: >= 20 on an idle machine); grades as expected: {not wrong} {wrong[:3]}")
+        print(f"load average {os.getloadavg()[0]:.1f} at the end (timings are inflated on a shared machine)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--class-size", type=int, default=0,
+                        help="grade a class of this many submissions of --exercise only (no baselines)")
+    parser.add_argument("--exercise", default="01_rotation", help="the class's exercise (default 01_rotation)")
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--solutions", default=None, help="default solutions/ (the test fixture when empty)")
@@ -104,6 +145,9 @@ def main() -> None:
     if not solution_paths(solutions):
         solutions = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "grading" / "solutions"
         print(f"solutions/ is empty: measuring the test fixture in {solutions}")
+    if args.class_size:
+        grade_class(args.class_size, args.jobs, args.exercise, solutions)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         wanted = {n for n in args.exercises.split(",") if n}
         paths = submissions(solutions, Path(tmp), args.copies, wanted)

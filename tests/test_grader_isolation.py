@@ -4,7 +4,8 @@ the test session with it.
 
 Without the sandbox: a submission that kills its parent, redefines or patches the test helpers,
 leaves processes running or allocates beyond the memory limit costs only itself. With bubblewrap
-(tested only where it works here): it cannot write outside its working folder nor read solutions/.
+(skipped where it cannot start, a failure under CI=true): it cannot write outside its working folder,
+read solutions/ or the repository's history.
 """
 import csv
 import json
@@ -160,16 +161,29 @@ def test_a_submission_beyond_its_memory_limit_is_reported_out_of_memory(hostile)
 BWRAP, WHY_NOT = bwrap_status()
 
 
-@pytest.mark.skipif(BWRAP is None, reason=f"no working sandbox here: {WHY_NOT}")
+def need_sandbox():
+    """Skip where bubblewrap cannot start, except in CI (CI=true), where that is a failure."""
+    if BWRAP is None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false"):
+            pytest.fail(f"CI must run the sandbox tests, but there is no working sandbox here: {WHY_NOT}")
+        pytest.skip(f"no working sandbox here: {WHY_NOT}")
+
+
 def test_the_sandbox_keeps_a_submission_in_its_working_folder(tmp_path, released_toy):
+    need_sandbox()
     token = secrets.token_hex(8)
     folder = tmp_path / "submissions"
     out = tmp_path / "reports"
     targets = [ROOT / f"escape-{token}", Path.home() / f"escape-{token}", folder / f"escape-{token}",
                out / f"escape-{token}", Path("/tmp") / f"escape-{token}", Path("/var/tmp") / f"escape-{token}"]
     writes = "".join(f"try:\n    open({str(t)!r}, 'w').write('x')\nexcept OSError:\n    pass\n" for t in targets)
+    # the repository's history: `git show` from the course folder, or its objects read directly
+    history = (f"import subprocess\n_git = subprocess.run(['git', '-C', {str(ROOT)!r}, 'show', "
+               f"'HEAD:solutions/01_rotation.ipynb'], capture_output=True, text=True)\n"
+               f"assert _git.returncode != 0 and not _git.stdout, 'the history is readable'\n"
+               f"assert not __import__('os').path.exists({str(ROOT / '.git')!r})\n")
     reads = f"_solution = open({str(TOY)!r}).read()\n"
-    subs = [_submission(released_toy, folder, "escaper", writes + RIGHT_COUNT, reads + RIGHT_FLIP),
+    subs = [_submission(released_toy, folder, "escaper", writes + history + RIGHT_COUNT, reads + RIGHT_FLIP),
             _write(read_notebook(TOY), folder / "ann-90_toy.ipynb")]
     try:
         done = grade_cli(subs, out, "--sandbox")
@@ -177,7 +191,7 @@ def test_the_sandbox_keeps_a_submission_in_its_working_folder(tmp_path, released
         reports = reports_in(out)
         assert reports["ann"]["points"] == 5 and reports["ann"]["sandbox"] == "bubblewrap"
         escaper = reports["escaper"]
-        assert escaper["questions"]["q1"]["points"] == 2  # its own folder and the rest of the cell worked
+        assert escaper["questions"]["q1"]["points"] == 2, escaper  # its own folder and the rest of the cell worked
         q2 = escaper["questions"]["q2"]
         assert q2["points"] == 0 and any("No such file" in f["message"] or "denied" in f["message"]
                                          for f in q2["failures"]), q2
@@ -188,14 +202,23 @@ def test_the_sandbox_keeps_a_submission_in_its_working_folder(tmp_path, released
                 t.unlink()
 
 
-def test_without_bwrap_the_grader_says_so_once_and_goes_on(tmp_path):
+def test_unsandboxed_grading_is_refused_unless_asked_and_then_labelled(tmp_path):
     path = shutil.copy(TOY, tmp_path / "ann-90_toy.ipynb")
     env_path = os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep)
                                if not (Path(p) / "bwrap").exists())
     cmd = [sys.executable, "-m", "pretext_lessons", "grade", str(path), "--solutions", str(FIXTURES),
            "--out", str(tmp_path / "out")]
-    done = subprocess.run(cmd, cwd=ROOT, env=dict(os.environ, **kernel_env(), PATH=env_path), text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+    env = dict(os.environ, **kernel_env(), PATH=env_path)
+    refused = subprocess.run(cmd, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             timeout=600)
+    assert refused.returncode == 2 and "bubblewrap (bwrap) is not installed" in refused.stdout, refused.stdout
+    assert not (tmp_path / "out").exists()
+    done = subprocess.run(cmd + ["--no-sandbox"], cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:]
-    assert done.stdout.count("grading without a sandbox: bubblewrap (bwrap) is not installed") == 1
-    assert reports_in(tmp_path / "out")["ann"]["points"] == 5
+    assert done.stdout.count("grading unsandboxed (--no-sandbox)") == 1
+    report = reports_in(tmp_path / "out")["ann"]
+    assert report["points"] == 5 and report["sandbox"] == "unsandboxed"
+    assert "UNSANDBOXED" in (tmp_path / "out" / "ann-90_toy.txt").read_text()
+    rows = list(csv.DictReader(open(tmp_path / "out" / "gradebook.csv")))
+    assert [r["sandbox"] for r in rows] == ["unsandboxed"]

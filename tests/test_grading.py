@@ -271,7 +271,7 @@ def test_check_explains_unanswered_and_undefined(released_toy):
     text = repr(check("q2", released_toy, namespace=_student_namespace(flip_batch=stub)))
     assert "not answered yet" in text and "q1" not in text
     text = repr(check("q1", released_toy, namespace=_student_namespace()))
-    assert "name 'count_labels' is not defined: run the answer cell" in text
+    assert "not answered yet: name 'count_labels' is not defined; set it in the answer cell" in text
 
 
 def test_check_points_at_the_students_line(released_toy):
@@ -479,7 +479,8 @@ def test_grader_writes_reports_and_a_gradebook(graded):
     by_path = sorted(reports.values(), key=lambda r: r["submission"])  # the gradebook's order: shards merge to it
     assert [r["student"] for r in rows] == [r["student"] for r in by_path]
     ann = next(r for r in rows if r["student"] == "ann")
-    assert (float(ann["points"]), float(ann["q1"]), ann["q3"]) == (5.0, 2.0, "pending")
+    assert (float(ann["points_earned"]), float(ann["q1"]), ann["q3"]) == (5.0, 2.0, "pending")
+    assert (float(ann["points_autograded"]), float(ann["points_pending"]), ann["sandbox"]) == (5.0, 2.0, "bubblewrap")
     for report in reports.values():
         saved = json.loads(Path(report["report"]).read_text())
         assert saved["points"] == report["points"]
@@ -605,7 +606,7 @@ def test_check_works_from_a_pip_install(tmp_path):
     assert done.returncode == 0, done.stdout[-3000:]
     installed, result = done.stdout.split("\n", 1)
     assert installed.startswith(str(site)), installed
-    assert "q1: 0 of" in result and "run the answer cell" in result, result
+    assert "q1: 0 of" in result and "not answered yet" in result, result
 
 
 # ---------- a class in shards ----------

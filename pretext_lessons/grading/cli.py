@@ -1,4 +1,4 @@
-"""The `release`, `grade`, `merge-grades` and `questions` sub-commands of `python -m pretext_lessons`."""
+"""The `release`, `grade`, `merge-grades`, `questions` and `student` sub-commands of `python -m pretext_lessons`."""
 from __future__ import annotations
 
 import argparse
@@ -9,13 +9,14 @@ from .cells import ExerciseFormatError
 from .grader import MEMORY_GB, grade
 from .nbgrader_course import make_course
 from .release import RELEASE_COMMAND, out_of_sync, release
+from .student_copy import write_student_copy
 from .report import SUMMARY_PAGE, SUMMARY_PICTURE, merge_grades, summary
 
-COMMANDS = ("release", "grade", "merge-grades", "questions")
+COMMANDS = ("release", "grade", "merge-grades", "questions", "student")
 
 
 def add_commands(sub) -> None:
-    """Lesson 0: add `release`, `grade`, `merge-grades` and `questions` to the course's argument parser."""
+    """Lesson 0: add `release`, `grade`, `merge-grades`, `questions` and `student` to the course's argument parser."""
     rel = sub.add_parser("release", help="write exercises/ from solutions/ (as nbgrader generate_assignment)")
     rel.add_argument("--check", action="store_true", help="only check that exercises/ is in sync; exit 1 if not")
     rel.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
@@ -37,13 +38,17 @@ def add_commands(sub) -> None:
     gr.add_argument("--shard", metavar="K/N", help="grade only shard K of N (every N-th submission by sorted path); "
                                                    "merge the shards' reports with merge-grades")
     sb = gr.add_mutually_exclusive_group()
-    sb.add_argument("--sandbox", dest="sandbox", action="store_const", const=True, default="auto",
-                    help="require the bubblewrap sandbox (default: use it where it works)")
+    sb.add_argument("--sandbox", dest="sandbox", action="store_const", const=True, default=True,
+                    help="grade in the bubblewrap sandbox (the default; grading stops when it cannot start)")
     sb.add_argument("--no-sandbox", dest="sandbox", action="store_const", const=False,
-                    help="run kernels without the sandbox")
+                    help="grade without the sandbox (only where nothing a submission may read is at stake); "
+                         "every report and the gradebook then say 'unsandboxed'")
     qs = sub.add_parser("questions", help="list each exercise's graded items: kind, points, autograded share, "
                                           "share passing without the lesson's idea")
     qs.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
+    st = sub.add_parser("student", help="write the students' copy of the course: lessons, released exercises, the "
+                                        "package and the set-up; no solutions, no history")
+    st.add_argument("out", help="a new or empty folder")
     mg = sub.add_parser("merge-grades", help="merge the reports of several `grade --shard` runs into one gradebook")
     mg.add_argument("folders", nargs="+", help="report folders of the shards (each grade's --out)")
     mg.add_argument("--out", default="build/grades", help="folder for the merged gradebook.csv (default build/grades)")
@@ -51,7 +56,8 @@ def add_commands(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Lesson 0: run a parsed `release`, `grade`, `merge-grades` or `questions` command; returns the exit status."""
-    commands = {"release": _release, "grade": _grade, "merge-grades": _merge, "questions": _questions}
+    commands = {"release": _release, "grade": _grade, "merge-grades": _merge, "questions": _questions,
+                "student": _student}
     try:
         return commands[args.command](args)
     except (ExerciseFormatError, ValueError, FileNotFoundError, RuntimeError) as err:
@@ -88,6 +94,14 @@ def _grade(args) -> int:
 
 def _questions(args) -> int:
     print(kinds_table(catalog(args.solutions)), end="")
+    return 0
+
+
+def _student(args) -> int:
+    files = write_student_copy(args.out)
+    print(f"wrote the students' copy of the course to {args.out} ({len(files)} files): lessons, released exercises, "
+          f"the package and the set-up; no solutions/, no history. Hand it out as a folder or an archive; students "
+          f"run `make setup` then `make lab` in it.")
     return 0
 
 

@@ -22,9 +22,10 @@ from ..notebook.execute import kernel_env
 from .assemble import assemble
 from .catalog import Exercise, catalog, identify, named_exercise
 from .cells import STUDENT_ID, declared_student_id, is_answer, is_test, remove_hidden_tests, uses_student_id
-from .release import SOLUTIONS
+from .rebind import rebind_plan, restore_code, snapshot_code
 from .report import ReportWriter, slug, write_class_summary
-from .sandbox import MARKER, bwrap_prefix, bwrap_status, end_processes, prepare_home, say_once
+from .sandbox import (ENV_ALLOWED, MARKER, UNSANDBOXED, bwrap_prefix, bwrap_status, end_processes, package_copy,
+                      prepare_home, say_once)
 from .scoring import fixed_cell_errors, score
 
 CELL_TIMEOUT = 120.0
@@ -42,15 +43,29 @@ def _positive(name: str, value) -> float:
     return float(value)
 
 
-def grading_env(threads: int, token: str, extra: dict | None = None) -> dict:
-    """Lesson 0: the environment of a grading kernel: grading mode on, headless plots, a share of the cores, a marker.
+def grading_env(threads: int, token: str, extra: dict | None = None, pythonpath: str | None = None) -> dict:
+    """Lesson 0: the whole environment of a grading kernel, built from an allow-list.
 
+    Grading mode on, headless plots, a share of the cores, a marker, the variables of
+    `sandbox.ENV_ALLOWED` the grader has (locale, time zone, the course's dataset choice), a PATH
+    of the kernel's Python and the system, and `extra` (home, data, checkpoints). Nothing else of the
+    grader's environment reaches a submission: no tokens, proxies or paths to the grader's files.
+    `pythonpath` is where the kernel imports the package from (default: `kernel_env`'s).
     The marker (sandbox.MARKER=token) stays in the environment of every process the kernel starts,
     in whatever session, so the grader can end them all.
     """
-    env = dict(os.environ)
+    env = {k: os.environ[k] for k in ENV_ALLOWED if k in os.environ}
+    env.setdefault("LANG", "C.UTF-8")
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), "/usr/local/bin", "/usr/bin", "/bin"])
+    env["HOME"] = os.environ.get("HOME", str(Path.home()))
     env.update(kernel_env(PRETEXT_LESSONS_GRADING="1", MPLBACKEND="Agg", PYDEVD_DISABLE_FILE_VALIDATION="1",
-                          OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, **{MARKER: token}))
+                          PYTHONDONTWRITEBYTECODE="1", OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads,
+                          **{MARKER: token}))
+    if pythonpath is not None:
+        env["PYTHONPATH"] = pythonpath
+    for key in ("PRETEXT_LESSONS_DATA",):  # the grader's data cache, where it keeps Fashion-MNIST unsandboxed
+        if key in os.environ:
+            env.setdefault(key, os.environ[key])
     env.update(extra or {})
     return env
 
@@ -60,8 +75,13 @@ class Confinement:
     """Lesson 0: how each kernel is held: the sandbox's bwrap (None: none), what it hides, the memory limit."""
 
     bwrap: str | None = None
-    hide: tuple = ()
+    package_root: Path | None = None  # the package copy a sandboxed kernel imports (sandbox.package_copy)
     memory_bytes: int = 0
+
+    @property
+    def label(self) -> str:
+        """What reports and the gradebook say: "bubblewrap", or "unsandboxed" (graded with --no-sandbox)."""
+        return "bubblewrap" if self.bwrap else UNSANDBOXED
 
 
 def preamble(exercise: Exercise) -> str:
@@ -105,8 +125,16 @@ def preamble(exercise: Exercise) -> str:
     return "\n".join(lines + [ast.unparse(n) for n in kept]) + "\n"
 
 
+def rebind_job(exercise: Exercise) -> dict:
+    """Lesson 0: the runner's rebind code for an exercise: {"snapshots": {fixed cell: code}, "tests": {test cell: code}}."""
+    plan = rebind_plan(exercise.solution)
+    return {"snapshots": {gid: snapshot_code(names) for gid, names in plan.snapshots.items()},
+            "tests": {gid: restore_code(names) for gid, names in plan.tests.items()}}
+
+
 def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int = 1,
-            confinement: Confinement | None = None, code_before_tests: str = "") -> tuple[object, str | None, int]:
+            confinement: Confinement | None = None, code_before_tests: str = "",
+            rebind: dict | None = None) -> tuple[object, str | None, int]:
     """Lesson 0: run a notebook in a fresh kernel under a supervisor process of its own.
 
     Returns the executed notebook (or the one given, unexecuted, when the supervisor left no
@@ -118,15 +146,16 @@ def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int
     run = workdir / "run"
     run.mkdir(exist_ok=True)
     extra = {"PRETEXT_LESSONS_CHECKPOINTS": str(run / ".checkpoints")}  # never another submission's network
-    prefix = []
+    prefix, pythonpath = [], None
     if confinement.bwrap:
         extra.update(prepare_home(workdir))
-        prefix = bwrap_prefix(confinement.bwrap, workdir, confinement.hide)
+        prefix = bwrap_prefix(confinement.bwrap, workdir, confinement.package_root)
+        pythonpath = str(confinement.package_root)
     nbformat.write(nb, workdir / "graded.ipynb")
     job = {"workdir": str(workdir), "notebook": str(workdir / "graded.ipynb"), "cwd": str(run),
-           "env": grading_env(threads, token, extra), "cell_timeout": cell_timeout, "timeout": timeout,
+           "env": grading_env(threads, token, extra, pythonpath), "cell_timeout": cell_timeout, "timeout": timeout,
            "grace": GRACE, "kernel_prefix": prefix, "memory_bytes": confinement.memory_bytes,
-           "preamble": code_before_tests}
+           "preamble": code_before_tests, "rebind": rebind or {"snapshots": {}, "tests": {}}}
     (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     error, result = None, None
     with open(workdir / "supervisor.log", "w") as log:
@@ -221,7 +250,8 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
                      f"could not run")
     workdir = Path(tempfile.mkdtemp(prefix="pretext-grade-"))
     try:
-        graded, error, left = execute(graded, workdir, cell_timeout, timeout, threads, confinement, before_tests)
+        graded, error, left = execute(graded, workdir, cell_timeout, timeout, threads, confinement, before_tests,
+                                      rebind_job(ex))
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     if left:
@@ -268,31 +298,41 @@ def shard_of(paths: list[Path], shard) -> list[Path]:
     return sorted(paths, key=str)[k - 1::n]
 
 
-def confinement(sandbox="auto", memory_gb: float = MEMORY_GB, hide=()) -> Confinement:
-    """Lesson 0: the sandbox and memory limit the kernels get; says once when there is no sandbox."""
-    if sandbox not in ("auto", True, False):
-        raise ValueError(f"sandbox must be 'auto', True or False, got {sandbox!r}")
+def confinement(sandbox=True, memory_gb: float = MEMORY_GB, package_root=None) -> Confinement:
+    """Lesson 0: the sandbox and memory limit the kernels get.
+
+    `sandbox` True (the default) requires bubblewrap and raises a RuntimeError saying why there is
+    none; False grades without it (the instructor's explicit --no-sandbox), said once at start.
+    """
+    if sandbox not in (True, False):
+        raise ValueError(f"sandbox must be True (require bubblewrap) or False (grade unsandboxed, --no-sandbox), "
+                         f"got {sandbox!r}")
     if isinstance(memory_gb, bool) or not isinstance(memory_gb, (int, float)) or memory_gb < 0:
         raise ValueError(f"memory_gb must be a number of gigabytes >= 0 (0: no limit), got {memory_gb!r}")
     bwrap = None
     if sandbox:
         bwrap, why = bwrap_status()
-        if bwrap is None and sandbox is True:
-            raise RuntimeError(f"sandbox=True, but {why}")
         if bwrap is None:
-            say_once(f"grading without a sandbox: {why}. Kernels still run under a supervisor, with a memory "
-                     f"limit, and every process they start is ended.")
-    return Confinement(bwrap, tuple(hide), int(memory_gb * 2**30))
+            raise RuntimeError(f"grading needs the bubblewrap sandbox, and {why}. Without it a submission could read "
+                               f"the solutions, the other submissions and the repository's history. Install it, or "
+                               f"grade on a machine that holds nothing a submission may read with --no-sandbox "
+                               f"(reports and the gradebook then say {UNSANDBOXED!r})")
+    else:
+        say_once(f"grading {UNSANDBOXED} (--no-sandbox): submissions can read and write what this account can "
+                 f"(solutions, other submissions, the repository); every report and the gradebook say "
+                 f"{UNSANDBOXED!r}. Kernels still run under a supervisor, with a memory limit, and every "
+                 f"process they start is ended.")
+    return Confinement(bwrap, Path(package_root) if package_root else None, int(memory_gb * 2**30))
 
 
 def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, solutions=None,
           cell_timeout: float = CELL_TIMEOUT, timeout: float = NOTEBOOK_TIMEOUT, progress: bool = False,
-          sandbox="auto", memory_gb: float = MEMORY_GB, shard=None, executed_dir=None) -> list[dict]:
+          sandbox=True, memory_gb: float = MEMORY_GB, shard=None, executed_dir=None) -> list[dict]:
     """Lesson 0: grade notebooks (paths) against solutions/; `jobs` at a time; reports returned and, with `out`, written.
 
     Each submission runs in a fresh kernel with PRETEXT_LESSONS_GRADING=1, under a supervisor process
     of its own, with a per-cell and a per-notebook time limit and a memory limit (`memory_gb`, 0 for
-    none), in a bubblewrap sandbox where one works (`sandbox`: "auto", True to require it, False).
+    none), in the bubblewrap sandbox (`sandbox` True; False grades unsandboxed and says so in every report).
     `out` gets one JSON report and one summary per submission as each finishes, gradebook.csv, and at
     the end the class summary (class_summary.md and .png: outcomes, scores and failures per question).
     `shard` "K/N" grades only the K-th of N shares (see `shard_of`); `executed_dir` keeps each
@@ -306,8 +346,17 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
     exercises = catalog(solutions)
     if exercise is not None and exercise not in exercises:
         raise ValueError(f"exercise must be one of {sorted(exercises)}, got {exercise!r}")
-    hide = [solutions or SOLUTIONS, SOLUTIONS, out, executed_dir] + [p.resolve().parent for p in paths]
-    held = confinement(sandbox, memory_gb, [h for h in hide if h is not None])
+    held = confinement(sandbox, memory_gb)  # refuses here, before any submission runs, when there is no sandbox
+    staging = Path(tempfile.mkdtemp(prefix="pretext-package-"))
+    try:
+        if held.bwrap:
+            held.package_root = package_copy(staging)
+        return _grade_all(paths, exercises, out, jobs, exercise, cell_timeout, timeout, progress, held, executed_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _grade_all(paths, exercises, out, jobs, exercise, cell_timeout, timeout, progress, held, executed_dir):
     threads = max(1, (os.cpu_count() or 1) // jobs)
     if executed_dir is not None:
         Path(executed_dir).mkdir(parents=True, exist_ok=True)
@@ -319,7 +368,7 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
         except Exception as err:  # noqa: BLE001 - one odd submission must not cost the others their grades
             report = _blank(path, path.stem, exercises.get(exercise), "grader_error",
                             f"the grader failed on this file ({type(err).__name__}: {err})")
-        report["sandbox"] = "bubblewrap" if held.bwrap else "none"
+        report["sandbox"] = held.label
         if writer is not None:
             writer.add(report)
         if progress:

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 from ..core.validate import check_paths
+from .sandbox import UNSANDBOXED
 
 STATUS_WORDS = {
     "graded": "graded",
@@ -27,6 +28,8 @@ def summary(report: dict) -> str:
              f"Status: {STATUS_WORDS.get(report['status'], report['status'])}"]
     if report.get("message"):
         lines.append(f"  {report['message']}")
+    if report.get("sandbox") == UNSANDBOXED:
+        lines.append("Sandbox: UNSANDBOXED (graded with --no-sandbox: the submission could read the solutions)")
     lines.append(f"Autograded points: {report['points']:g} / {report['auto_points']:g}")
     if report["manual_points"]:
         lines.append(f"Graded by hand: {report['pending_points']:g} of {report['manual_points']:g} points pending")
@@ -49,19 +52,35 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_") or "submission"
 
 
+# gradebook.csv's columns before the per-question ones, and what each holds (the README's table is this one)
+GRADEBOOK_COLUMNS = {
+    "student": "the student: the rest of the file name, else the folder (see 3. Collect)",
+    "student_id": "the STUDENT_ID the submission declared (its question data were drawn from it)",
+    "exercise": "the exercise graded (empty when the file matched none)",
+    "status": "graded, or why not: invalid, unknown_exercise, wrong_exercise, grader_error",
+    "sandbox": "bubblewrap, or unsandboxed when graded with --no-sandbox",
+    "points_earned": "autograded points the submission earned",
+    "points_autograded": "the most autograded points the exercise gives",
+    "points_pending": "points of written answers given and waiting to be graded by hand",
+}
+QUESTION_COLUMN = "one per question (q1, q2, ...): autograded points earned, or 'pending' for a written answer"
+TAIL_COLUMNS = {"notes": "what the grader noted: replaced or deleted cells, processes ended, failed set-up cells",
+                "submission": "the submitted file's path"}
+
+
 def gradebook_rows(reports: list[dict]) -> tuple[list[str], list[dict]]:
-    """Lesson 0: the gradebook's columns and one row per submission (a column per question), by submission path."""
+    """Lesson 0: the gradebook's columns (GRADEBOOK_COLUMNS, a column per question, TAIL_COLUMNS) and one row per submission, by path."""
     reports = sorted(reports, key=lambda r: str(r["submission"]))
     names = []
     for r in reports:
         names += [n for n in r["questions"] if n not in names]
-    columns = ["student", "student_id", "exercise", "status", "points", "auto_points", "pending_points", *names, "notes",
-               "submission"]
+    columns = [*GRADEBOOK_COLUMNS, *names, *TAIL_COLUMNS]
     rows = []
     for r in reports:
         row = {"student": r["student"], "student_id": r.get("student_id") or "", "exercise": r["exercise"] or "",
-               "status": r["status"],
-               "points": r["points"], "auto_points": r["auto_points"], "pending_points": r["pending_points"],
+               "status": r["status"], "sandbox": r.get("sandbox", ""),
+               "points_earned": r["points"], "points_autograded": r["auto_points"],
+               "points_pending": r["pending_points"],
                "notes": "; ".join(r.get("notes", []) + ([r["message"]] if r.get("message") else []))[:500],
                "submission": r["submission"]}
         for n in names:

@@ -30,7 +30,7 @@ def failure_message(info: dict) -> str:
     if ename == "NotImplementedError":
         return "not answered yet: the answer still raises NotImplementedError"
     if ename == "NameError":
-        return f"NameError: {evalue} (did the answer cell above run without an error?)"
+        return f"not answered yet, or the answer cell above failed: NameError: {evalue}"
     if ename == "AssertionError":
         return evalue or "AssertionError: a test failed (it gives no message)"
     return f"{ename}: {evalue}" if evalue else ename

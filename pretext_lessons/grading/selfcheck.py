@@ -148,7 +148,9 @@ def run_test(source: str, name: str, namespace: dict) -> TestOutcome:
         return TestOutcome(name, False, "not answered yet: replace `raise NotImplementedError()` in the answer "
                                         "cell with your code, then run that cell")
     except NameError as err:
-        return TestOutcome(name, False, f"{err}: run the answer cell (and the cells above it) first")
+        # an answer cell that still raises NotImplementedError never sets its names: the same as unanswered
+        return TestOutcome(name, False, f"not answered yet: {err}; set it in the answer cell (in place of "
+                                        f"`raise NotImplementedError()`), then run that cell and the cells above it")
     except AssertionError as err:
         frames = [f for f in traceback.extract_tb(err.__traceback__) if f.filename == filename]
         line = lines[frames[-1].lineno - 1].strip() if frames else ""
