@@ -6,7 +6,8 @@ import torch
 
 import pretext_lessons
 from pretext_lessons.core.task import PretextTask
-from pretext_lessons.experiments import alignment, capstone
+from pretext_lessons.experiments import budgets, capstone, probing
+from pretext_lessons.experiments.table import PIXELS, RANDOM, SUPERVISED, best_layers, select
 from pretext_lessons.tasks import registry
 from pretext_lessons.tasks.registry import course_tasks, register_task, registered_tasks, unregister_task
 
@@ -81,20 +82,20 @@ def test_registering_checks_the_class_and_its_name(fourth_task):
 
 def test_a_fourth_task_goes_through_lesson_4_and_the_capstone_report(fourth_task, grading_preset):
     logged = []
-    networks, pretext = alignment.train_networks(seeds={"cnn": (0,)}, log=logged.append)
+    networks, pretext = budgets.train_networks(seeds={"cnn": (0,)}, log=logged.append)
     names = [task if isinstance(task, str) else task.name for task, *_ in networks]
-    assert names == ["rotation", "jigsaw", "relative_position", "half_flip_test", alignment.SUPERVISED,
-                     alignment.RANDOM]
+    assert names == ["rotation", "jigsaw", "relative_position", "half_flip_test", SUPERVISED,
+                     RANDOM]
     assert [p["task"] for p in pretext] == names[:4]
     assert any(line.startswith("half_flip_test") for line in logged)
 
-    table = alignment.probe_networks(networks, ks=(2,), num_test=50)
-    rows = alignment.select(table, task="half_flip_test")
+    table = probing.probe_networks(networks, ks=(2,), num_test=50)
+    rows = select(table, task="half_flip_test")
     trunk_layers = networks[3][3].trunk.layer_names
     assert [r["layer"] for r in rows] == list(trunk_layers)
-    assert "half_flip_test" in {c.task for c in alignment.best_layers(table)}
+    assert "half_flip_test" in {c.task for c in best_layers(table)}
 
     report_networks = capstone.classic_networks()
     assert [task.name for task, *_ in report_networks][-1] == "half_flip_test"
     report = capstone.layer_report(report_networks, k=2, num_splits=1)
-    assert {r["task"] for r in report} >= {"half_flip_test", alignment.RANDOM, alignment.PIXELS}
+    assert {r["task"] for r in report} >= {"half_flip_test", RANDOM, PIXELS}
