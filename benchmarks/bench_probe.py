@@ -75,7 +75,7 @@ def timed(fn, repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="rotation",
-                        help="rotation, jigsaw, relative_position, supervised or random (default rotation)")
+                        help=f"a registered task ({', '.join(course_tasks())}), {SUPERVISED} or {RANDOM} (default rotation)")
     parser.add_argument("--arch", default="cnn", choices=("cnn", "resnet"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ks", type=int, nargs="+", default=[10, 100])

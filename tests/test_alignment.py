@@ -14,9 +14,10 @@ from pretext_lessons.core.data import fewshot_split, pretrain_split, to_float
 from pretext_lessons.core.models import make_backbone, trunk_of
 from pretext_lessons.core.stats import compare, is_verdict_sentence
 from pretext_lessons.notebook.execute import ROOT, execute_notebook, kernel_env
-from pretext_lessons.core.task import PretextTask
+from pretext_lessons.core.task import PretextTask, SupervisedTask
 from pretext_lessons.core.training import build_net, fit, resolve_preset
 from pretext_lessons.tasks.rotation import RotationTask
+from pretext_lessons.tasks.registry import classic_tasks, course_tasks
 
 NOTEBOOK = ROOT / "notebooks" / "04_layer_alignment.ipynb"
 
@@ -383,7 +384,8 @@ def quick_preset(monkeypatch):
 
 def test_budget_table_lists_every_network_with_its_budget(quick_preset):
     rows = budgets.budget_table(seeds={"cnn": (0, 1, 2), "resnet": (0,)}, budget=budgets.OWN)
-    assert [r["network"] for r in rows[:4]] == ["rotation", "jigsaw", "relative_position", "supervised"]
+    tasks = list(course_tasks())
+    assert [r["network"] for r in rows[:len(tasks) + 1]] == [*tasks, "supervised"]
     rotation = rows[0]
     recipe = resolve_preset("quick", RotationTask(), arch="cnn")
     assert (rotation["images"], rotation["epochs"], rotation["seeds"]) == (recipe["num_images"], recipe["num_epochs"], 3)
@@ -406,14 +408,15 @@ def test_steps_in_the_budget_are_the_steps_fit_takes(quick_preset, monkeypatch):
 def test_matched_budgets_give_every_compared_network_the_same_images_and_passes(quick_preset, preset):
     seeds = {"cnn": (0, 1, 2), "resnet": (0, 1)}
     plan = budgets.training_plan(seeds=seeds, preset=preset, widths={"rotation": (4, 8)})
-    tasks = budgets.course_tasks()
+    tasks = course_tasks()
     own = {(p["network"], p["arch"]): p["image_passes"] for p in budgets.training_plan(seeds=seeds, preset=preset,
                                                                                          budget=budgets.OWN)}
+    classic = {(name, arch) for name in [*classic_tasks(), SUPERVISED] for arch in seeds}
     if preset == "full":  # the tasks' full recipes differ, but the comparison trains them all on one budget
-        assert len(set(own.values())) > 1
-    else:  # the quick recipes are the matched budget: lesson 4 reuses the networks lessons 1 to 3 trained
-        assert set(own.values()) == {plan[0]["image_passes"]}
-    assert len({(p["images"], p["epochs"], p["image_passes"]) for p in plan}) == 1
+        assert len({own[key] for key in classic}) > 1
+    else:  # the lessons' quick recipes are the matched budget: lesson 4 reuses the networks lessons 1 to 3 trained
+        assert {own[key] for key in classic} == {plan[0]["image_passes"]}
+    assert {(p["images"], p["epochs"]) for p in plan} == {tuple(budgets.matched_budget(preset).values())}
     # nobody trains longer than its own lesson did
     assert all(p["image_passes"] <= own[(p["network"], p["backbone"])] for p in plan)
     for arch, arch_seeds in seeds.items():
@@ -621,7 +624,7 @@ def test_lesson_table_covers_the_tasks_baselines_archs_and_budgets(executed_less
     table, settings = record["table"], record["settings"]
     tasks = {r["task"] for r in table}
     assert {SUPERVISED, RANDOM, PIXELS} <= tasks
-    assert {"rotation", "jigsaw", "relative_position"} & tasks
+    assert set(classic_tasks()) <= tasks
     archs = {r["arch"] for r in table}
     assert {"cnn", "resnet"} < archs and [a for a in archs - {"cnn", "resnet"} if a.startswith("cnn@")]  # the control
     assert sorted({r["k"] for r in table}) == sorted(settings["KS"])
@@ -630,3 +633,13 @@ def test_lesson_table_covers_the_tasks_baselines_archs_and_budgets(executed_less
     widths = {f"cnn-w{w}" for ws in settings["STUDY"].values() for w in ws}
     studied = {r["task"] for r in table if r["arch"] in widths} - {PIXELS}
     assert widths <= archs and studied == set(settings["STUDY"])
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_the_fixed_matched_budget_is_the_smallest_recipe_of_the_lessons_tasks(quick_preset, preset, arch):
+    # fixed per preset, so a new task changes nothing; still the smallest of the classic recipes and the supervised
+    # reference's, so no network trains beyond its own lesson and the quick networks are lessons 1 to 3's
+    recipes = [resolve_preset(preset, task, arch=arch) for task in [*classic_tasks().values(), SupervisedTask()]]
+    smallest = dict(num_images=min(r["num_images"] for r in recipes), num_epochs=min(r["num_epochs"] for r in recipes))
+    assert budgets.matched_budget(preset, arch) == smallest

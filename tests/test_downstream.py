@@ -1,12 +1,13 @@
 """Lesson 5's downstream suite: average precision, the multi-label probe, held-out images, the canvases, the verdicts."""
 import hashlib
 import random
+import statistics
 
 import pytest
 import torch
 
 from pretext_lessons.core import data as course_data
-from pretext_lessons.core.data import load_fashion_mnist, make_photo_folder, pretrain_split, resolve_dataset, use_dataset
+from pretext_lessons.core.data import load_fashion_mnist, make_photo_folder, pretrain_split, resolve_dataset, to_float, use_dataset
 from pretext_lessons.core.multilabel import average_precision, fit_multilabel, mean_average_precision
 from pretext_lessons.core.stats import is_verdict_sentence
 from pretext_lessons.core.training import resolve_preset
@@ -277,13 +278,17 @@ def _toy_table(seed=0):
 
 def test_moves_and_figure_verdicts_are_computed_sentences():
     table = _toy_table()
-    lines = suite.layer_moves(table, "cnn") + suite.task_moves(table, "cnn") + suite.figure_verdicts(table, "rotation",
-                                                                                           archs=("cnn",))
-    assert lines
-    for line in lines:
-        assert is_verdict_sentence(line) or line.startswith("Described, not decided ["), line
-    moved = [line for line in suite.layer_moves(table, "cnn") if "rotation, cnn, on scenes" in line]
-    assert moved and "the move pays" in moved[0]  # scenes peaks at fc1, classes at conv3: a real move
+    # the made-up table's truth: scenes peaks at fc1 and where at conv1, classes at conv3; rotation (+0.05) beats
+    # jigsaw (+0.02) and random weights (0) everywhere, by far more than the noise (0.005)
+    moves = {line.split(" on ")[1].split(":")[0]: line for line in suite.layer_moves(table, "cnn") if "rotation," in line}
+    assert set(moves) == {"scenes", "where"}
+    assert all(is_verdict_sentence(line) and "the move pays" in line for line in moves.values()), moves
+    task_lines = suite.task_moves(table, "cnn")
+    assert len(task_lines) == 2 and all(line.startswith("Described, not decided [cnn, on ") and "rotation, the pretext "
+                                        "task chosen" in line and "does not move" in line for line in task_lines)
+    last, versus_random = suite.figure_verdicts(table, "rotation", archs=("cnn",))
+    assert is_verdict_sentence(last) and "last layer fc1 vs conv3" in last and "last layer higher" in last
+    assert is_verdict_sentence(versus_random) and "pretext features better" in versus_random
 
 
 def test_grid_picks_the_layer_on_validation_scores():
@@ -297,20 +302,40 @@ def test_plots_and_explorer_draw():
     import matplotlib.pyplot as plt
 
     table = _toy_table()
-    for fig in (suite.plot_grid(table, "cnn"), suite.plot_curves(table, "jigsaw", "scenes", "cnn"),
-                ds.plot_canvases(ds.downstream_data("scenes", sizes=SMALL))):
-        assert fig.axes
-        plt.close(fig)
+    fig = suite.plot_grid(table, "cnn")  # a cell per pretext or reference network and downstream task: its layer and score
+    cells = [c for c in suite.grid(table, "cnn") if c["task"] != RANDOM]
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(f"{c['layer']}\n{100 * c['score']:.1f}" for c in cells)
+    plt.close(fig)
+    fig = suite.plot_curves(table, "jigsaw", "scenes", "cnn")  # jigsaw and the two references, at their means
+    lines = [line for line in fig.axes[0].get_lines() if line.get_marker() == "o"]
+    assert len(lines) == 3
+    for line, name in zip(lines, ("jigsaw", SUPERVISED, RANDOM)):
+        means = [p["mean"] for p in suite.layer_intervals(table, name, "scenes", "cnn")]
+        assert list(line.get_ydata()) == pytest.approx(means) and line.get_label().startswith(name)
+    plt.close(fig)
+    data = ds.downstream_data("scenes", sizes=SMALL)
+    fig = ds.plot_canvases(data, num=5)
+    assert len(fig.axes) == 5
+    titles = [a.get_title() for a in fig.axes]
+    assert titles == ["\n".join(data.label_names[i] for i in torch.nonzero(y).flatten().tolist()) for y in data.y_test[:5]]
+    plt.close(fig)
     view = suite.curve_explorer(table)
     assert "image/png" in view._repr_mimebundle_()
     plt.close("all")
 
 
 def test_layer_intervals_cover_the_seed_means():
-    points = suite.layer_intervals(_toy_table(), "jigsaw", "classes", "cnn")
+    from scipy import stats
+
+    table = _toy_table()
+    points = suite.layer_intervals(table, "jigsaw", "classes", "cnn")
     assert [p["layer"] for p in points] == ["conv1", "conv2", "conv3", "fc1"]
-    for p in points:
-        assert len(p["values"]) == 3 and p["low"] <= p["mean"] <= p["high"]
+    for p in points:  # the splits of a seed averaged first, then a t interval over the 3 seeds
+        per_seed = [statistics.fmean(r["score"] for r in table if (r["task"], r["downstream"], r["layer"], r["seed"])
+                                     == ("jigsaw", "classes", p["layer"], s)) for s in range(3)]
+        assert p["values"] == pytest.approx(per_seed) and p["mean"] == pytest.approx(statistics.fmean(per_seed))
+        low, high = stats.t.interval(0.95, 2, loc=statistics.fmean(per_seed), scale=stats.sem(per_seed))
+        assert (p["low"], p["high"]) == pytest.approx((low, high))
 
 
 # 5. fine-tuning and the protocol comparison -----------------------------------------------------------------------
@@ -321,7 +346,12 @@ def test_fine_tune_trains_a_copy_and_leaves_the_network_alone():
     d = ds.downstream_data("classes", sizes=SMALL)
     model = transfer.fine_tune(net, "random", d.X_train, d.y_train, num_epochs=2)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
-    assert 0 <= transfer.fine_tune_accuracy(model, "random", d.X_test, d.y_test) <= 1
+    tuned = model[0].state_dict()  # the copy's trunk was trained: every layer with weights moved
+    moved = [k for k, v in tuned.items() if k.endswith("weight") and not torch.equal(v, before[k])]
+    assert moved and len(moved) == len([k for k in tuned if k.endswith("weight")])
+    with torch.no_grad():
+        expected = float((model(to_float(d.X_test)).argmax(1) == d.y_test).float().mean())
+    assert transfer.fine_tune_accuracy(model, "random", d.X_test, d.y_test) == pytest.approx(expected)
     with pytest.raises(ValueError, match="unknown fine-tuning settings"):
         transfer.fine_tune(net, "random", d.X_train, d.y_train, epochs=2)
 

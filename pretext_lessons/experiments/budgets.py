@@ -12,7 +12,7 @@ import torch
 from ..core.data import resolve_dataset
 from ..core.models import make_backbone
 from ..core.task import SupervisedTask
-from ..core.training import resolve_preset, set_seed, train_or_load
+from ..core.training import grading, resolve_preset, set_seed, train_or_load
 from ..core.validate import check_int
 from ..tasks.registry import course_tasks
 from .table import RANDOM, SUPERVISED
@@ -61,16 +61,23 @@ def _check_budget(budget) -> str:
     return budget
 
 
-def matched_budget(tasks=None, preset: str = "quick", arch: str | None = None) -> dict:
-    """Lesson 4: the one budget a comparison trains every network on: the fewest images and epochs of any recipe.
+# The matched budget of each preset: the images and epochs every network of a comparison trains for, on top
+# of the preset (and the dataset's cap on images). Fixed, so a newly registered task changes no other network;
+# each is the smallest recipe of the lessons' tasks and the supervised reference, so every network trains at
+# or below what its own lesson trained and the quick networks are lessons 1 to 3's own (reused from the cache).
+MATCHED_BUDGETS = {"quick": dict(num_images=4000, num_epochs=3), "full": dict(num_epochs=30), "grading": {}}
 
-    The recipes are the tasks' (default: `course_tasks()`) and the supervised reference's, in
-    `preset` for `arch`. Taking the smallest keeps every network at or below what its own lesson
-    trained, and the task with the smallest recipe is reused from its lesson's cache.
+
+def matched_budget(preset: str = "quick", arch: str | None = None) -> dict:
+    """Lesson 4: the one budget a comparison trains every network on: images and epochs, fixed per preset.
+
+    `MATCHED_BUDGETS[preset]` on top of the preset's settings for `arch` (under autograding, the
+    grading preset's), the images capped at the dataset's training split.
     """
-    tasks = course_tasks() if tasks is None else dict(tasks)
-    recipes = [resolve_preset(preset, task, arch=arch) for task in [*tasks.values(), SupervisedTask(num_classes=resolve_dataset().num_classes)]]
-    return dict(num_images=min(r["num_images"] for r in recipes), num_epochs=min(r["num_epochs"] for r in recipes))
+    resolve_preset(preset, arch=arch)  # checks preset and arch
+    effective = "grading" if grading() else preset
+    settings = resolve_preset(preset, arch=arch, **MATCHED_BUDGETS[effective])
+    return dict(num_images=settings["num_images"], num_epochs=settings["num_epochs"])
 
 
 def training_plan(tasks=None, seeds=None, preset: str = "quick", budget: str = MATCHED, widths=None) -> list[dict]:
@@ -95,8 +102,8 @@ def training_plan(tasks=None, seeds=None, preset: str = "quick", budget: str = M
     rows = []
 
     def add(name, task, arch, label, seed, **overrides):
-        if budget == MATCHED:  # the course's budget, whichever subset of tasks is trained here
-            overrides.update(matched_budget({**course_tasks(), **tasks}, preset, arch))
+        if budget == MATCHED:  # the preset's budget, whichever tasks are trained here
+            overrides.update(matched_budget(preset, arch))
         s = resolve_preset(preset, task, arch=arch, **overrides)
         rows.append(dict(network=name, task=task, arch=label, backbone=arch, seed=seed, width=s["width"],
                          images=s["num_images"], epochs=s["num_epochs"], image_passes=s["num_images"] * s["num_epochs"],

@@ -22,7 +22,6 @@ ranking of the scores. Rows of the results table: `table.SUITE_ROW_KEYS`.
 """
 from __future__ import annotations
 
-import math
 import statistics
 import sys
 from collections import defaultdict
@@ -39,6 +38,7 @@ from ..core.results import load_or_measure, source_fingerprint, state_fingerprin
 from ..core.training import fingerprint
 from ..core.validate import check_int
 from ..notebook.plotting import figure_axes
+from ..notebook.seed_plots import mean_interval
 from ..notebook.widgets import explorer
 from . import probing as probing_module
 from .downstream import TASKS, suite_data
@@ -233,9 +233,8 @@ REFERENCE_STYLES = {SUPERVISED: dict(color="black", linestyle="-"), RANDOM: dict
 
 
 def layer_intervals(table, task: str, downstream: str, arch: str) -> list[dict]:
-    """Lesson 5: per layer of one curve: per-seed scores (splits averaged), their mean and a 95% t interval over seeds."""
-    from scipy import stats
-
+    """Lesson 5: per layer of one curve: per-seed scores (splits averaged), their mean and a 95% t interval over seeds
+    (`seed_plots.mean_interval`, through `core.stats`)."""
     rows = select(table, task=task, downstream=downstream, arch=arch)
     if not rows:
         raise ValueError(f"the table holds no rows for task {task!r}, downstream {downstream!r}, arch {arch!r}")
@@ -246,12 +245,8 @@ def layer_intervals(table, task: str, downstream: str, arch: str) -> list[dict]:
     for (depth, layer), per_seed in sorted(by_layer.items()):
         seeds = sorted(per_seed)
         values = [statistics.fmean(per_seed[s]) for s in seeds]
-        mean = statistics.fmean(values)
-        if len(values) > 1 and statistics.stdev(values) > 0:
-            low, high = stats.t.interval(0.95, len(values) - 1, loc=mean, scale=statistics.stdev(values) / math.sqrt(len(values)))
-        else:
-            low = high = mean
-        out.append(dict(layer=layer, depth=depth, seeds=seeds, values=values, mean=mean, low=float(low), high=float(high)))
+        mean, low, high = mean_interval(values, seeds=seeds)
+        out.append(dict(layer=layer, depth=depth, seeds=seeds, values=values, mean=mean, low=low, high=high))
     return out
 
 
