@@ -3,8 +3,8 @@
 Run:  .venv/bin/python benchmarks/bench_downstream.py [--task random] [--arch cnn] [--repeats 3]
 
 The baseline, measured in the same run on the same network: lesson 4's probe of that network on
-the ten Fashion-MNIST classes (`alignment.probe_network`, k=10, 2,000 test images, features
-included). The suite: `downstream.probe_suite` on every task of `downstream.TASKS` at the
+the ten Fashion-MNIST classes (`probing.probe_network`, k=10, 2,000 test images, features
+included). The suite: `suite.probe_suite` on every task of `downstream.TASKS` at the
 lesson's sizes (`downstream.SIZES`), every layer, features included; making the suite's images
 (`downstream.suite_data`) is timed apart, since a lesson makes them once per (seed, split) and
 shares them between networks. Bar: the suite <= 30 s on a 2-core machine. Printed as seconds,
@@ -22,8 +22,8 @@ import os
 import statistics
 import time
 
-from pretext_lessons.experiments import alignment
-from pretext_lessons.experiments import downstream
+from pretext_lessons.experiments import downstream, probing, suite
+from pretext_lessons.experiments.table import RANDOM
 
 # a benchmark times the fits: never read them back from the store of measured results
 os.environ["PRETEXT_LESSONS_RESULTS_CACHE"] = "0"
@@ -49,7 +49,7 @@ def measure(fn, repeats: int):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--task", default=alignment.RANDOM,
+    parser.add_argument("--task", default=RANDOM,
                         help="random (default), supervised, or a registered task name (its cached network)")
     parser.add_argument("--arch", default="cnn", choices=("cnn", "resnet"))
     parser.add_argument("--seed", type=int, default=0)
@@ -60,11 +60,11 @@ def main(argv=None):
 
     net, task = load_net(args.task, args.arch, args.seed)
     name = getattr(task, "name", task)
-    split = alignment.downstream_split((10,), args.seed, 2000)
-    wall_ten, cpu_ten, _ = measure(lambda: alignment.probe_network(net, task, args.arch, args.seed, ks=(10,),
+    split = probing.downstream_split((10,), args.seed, 2000)
+    wall_ten, cpu_ten, _ = measure(lambda: probing.probe_network(net, task, args.arch, args.seed, ks=(10,),
                                                                    split=split), args.repeats)
     wall_data, cpu_data, data = measure(lambda: downstream.suite_data(args.seed, 0), args.repeats)
-    wall_suite, cpu_suite, rows = measure(lambda: downstream.probe_suite(net, task, args.arch, args.seed, 0, data),
+    wall_suite, cpu_suite, rows = measure(lambda: suite.probe_suite(net, task, args.arch, args.seed, 0, data),
                                           args.repeats)
     layers = len({r["layer"] for r in rows})
     print(f"{name} {args.arch} seed {args.seed}: {layers} layers; suite sizes {downstream.SIZES}")

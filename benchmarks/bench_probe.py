@@ -8,7 +8,7 @@ Run:  .venv/bin/python benchmarks/bench_probe.py [--task rotation] [--arch cnn] 
    (tol 1e-4, at most 200 iterations), both on one thread. Bars: accuracy within 0.5 points,
    time ratio ours / scikit-learn <= 1.
 2. Probing every layer of that network at every budget with the lesson's protocol
-   (`alignment.probe_network`: C chosen per layer from `probe.C_GRID` on a validation half of the
+   (`probing.probe_network`: C chosen per layer from `probe.C_GRID` on a validation half of the
    labelled images, `probe.CV_ROUNDS` rounds of 2-fold cross-validation, then one test; features included) against the same protocol with
    scikit-learn as the classifier; both print their chosen C per layer. Bar: ours <= 20 s.
 
@@ -28,23 +28,24 @@ import numpy as np
 import torch
 
 from pretext_lessons import course_tasks, train_or_load
-from pretext_lessons.experiments import alignment
+from pretext_lessons.experiments import budgets, probing
+from pretext_lessons.experiments.table import RANDOM, SUPERVISED
 from pretext_lessons.core.data import to_float
 from pretext_lessons.core.probe import C_GRID, CV_FOLDS, CV_ROUNDS, fit_linear, layer_features, stratified_folds
 
 # a benchmark times the fits: never read them back from the store of measured results
 os.environ["PRETEXT_LESSONS_RESULTS_CACHE"] = "0"
 
-C, TOL, MAX_ITER = 1.0, alignment.PROBE_TOL, 200
+C, TOL, MAX_ITER = 1.0, probing.PROBE_TOL, 200
 
 
 def load_net(task_name: str, arch: str, seed: int):
     """The network whose features are probed: a lesson's cached one, the supervised reference or random weights."""
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        if task_name == alignment.RANDOM:
-            return alignment.random_net(arch, seed), alignment.RANDOM
-        if task_name == alignment.SUPERVISED:
-            return alignment.supervised_net(arch, seed, progress=False)[0], alignment.SUPERVISED
+        if task_name == RANDOM:
+            return budgets.random_net(arch, seed), RANDOM
+        if task_name == SUPERVISED:
+            return budgets.supervised_net(arch, seed, progress=False)[0], SUPERVISED
         task = course_tasks()[task_name]
         return train_or_load(task, arch=arch, preset="quick", seed=seed, progress=False)[0], task
 
@@ -74,7 +75,7 @@ def timed(fn, repeats):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="rotation",
-                        help="rotation, jigsaw, relative_position, supervised or random (default rotation)")
+                        help=f"a registered task ({', '.join(course_tasks())}), {SUPERVISED} or {RANDOM} (default rotation)")
     parser.add_argument("--arch", default="cnn", choices=("cnn", "resnet"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ks", type=int, nargs="+", default=[10, 100])
@@ -84,7 +85,7 @@ def main(argv=None):
     net, task = load_net(args.task, args.arch, args.seed)
     name = task if isinstance(task, str) else task.name
     preprocess = None if isinstance(task, str) else task.preprocess
-    split = alignment.downstream_split(args.ks, seed=args.seed)
+    split = probing.downstream_split(args.ks, seed=args.seed)
     X_train, y_train, X_test, y_test = split
     layers = list(getattr(net, "trunk", net).layer_names)
     F_train = layer_features(net, X_train, layers, preprocess=preprocess)
@@ -92,14 +93,14 @@ def main(argv=None):
     print(f"{name} {args.arch} seed {args.seed}: {len(layers)} layers, budgets k={args.ks}, "
           f"{len(y_test)} test images, {torch.get_num_threads()} torch threads\n")
     # warm up both (imports, first calls) so the first row is not charged for them
-    few = alignment.budget_indices(y_train, 2)
+    few = probing.budget_indices(y_train, 2)
     fit_linear(F_train[layers[-1]][few], y_train[few], tol=TOL)
     sklearn_fit(F_train[layers[-1]][few], y_train[few])
     print(f"{'layer':>8} {'k':>4} {'D':>5} | {'acc ours':>8} {'acc sk':>7} {'diff':>6} | "
           f"{'s ours':>7} {'s sk':>7} {'ratio':>6}")
     worst_diff, ratios, total_ours, total_sk = 0.0, [], 0.0, 0.0
     for k in args.ks:
-        idx = alignment.budget_indices(y_train, k)
+        idx = probing.budget_indices(y_train, k)
         for layer in layers:
             Fk, yk = F_train[layer][idx], y_train[idx]
             clf, t_ours = timed(lambda: fit_linear(Fk, yk, C, MAX_ITER, tol=TOL), args.repeats)
@@ -116,7 +117,7 @@ def main(argv=None):
     print(f"time ours / scikit-learn, all fits: {total_ours:.2f} s / {total_sk:.2f} s = {total_ours / total_sk:.2f} "
           f"(median per fit {statistics.median(ratios):.2f}; bar <= 1): {'PASS' if total_ours <= total_sk else 'FAIL'}")
 
-    rows, t_probe = timed(lambda: alignment.probe_network(net, task, args.arch, args.seed, ks=args.ks, split=split),
+    rows, t_probe = timed(lambda: probing.probe_network(net, task, args.arch, args.seed, ks=args.ks, split=split),
                           args.repeats)
 
     def sklearn_probe():
@@ -124,7 +125,7 @@ def main(argv=None):
         feats = layer_features(net, torch.cat([to_float(X_train), to_float(X_test)]), layers, preprocess=preprocess)
         n, out = len(X_train), {}
         for k in args.ks:
-            idx = alignment.budget_indices(y_train, k)
+            idx = probing.budget_indices(y_train, k)
             yk, fold = y_train[idx], stratified_folds(y_train[idx], CV_FOLDS, args.seed)
             for l, f in feats.items():
                 Fk = f[:n][idx]

@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
-EXTRAS=${EXTRAS:-dev,instructor,site}
+EXTRAS=${EXTRAS:-lab,dev,instructor,site}
 APT_PACKAGES=${APT_PACKAGES:-dataset-fashion-mnist bubblewrap}
 CONSTRAINTS=${CONSTRAINTS-constraints.txt}
 

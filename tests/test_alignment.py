@@ -6,15 +6,18 @@ import nbformat
 import pytest
 import torch
 
-from pretext_lessons.experiments import alignment
+from pretext_lessons.experiments import alignment, budgets, probing
+from pretext_lessons.experiments.table import (PIXELS, PROBE_KEYS, RANDOM, ROW_KEYS, SUPERVISED, best_layers, check_table,
+                                                select)
 from pretext_lessons.core import probe
 from pretext_lessons.core.data import fewshot_split, pretrain_split, to_float
 from pretext_lessons.core.models import make_backbone, trunk_of
 from pretext_lessons.core.stats import compare, is_verdict_sentence
 from pretext_lessons.notebook.execute import ROOT, execute_notebook, kernel_env
-from pretext_lessons.core.task import PretextTask
+from pretext_lessons.core.task import PretextTask, SupervisedTask
 from pretext_lessons.core.training import build_net, fit, resolve_preset
 from pretext_lessons.tasks.rotation import RotationTask
+from pretext_lessons.tasks.registry import classic_tasks, course_tasks
 
 NOTEBOOK = ROOT / "notebooks" / "04_layer_alignment.ipynb"
 
@@ -60,7 +63,7 @@ def curve_rows(task, accs_per_seed, arch="cnn", k=10, layers=None):
 
 @pytest.mark.parametrize("arch", ["cnn", "resnet"])
 def test_pooled_sizes_are_the_probe_feature_widths(arch):
-    sizes = alignment.pooled_sizes(arch, width=8)
+    sizes = probing.pooled_sizes(arch, width=8)
     net = make_backbone(arch, 1, width=8)
     feats = probe.layer_features(net, torch.rand(2, 1, 28, 28))
     assert list(sizes) == list(net.layer_names)
@@ -75,16 +78,16 @@ def test_pooled_sizes_are_the_probe_feature_widths(arch):
 
 
 def test_budgets_are_nested_prefixes_of_the_fewshot_split():
-    X, y, X_test, y_test = alignment.downstream_split((10, 30), seed=3, num_test=500)
+    X, y, X_test, y_test = probing.downstream_split((10, 30), seed=3, num_test=500)
     X10, y10, X10_test, y10_test = fewshot_split(k=10, seed=3, num_test=500)
-    idx = alignment.budget_indices(y, 10)
+    idx = probing.budget_indices(y, 10)
     assert torch.equal(X[idx], X10) and torch.equal(y[idx], y10)
     assert torch.equal(X_test, X10_test) and torch.equal(y_test, y10_test)
-    assert torch.bincount(y[alignment.budget_indices(y, 30)]).tolist() == [30] * 10
+    assert torch.bincount(y[probing.budget_indices(y, 30)]).tolist() == [30] * 10
 
 
 def test_labelled_subset_is_the_pretraining_split_with_its_labels():
-    X, y = alignment.labelled_subset(300, seed=5)
+    X, y = budgets.labelled_subset(300, seed=5)
     assert torch.equal(X, pretrain_split(300, seed=5))
     assert y.shape == (300,) and y.dtype == torch.int64
 
@@ -93,15 +96,15 @@ def test_probe_features_choose_C_by_cross_validation_then_test_once():
     X_train, y_train, X_test, y_test = tiny_split()
     net = make_backbone("cnn", 1, width=4)
     F_train, F_test = probe.layer_features(net, X_train), probe.layer_features(net, X_test)
-    accs = alignment.probe_features(F_train, y_train, F_test, y_test, ks=(3, 12))
+    accs = probing.probe_features(F_train, y_train, F_test, y_test, ks=(3, 12))
     for k in (3, 12):
-        idx = alignment.budget_indices(y_train, k)
-        scores = probe.cross_validate({n: f[idx] for n, f in F_train.items()}, y_train[idx], tol=alignment.PROBE_TOL,
+        idx = probing.budget_indices(y_train, k)
+        scores = probe.cross_validate({n: f[idx] for n, f in F_train.items()}, y_train[idx], tol=probing.PROBE_TOL,
                                       rounds=probe.CV_ROUNDS)
         for name in F_train:
             C = probe.choose({name: scores[name]})[1]
             assert accs[k][name]["C"] == C and accs[k][name]["val_accuracy"] == scores[name][C]
-            clf = probe.fit_linear(F_train[name][idx], y_train[idx], C, tol=alignment.PROBE_TOL)
+            clf = probe.fit_linear(F_train[name][idx], y_train[idx], C, tol=probing.PROBE_TOL)
             assert accs[k][name]["accuracy"] == clf.score(F_test[name], y_test)
 
 
@@ -111,27 +114,27 @@ def test_probe_choices_never_see_the_test_labels():
     net = make_backbone("cnn", 1, width=4)
     rows = {}
     for name, labels in (("true", y_test), ("shuffled", shuffled)):
-        rows[name] = (alignment.probe_network(net, "flip", "cnn", ks=(4, 12), split=(X_train, y_train, X_test, labels))
-                      + alignment.probe_network(net, "flip", "cnn", seed=1, ks=(4, 12),
+        rows[name] = (probing.probe_network(net, "flip", "cnn", ks=(4, 12), split=(X_train, y_train, X_test, labels))
+                      + probing.probe_network(net, "flip", "cnn", seed=1, ks=(4, 12),
                                                 split=(X_train, y_train, X_test, labels)))
     choices = lambda table: [(r["layer"], r["k"], r["C"], r["val_accuracy"]) for r in table]  # noqa: E731
     assert choices(rows["true"]) == choices(rows["shuffled"])
-    chosen = lambda table: [(c.k, c.best.layer, c.earlier.layer) for c in alignment.best_layers(table)]  # noqa: E731
+    chosen = lambda table: [(c.k, c.best.layer, c.earlier.layer) for c in best_layers(table)]  # noqa: E731
     assert chosen(rows["true"]) == chosen(rows["shuffled"])
-    assert {c.chosen_on for c in alignment.best_layers(rows["true"])} == {"validation"}
+    assert {c.chosen_on for c in best_layers(rows["true"])} == {"validation"}
     assert [r["accuracy"] for r in rows["true"]] != [r["accuracy"] for r in rows["shuffled"]]  # the test did change
 
 
 def test_splits_of_a_seed_share_its_test_images_and_their_features(monkeypatch):
     monkeypatch.setenv("PRETEXT_LESSONS_RESULTS_CACHE", "0")  # every call measures: the features are what is counted
-    a, b = alignment.downstream_split((10,), seed=2, num_test=300), alignment.downstream_split((10,), 2, 300, split=1)
+    a, b = probing.downstream_split((10,), seed=2, num_test=300), probing.downstream_split((10,), 2, 300, split=1)
     assert torch.equal(a[2], b[2]) and torch.equal(a[3], b[3]) and not torch.equal(a[0], b[0])
     net = make_backbone("cnn", 1, width=4)
     cache, calls = {}, []
     net.register_forward_hook(lambda *args: calls.append(1))
-    first = alignment.probe_network(net, "r", "cnn", 2, (10,), a, feature_cache=cache)
-    again = alignment.probe_network(net, "r", "cnn", 2, (10,), b, split_index=1, feature_cache=cache)
-    plain = alignment.probe_network(net, "r", "cnn", 2, (10,), b, split_index=1)
+    first = probing.probe_network(net, "r", "cnn", 2, (10,), a, feature_cache=cache)
+    again = probing.probe_network(net, "r", "cnn", 2, (10,), b, split_index=1, feature_cache=cache)
+    plain = probing.probe_network(net, "r", "cnn", 2, (10,), b, split_index=1)
     assert [r["accuracy"] for r in again] == pytest.approx([r["accuracy"] for r in plain], abs=1e-6)
     assert len(calls) == 3  # split 0: train and test in one pass; split 1 with the cache: train only
     assert {r["split"] for r in first} == {0}
@@ -151,15 +154,15 @@ def test_probe_network_computes_features_once_for_all_budgets():
     net = FlipTask().build_net(make_backbone("cnn", 1, width=4))
     calls = []
     net.trunk.register_forward_hook(lambda *args: calls.append(1))
-    rows = alignment.probe_network(net, FlipTask(), "cnn", seed=7, ks=(2, 5, 12), split=split)
+    rows = probing.probe_network(net, FlipTask(), "cnn", seed=7, ks=(2, 5, 12), split=split)
     assert len(calls) == 1  # 96 images fit one batch: one forward pass, whatever the number of budgets
     assert [r["layer"] for r in rows if r["k"] == 2] == list(net.trunk.layer_names)
     assert [r["depth"] for r in rows if r["k"] == 5] == list(range(1, 7))
     assert {(r["task"], r["arch"], r["seed"]) for r in rows} == {("flip", "cnn", 7)}
     assert sorted({r["k"] for r in rows}) == [2, 5, 12]
-    assert all(tuple(r) == alignment.ROW_KEYS + alignment.PROBE_KEYS and 0 <= r["accuracy"] <= 1 for r in rows)
+    assert all(tuple(r) == ROW_KEYS + PROBE_KEYS and 0 <= r["accuracy"] <= 1 for r in rows)
     assert all(r["C"] in probe.C_GRID and r["split"] == 0 for r in rows)
-    subset = alignment.probe_network(net, FlipTask(), "cnn", ks=(2,), split=split, layers=["conv3", "fc2"])
+    subset = probing.probe_network(net, FlipTask(), "cnn", ks=(2,), split=split, layers=["conv3", "fc2"])
     assert [(r["layer"], r["depth"]) for r in subset] == [("conv3", 3), ("fc2", 6)]  # depth in the whole trunk
 
 
@@ -176,18 +179,18 @@ class BlankTask(FlipTask):
 def test_probe_network_shows_images_as_the_task_says():
     split = tiny_split()
     net = make_backbone("cnn", 1, width=4)
-    by_task = [r["accuracy"] for r in alignment.probe_network(net, BlankTask(), "cnn", ks=(6,), split=split)]
-    by_hand = [r["accuracy"] for r in alignment.probe_network(net, "blank", "cnn", ks=(6,), split=split,
+    by_task = [r["accuracy"] for r in probing.probe_network(net, BlankTask(), "cnn", ks=(6,), split=split)]
+    by_hand = [r["accuracy"] for r in probing.probe_network(net, "blank", "cnn", ks=(6,), split=split,
                                                               preprocess=lambda X: torch.zeros_like(X))]
-    plain = [r["accuracy"] for r in alignment.probe_network(net, "blank", "cnn", ks=(6,), split=split)]
+    plain = [r["accuracy"] for r in probing.probe_network(net, "blank", "cnn", ks=(6,), split=split)]
     assert by_task == by_hand and max(by_task) <= 0.25 + 1e-6  # identical features: one class for all
     assert min(plain) > 0.5
 
 
 def test_pixel_rows_are_one_layer_shared_by_every_arch():
     split = tiny_split()
-    rows = alignment.probe_pixels(seed=1, ks=(4, 12), archs=("cnn", "resnet"), split=split)
-    assert len(rows) == 4 and {r["layer"] for r in rows} == {alignment.PIXELS} and {r["depth"] for r in rows} == {0}
+    rows = probing.probe_pixels(seed=1, ks=(4, 12), archs=("cnn", "resnet"), split=split)
+    assert len(rows) == 4 and {r["layer"] for r in rows} == {PIXELS} and {r["depth"] for r in rows} == {0}
     for k in (4, 12):
         accs = {r["arch"]: r["accuracy"] for r in rows if r["k"] == k}
         assert accs["cnn"] == accs["resnet"]
@@ -195,7 +198,7 @@ def test_pixel_rows_are_one_layer_shared_by_every_arch():
 
 
 def test_random_net_depends_on_the_seed_only():
-    a, b, c = alignment.random_net("resnet", 3), alignment.random_net("resnet", 3), alignment.random_net("resnet", 4)
+    a, b, c = budgets.random_net("resnet", 3), budgets.random_net("resnet", 3), budgets.random_net("resnet", 4)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
     assert not all(torch.equal(p, q) for p, q in zip(a.parameters(), c.parameters()))
     assert not a.training
@@ -242,7 +245,7 @@ def test_layers_are_chosen_on_validation_and_reported_on_test():
     table = curve_rows("rotation", [[0.60, 0.72, 0.50], [0.62, 0.70, 0.52], [0.61, 0.74, 0.49]])
     for row in table:  # validation prefers l1, the test l2: the choice must follow validation
         row.update(split=0, val_accuracy={"l1": 0.8, "l2": 0.7, "l3": 0.6}[row["layer"]], C=1.0)
-    (curve,) = alignment.best_layers(table)
+    (curve,) = best_layers(table)
     assert curve.chosen_on == "validation" and curve.best.layer == "l1" and curve.earlier.layer == "l1"
     assert curve.best.mean == pytest.approx(0.61) and curve.best.min == 0.60 and curve.best.max == 0.62
     assert curve.last.layer == "l3" and curve.units == ((0, 0), (1, 0), (2, 0))
@@ -252,7 +255,7 @@ def test_layers_are_chosen_on_validation_and_reported_on_test():
 
 def test_best_layer_mean_spread_and_last_layer_by_construction():
     table = curve_rows("rotation", [[0.60, 0.72, 0.50], [0.62, 0.70, 0.52], [0.61, 0.74, 0.49]])
-    (best,) = alignment.best_layers(table)
+    (best,) = best_layers(table)
     assert best.chosen_on == "test"  # no val_accuracy in these rows (as in published figures)
     assert best.best.layer == "l2" and best.last.layer == "l3" and not best.is_last
     assert best.best.mean == pytest.approx(0.72) and best.best.min == 0.70 and best.best.max == 0.74
@@ -264,14 +267,14 @@ def test_best_layer_mean_spread_and_last_layer_by_construction():
 def test_units_are_seed_and_split():
     table = curve_rows("jigsaw", [[0.5, 0.6], [0.52, 0.61]])
     second = [dict(row, split=1, accuracy=row["accuracy"] + 0.01) for row in table]
-    (curve,) = alignment.best_layers(table + second)
+    (curve,) = best_layers(table + second)
     assert curve.units == ((0, 0), (0, 1), (1, 0), (1, 1)) and (curve.n_seeds, curve.n_splits) == (2, 2)
 
 
 def test_pixel_rows_have_no_best_layer_and_tasks_stay_apart():
     table = (curve_rows("rotation", [[0.5, 0.6]]) + curve_rows("jigsaw", [[0.7, 0.4]])
              + [dict(task="pixels", arch="cnn", seed=0, layer="pixels", depth=0, accuracy=0.55, k=10)])
-    best = {c.task: c.best.layer for c in alignment.best_layers(table)}
+    best = {c.task: c.best.layer for c in best_layers(table)}
     assert best == {"rotation": "l2", "jigsaw": "l1"}
 
 
@@ -281,7 +284,7 @@ def test_pixel_rows_have_no_best_layer_and_tasks_stay_apart():
     ([[0.5, 0.70, 0.66], [0.5, 0.64, 0.69], [0.5, 0.69, 0.66]], "no difference shown"),
 ])
 def test_alignment_verdict_is_the_helpers_sentence(curves, word):
-    (curve,) = alignment.best_layers(curve_rows("rotation", curves))
+    (curve,) = best_layers(curve_rows("rotation", curves))
     text = alignment.alignment_verdict(curve)
     expected = compare(curve.last_values, curve.earlier_values, text[9:text.index("]")], "last layer higher",
                        "last layer lower", seeds=[0, 1, 2], splits=[0, 0, 0])
@@ -291,7 +294,7 @@ def test_alignment_verdict_is_the_helpers_sentence(curves, word):
 
 
 def test_one_unit_is_not_decided():
-    (curve,) = alignment.best_layers(curve_rows("rotation", [[0.5, 0.7, 0.6]]))
+    (curve,) = best_layers(curve_rows("rotation", [[0.5, 0.7, 0.6]]))
     text = alignment.alignment_verdict(curve)
     assert text.startswith("Not decided [rotation, cnn, k=10") and "1 common (seed, split) unit" in text
 
@@ -299,7 +302,7 @@ def test_one_unit_is_not_decided():
 def test_random_verdicts_pair_the_chosen_layers_and_the_falls():
     pretext = curve_rows("rotation", [[0.60, 0.72, 0.50], [0.62, 0.70, 0.52], [0.61, 0.74, 0.49]])
     random = curve_rows("random", [[0.58, 0.66, 0.64], [0.60, 0.65, 0.63], [0.59, 0.67, 0.66]])
-    best = alignment.best_layers(pretext + random)
+    best = best_layers(pretext + random)
     gain, fall = alignment.random_verdicts(best, "rotation", "cnn", 10)
     assert gain.startswith("Verdict [rotation vs random weights, cnn, k=10: each at its chosen layer (l2 vs l2)]")
     assert "pretext features better" in gain and "the pretext network's last layer falls more" in fall
@@ -311,9 +314,9 @@ def test_random_verdicts_pair_the_chosen_layers_and_the_falls():
 def test_architecture_verdict_pairs_the_units_of_both_archs(resnet_last, word):
     cnn = curve_rows("rotation", [[0.6, 0.7, 0.50], [0.6, 0.7, 0.54], [0.6, 0.7, 0.52]], arch="cnn")
     resnet = curve_rows("rotation", [[0.6, 0.7, resnet_last + d] for d in (0.0, 0.02, -0.01)], arch="resnet")
-    text = alignment.architecture_verdict(alignment.best_layers(cnn + resnet), "rotation", 10)
+    text = alignment.architecture_verdict(best_layers(cnn + resnet), "rotation", 10)
     assert word in text and is_verdict_sentence(text), text
-    one_seed = alignment.architecture_verdict(alignment.best_layers(cnn + resnet[:3]), "rotation", 10)
+    one_seed = alignment.architecture_verdict(best_layers(cnn + resnet[:3]), "rotation", 10)
     assert one_seed.startswith("Not decided [")
 
 
@@ -365,11 +368,11 @@ def test_selection_bias_is_test_chosen_minus_validation_chosen():
 
 def test_width_control_pools_every_layer_to_the_last_layers_width():
     net = make_backbone("cnn", 1, width=4)
-    fc_width = alignment.pooled_sizes("cnn", width=4)["fc2"][1]
-    rows = alignment.width_control([("random", "cnn", 0, net), ("random", "resnet", 0, make_backbone("resnet", 1, 4))],
+    fc_width = probing.pooled_sizes("cnn", width=4)["fc2"][1]
+    rows = probing.width_control([("random", "cnn", 0, net), ("random", "resnet", 0, make_backbone("resnet", 1, 4))],
                                    ks=(4,), num_test=40, splits=(0,))
     assert {r["arch"] for r in rows} == {f"cnn@{fc_width}"}
-    sizes = alignment.pooled_sizes("cnn", width=4, target=fc_width)
+    sizes = probing.pooled_sizes("cnn", width=4, target=fc_width)
     assert all(n <= 2 * fc_width for _, n in sizes.values())  # every layer within a factor 2 of the fc width
 
 
@@ -380,8 +383,9 @@ def quick_preset(monkeypatch):
 
 
 def test_budget_table_lists_every_network_with_its_budget(quick_preset):
-    rows = alignment.budget_table(seeds={"cnn": (0, 1, 2), "resnet": (0,)}, budget=alignment.OWN)
-    assert [r["network"] for r in rows[:4]] == ["rotation", "jigsaw", "relative_position", "supervised"]
+    rows = budgets.budget_table(seeds={"cnn": (0, 1, 2), "resnet": (0,)}, budget=budgets.OWN)
+    tasks = list(course_tasks())
+    assert [r["network"] for r in rows[:len(tasks) + 1]] == [*tasks, "supervised"]
     rotation = rows[0]
     recipe = resolve_preset("quick", RotationTask(), arch="cnn")
     assert (rotation["images"], rotation["epochs"], rotation["seeds"]) == (recipe["num_images"], recipe["num_epochs"], 3)
@@ -393,7 +397,7 @@ def test_steps_in_the_budget_are_the_steps_fit_takes(quick_preset, monkeypatch):
     steps = []
     real_step = torch.optim.SGD.step
     monkeypatch.setattr(torch.optim.SGD, "step", lambda self, *a, **kw: steps.append(1) or real_step(self, *a, **kw))
-    plan = alignment.training_plan({"rotation": RotationTask()}, {"cnn": (0,)})[0]
+    plan = budgets.training_plan({"rotation": RotationTask()}, {"cnn": (0,)})[0]
     fit(build_net(RotationTask(), "cnn", width=2), RotationTask(), pretrain_split(200), num_epochs=2,
         batch_size=plan["batch_size"], progress=False)
     assert len(steps) == max(1, 200 // plan["batch_size"]) * 2
@@ -403,26 +407,27 @@ def test_steps_in_the_budget_are_the_steps_fit_takes(quick_preset, monkeypatch):
 @pytest.mark.parametrize("preset", ["quick", "full"])
 def test_matched_budgets_give_every_compared_network_the_same_images_and_passes(quick_preset, preset):
     seeds = {"cnn": (0, 1, 2), "resnet": (0, 1)}
-    plan = alignment.training_plan(seeds=seeds, preset=preset, widths={"rotation": (4, 8)})
-    tasks = alignment.course_tasks()
-    own = {(p["network"], p["arch"]): p["image_passes"] for p in alignment.training_plan(seeds=seeds, preset=preset,
-                                                                                         budget=alignment.OWN)}
+    plan = budgets.training_plan(seeds=seeds, preset=preset, widths={"rotation": (4, 8)})
+    tasks = course_tasks()
+    own = {(p["network"], p["arch"]): p["image_passes"] for p in budgets.training_plan(seeds=seeds, preset=preset,
+                                                                                         budget=budgets.OWN)}
+    classic = {(name, arch) for name in [*classic_tasks(), SUPERVISED] for arch in seeds}
     if preset == "full":  # the tasks' full recipes differ, but the comparison trains them all on one budget
-        assert len(set(own.values())) > 1
-    else:  # the quick recipes are the matched budget: lesson 4 reuses the networks lessons 1 to 3 trained
-        assert set(own.values()) == {plan[0]["image_passes"]}
-    assert len({(p["images"], p["epochs"], p["image_passes"]) for p in plan}) == 1
+        assert len({own[key] for key in classic}) > 1
+    else:  # the lessons' quick recipes are the matched budget: lesson 4 reuses the networks lessons 1 to 3 trained
+        assert {own[key] for key in classic} == {plan[0]["image_passes"]}
+    assert {(p["images"], p["epochs"]) for p in plan} == {tuple(budgets.matched_budget(preset).values())}
     # nobody trains longer than its own lesson did
     assert all(p["image_passes"] <= own[(p["network"], p["backbone"])] for p in plan)
     for arch, arch_seeds in seeds.items():
         names = {p["network"] for p in plan if p["arch"] == arch}
-        assert names == {*tasks, alignment.SUPERVISED}
+        assert names == {*tasks, SUPERVISED}
         for seed in arch_seeds:  # the supervised reference has every seed the tasks have
             assert {p["network"] for p in plan if p["arch"] == arch and p["seed"] == seed} == names
     # the same images: what train_or_load draws for a pretext task is what the supervised reference is given
     n = plan[0]["images"] if preset == "quick" else 500
     for seed in (0, 2):
-        X_sup, _ = alignment.labelled_subset(n, seed)
+        X_sup, _ = budgets.labelled_subset(n, seed)
         assert torch.equal(pretrain_split(n, seed=seed), X_sup)
 
 
@@ -430,16 +435,16 @@ def test_train_networks_follows_its_plan_and_labels_the_width_study(tmp_path, mo
     monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")  # the tiny preset: seconds
     tasks = {"rotation": RotationTask()}
-    networks, pretext = alignment.train_networks(tasks, {"cnn": (0, 1)}, widths={"rotation": (4, 6)}, log=None)
-    plan = alignment.training_plan(tasks, {"cnn": (0, 1)}, widths={"rotation": (4, 6)})
-    assert [(n[1], n[2]) for n in networks if n[0] != alignment.RANDOM] == [(p["arch"], p["seed"]) for p in plan]
+    networks, pretext = budgets.train_networks(tasks, {"cnn": (0, 1)}, widths={"rotation": (4, 6)}, log=None)
+    plan = budgets.training_plan(tasks, {"cnn": (0, 1)}, widths={"rotation": (4, 6)})
+    assert [(n[1], n[2]) for n in networks if n[0] != RANDOM] == [(p["arch"], p["seed"]) for p in plan]
     widths = {p["arch"]: p["width"] for p in pretext}
     assert widths == {"cnn": 8, "cnn-w4": 4, "cnn-w6": 6}
     assert all(trunk_of(net).width == widths[arch] for _, arch, _, net in networks)
-    assert {p["group"] for p in pretext if p["arch"] != "cnn"} == {alignment.WIDTH_STUDY}
+    assert {p["group"] for p in pretext if p["arch"] != "cnn"} == {budgets.WIDTH_STUDY}
     study = alignment.width_study(pretext)
     assert sorted({p["arch"] for p in study}) == ["cnn", "cnn-w4", "cnn-w6"] and len(study) == 6
-    table = alignment.probe_networks(networks, ks=(2,), num_test=60, splits=(0, 1))
+    table = probing.probe_networks(networks, ks=(2,), num_test=60, splits=(0, 1))
     found = alignment.verdicts(table, pretext)
     (line,) = found["width_study"]
     assert line.startswith("Verdict [rotation, k=2, 3 networks (cnn, cnn-w4, cnn-w6)") and is_verdict_sentence(line)
@@ -454,7 +459,7 @@ def study_case(probe_of_width):
     for width, arch in ((4, "cnn-w4"), (8, "cnn-w8"), (16, "cnn")):
         for seed in range(3):
             pretext.append(dict(task="rotation", arch=arch, seed=seed, width=width, pretext_accuracy=0.5 + width / 100,
-                                group=alignment.WIDTH_STUDY if arch != "cnn" else "cnn"))
+                                group=budgets.WIDTH_STUDY if arch != "cnn" else "cnn"))
             for split in range(2):
                 acc = probe_of_width[width] + 0.01 * seed + 0.002 * split
                 for depth, layer in enumerate(("l1", "l2"), start=1):
@@ -531,30 +536,30 @@ def test_read_record_returns_what_the_notebook_displayed():
 # ---------- bad input ----------
 
 @pytest.mark.parametrize("call, message", [
-    (lambda: alignment.check_table({"task": "x"}), "table must be a list"),
-    (lambda: alignment.check_table([[1, 2]]), r"table\[0\] must be a dict"),
-    (lambda: alignment.check_table([dict(task="x", arch="cnn", seed=0, layer="a", depth=1, k=10)]),
+    (lambda: check_table({"task": "x"}), "table must be a list"),
+    (lambda: check_table([[1, 2]]), r"table\[0\] must be a dict"),
+    (lambda: check_table([dict(task="x", arch="cnn", seed=0, layer="a", depth=1, k=10)]),
      r"missing \['accuracy'\]"),
-    (lambda: alignment.check_table(curve_rows("x", [[1.5, 0.2]])), "must be a fraction in"),
-    (lambda: alignment.select([], colour="red"), "columns must be among"),
-    (lambda: alignment.budget_indices([0, 1], 1), "y must be a 1-D tensor"),
-    (lambda: alignment.budget_indices(torch.tensor([0, 1, 1]), 0), "k must be a positive integer"),
-    (lambda: alignment.budget_indices(torch.tensor([0, 1, 1]), 2), "class 0 holds only 1"),
-    (lambda: alignment.downstream_split((0, 10)), "ks must be positive integers"),
-    (lambda: alignment.probe_network(make_backbone("cnn", 1, 4), 3, "cnn", split=tiny_split()), "task must be"),
-    (lambda: alignment.probe_features({"a": torch.zeros(2, 2)}, torch.zeros(2, dtype=torch.long),
+    (lambda: check_table(curve_rows("x", [[1.5, 0.2]])), "must be a fraction in"),
+    (lambda: select([], colour="red"), "columns must be among"),
+    (lambda: probing.budget_indices([0, 1], 1), "y must be a 1-D tensor"),
+    (lambda: probing.budget_indices(torch.tensor([0, 1, 1]), 0), "k must be a positive integer"),
+    (lambda: probing.budget_indices(torch.tensor([0, 1, 1]), 2), "class 0 holds only 1"),
+    (lambda: probing.downstream_split((0, 10)), "ks must be positive integers"),
+    (lambda: probing.probe_network(make_backbone("cnn", 1, 4), 3, "cnn", split=tiny_split()), "task must be"),
+    (lambda: probing.probe_features({"a": torch.zeros(2, 2)}, torch.zeros(2, dtype=torch.long),
                                       {"b": torch.zeros(2, 2)}, torch.zeros(2, dtype=torch.long)), "same layers"),
-    (lambda: alignment.pooled_sizes("cnn", image_size=0), "image_size must be a positive integer"),
-    (lambda: alignment.pooled_sizes("vgg"), "arch must be one of"),
-    (lambda: alignment.labelled_subset(0), "num_images must be an integer between 1 and 60000"),
+    (lambda: probing.pooled_sizes("cnn", image_size=0), "image_size must be a positive integer"),
+    (lambda: probing.pooled_sizes("vgg"), "arch must be one of"),
+    (lambda: budgets.labelled_subset(0), "num_images must be an integer between 1 and 60000"),
     (lambda: alignment.alignment_verdict({"task": "x"}), "best must be a Curve from best_layers"),
-    (lambda: alignment.random_verdicts(alignment.best_layers(curve_rows("r", [[0.1, 0.2]])), "r", "cnn", 10),
+    (lambda: alignment.random_verdicts(best_layers(curve_rows("r", [[0.1, 0.2]])), "r", "cnn", 10),
      "must hold the curves of 'r' and 'random'"),
-    (lambda: alignment.probe_features({"a": torch.zeros(2, 2)}, torch.tensor([0, 1]), {"a": torch.zeros(2, 2)},
+    (lambda: probing.probe_features({"a": torch.zeros(2, 2)}, torch.tensor([0, 1]), {"a": torch.zeros(2, 2)},
                                       torch.tensor([0, 1]), ks=(1,)), "ks must be at least 2"),
     (lambda: probe.stratified_folds(torch.tensor([0, 1, 1]), 2), "class 0 has 1"),
     (lambda: probe.cross_validate({}, torch.tensor([0, 1]), C_grid=(0,)), "C_grid must be positive"),
-    (lambda: alignment.architecture_verdict(alignment.best_layers(curve_rows("r", [[0.1, 0.2]])), "r", 10),
+    (lambda: alignment.architecture_verdict(best_layers(curve_rows("r", [[0.1, 0.2]])), "r", 10),
      r"missing \['resnet'\]"),
     (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10, "top"),
      "layer must be 'best' or 'last'"),
@@ -562,8 +567,8 @@ def test_read_record_returns_what_the_notebook_displayed():
     (lambda: alignment.pretext_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10),
      "no rows for task 'r'"),
     (lambda: alignment.pretext_verdict([], "x"), "at least 3 networks"),
-    (lambda: alignment.training_plan(budget="cheap"), "budget must be one of"),
-    (lambda: alignment.training_plan(widths={"colour": (4,)}), r"widths must name tasks among"),
+    (lambda: budgets.training_plan(budget="cheap"), "budget must be one of"),
+    (lambda: budgets.training_plan(widths={"colour": (4,)}), r"widths must name tasks among"),
     (lambda: alignment.width_study_points([], [dict(task="r", arch="cnn", seed=0, pretext_accuracy=0.5)], 10),
      "no curve for task 'r'"),
     (lambda: alignment.plot_width_study([]), "points must hold rows from width_study_points"),
@@ -618,13 +623,23 @@ def test_lesson_table_covers_the_tasks_baselines_archs_and_budgets(executed_less
     record = alignment.read_record(executed_lesson)
     table, settings = record["table"], record["settings"]
     tasks = {r["task"] for r in table}
-    assert {alignment.SUPERVISED, alignment.RANDOM, alignment.PIXELS} <= tasks
-    assert {"rotation", "jigsaw", "relative_position"} & tasks
+    assert {SUPERVISED, RANDOM, PIXELS} <= tasks
+    assert set(classic_tasks()) <= tasks
     archs = {r["arch"] for r in table}
     assert {"cnn", "resnet"} < archs and [a for a in archs - {"cnn", "resnet"} if a.startswith("cnn@")]  # the control
     assert sorted({r["k"] for r in table}) == sorted(settings["KS"])
-    cnn_seeds = {r["seed"] for r in table if r["arch"] == "cnn" and r["task"] == alignment.SUPERVISED}
+    cnn_seeds = {r["seed"] for r in table if r["arch"] == "cnn" and r["task"] == SUPERVISED}
     assert sorted(cnn_seeds) == sorted(settings["CNN_SEEDS"]) and len(cnn_seeds) >= 3
     widths = {f"cnn-w{w}" for ws in settings["STUDY"].values() for w in ws}
-    studied = {r["task"] for r in table if r["arch"] in widths} - {alignment.PIXELS}
+    studied = {r["task"] for r in table if r["arch"] in widths} - {PIXELS}
     assert widths <= archs and studied == set(settings["STUDY"])
+
+
+@pytest.mark.parametrize("preset", ["quick", "full"])
+@pytest.mark.parametrize("arch", ["cnn", "resnet"])
+def test_the_fixed_matched_budget_is_the_smallest_recipe_of_the_lessons_tasks(quick_preset, preset, arch):
+    # fixed per preset, so a new task changes nothing; still the smallest of the classic recipes and the supervised
+    # reference's, so no network trains beyond its own lesson and the quick networks are lessons 1 to 3's
+    recipes = [resolve_preset(preset, task, arch=arch) for task in [*classic_tasks().values(), SupervisedTask()]]
+    smallest = dict(num_images=min(r["num_images"] for r in recipes), num_epochs=min(r["num_epochs"] for r in recipes))
+    assert budgets.matched_budget(preset, arch) == smallest

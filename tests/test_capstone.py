@@ -8,7 +8,8 @@ import torch
 from torch.nn import functional as F
 
 from pretext_lessons.core.stats import is_verdict_sentence
-from pretext_lessons.experiments import alignment
+from pretext_lessons.experiments import budgets
+from pretext_lessons.tasks.registry import course_tasks
 from pretext_lessons.experiments.capstone import (BOX_KEYS, EDGE_CONDITIONS, central_crop, classic_networks,
                                                   edge_shortcut, edge_solver, layer_report, low_level_features,
                                                   low_level_probe, plot_pipeline, versus)
@@ -142,8 +143,8 @@ def test_classic_networks_train_every_task_on_lesson_4s_matched_budget(monkeypat
     real = capstone.train_or_load
     monkeypatch.setattr(capstone, "train_or_load", lambda task, **kw: calls.append((task.name, kw)) or real(task, **kw))
     networks = classic_networks(preset="quick", seed=1)
-    budget = alignment.matched_budget(preset="quick")
-    assert [t.name for t, _, _ in networks] == [n for n in alignment.course_tasks()]
+    budget = budgets.matched_budget(preset="quick")
+    assert [t.name for t, _, _ in networks] == [n for n in course_tasks()]
     assert all(kw["num_images"] == budget["num_images"] and kw["num_epochs"] == budget["num_epochs"]
                and kw["seed"] == 1 for _, kw in calls)
 

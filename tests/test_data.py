@@ -145,7 +145,7 @@ def test_pretrain_split_is_a_seeded_subset():
     (torch.zeros(2, 8, 8), "must have 4 dimensions"),
     (torch.zeros(2, 1, 8, 8, dtype=torch.int32), "must be uint8 or floating point"),
     (torch.zeros(2, 2, 8, 8), "must have 1 or 3 channels, got 2"),
-    (torch.zeros(2, 1, 4, 4), "at least 6x6 pixels, got 4x4"),
+    (torch.zeros(2, 1, 4, 4), "^X must be at least 6x6 pixels per image, got 4x4$"),
 ])
 def test_check_images_says_what_is_wrong(bad, message):
     with pytest.raises((TypeError, ValueError), match=message):

@@ -146,7 +146,8 @@ def test_switching_the_dataset_never_loads_a_network_trained_on_another(tmp_path
 
 
 def test_a_pretext_task_trains_and_is_probed_layer_by_layer_on_the_photo_folder(photos, tmp_path, monkeypatch):
-    from pretext_lessons.experiments import alignment
+    from pretext_lessons.experiments import budgets, probing
+    from pretext_lessons.experiments.table import RANDOM, best_layers
     from pretext_lessons.tasks.jigsaw import JigsawTask
 
     monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
@@ -154,13 +155,13 @@ def test_a_pretext_task_trains_and_is_probed_layer_by_layer_on_the_photo_folder(
     task = JigsawTask(num_classes=10)
     net, history = training.train_or_load(task, preset="grading", progress=False, num_epochs=2, width=4)
     assert net.trunk.in_channels == 3 and len(history["val_acc"]) == 2  # held out: the folder's test split
-    split = alignment.downstream_split((4,), seed=0)
-    rows = alignment.probe_network(net, task, "cnn", 0, (4,), split)
-    rows += alignment.probe_network(alignment.random_net("cnn", 0, "grading"), alignment.RANDOM, "cnn", 0, (4,), split)
+    split = probing.downstream_split((4,), seed=0)
+    rows = probing.probe_network(net, task, "cnn", 0, (4,), split)
+    rows += probing.probe_network(budgets.random_net("cnn", 0, "grading"), RANDOM, "cnn", 0, (4,), split)
     assert {r["layer"] for r in rows} == set(net.trunk.layer_names)
     assert all(0 <= r["accuracy"] <= 1 for r in rows) and len(rows) == 2 * len(net.trunk.layer_names)
-    best = {c.task: c for c in alignment.best_layers(rows)}
-    assert set(best) == {"jigsaw", alignment.RANDOM}
+    best = {c.task: c for c in best_layers(rows)}
+    assert set(best) == {"jigsaw", RANDOM}
 
 
 def test_the_course_command_checks_the_dataset_before_starting_a_kernel(capsys):

@@ -1,17 +1,19 @@
 """Lesson 5's downstream suite: average precision, the multi-label probe, held-out images, the canvases, the verdicts."""
 import hashlib
 import random
+import statistics
 
 import pytest
 import torch
 
 from pretext_lessons.core import data as course_data
-from pretext_lessons.core.data import load_fashion_mnist, make_photo_folder, pretrain_split, resolve_dataset, use_dataset
+from pretext_lessons.core.data import load_fashion_mnist, make_photo_folder, pretrain_split, resolve_dataset, to_float, use_dataset
 from pretext_lessons.core.multilabel import average_precision, fit_multilabel, mean_average_precision
 from pretext_lessons.core.stats import is_verdict_sentence
 from pretext_lessons.core.training import resolve_preset
-from pretext_lessons.experiments import alignment
+from pretext_lessons.experiments import budgets, probing, suite, transfer
 from pretext_lessons.experiments import downstream as ds
+from pretext_lessons.experiments.table import RANDOM, SUPERVISED
 from pretext_lessons.tasks.registry import course_tasks
 
 SMALL = dict(k=4, num_test=60, scenes_train=40, scenes_test=40, where_per_cell=2, where_test=32)
@@ -225,12 +227,12 @@ def test_bad_arguments_are_named(call, message):
 # 3. the probe: choices on the labelled images only ---------------------------------------------------------------
 
 def test_the_test_labels_change_no_choice():
-    net = alignment.random_net("cnn", 0)
+    net = budgets.random_net("cnn", 0)
     data = ds.suite_data(0, 0, sizes=SMALL)
-    rows = ds.probe_suite(net, "random", "cnn", data=data, layers=["conv2", "fc2"])
+    rows = suite.probe_suite(net, "random", "cnn", data=data, layers=["conv2", "fc2"])
     for d in data.values():
         d.y_test = d.y_test[torch.randperm(len(d.y_test), generator=torch.Generator().manual_seed(3))]
-    shuffled = ds.probe_suite(net, "random", "cnn", data=data, layers=["conv2", "fc2"])
+    shuffled = suite.probe_suite(net, "random", "cnn", data=data, layers=["conv2", "fc2"])
     assert len(rows) == len(shuffled) == len(ds.TASKS) * 2
     for a, b in zip(rows, shuffled):
         assert (a["downstream"], a["layer"], a["C"], a["val_score"]) == (b["downstream"], b["layer"], b["C"], b["val_score"])
@@ -246,8 +248,8 @@ def test_canvas_features_keep_the_probes_width():
     from pretext_lessons.core.probe import DEFAULT_POOLED_SIZE
 
     for arch, width in (("cnn", 16), ("resnet", 8)):
-        small = alignment.pooled_sizes(arch, width=width)
-        large = alignment.pooled_sizes(arch, width=width, image_size=ds.CANVAS_SIZE)
+        small = probing.pooled_sizes(arch, width=width)
+        large = probing.pooled_sizes(arch, width=width, image_size=ds.CANVAS_SIZE)
         for layer, (shape, n) in large.items():
             if len(shape) == 1:
                 assert n == small[layer][1] == shape[0], (arch, layer)
@@ -262,7 +264,7 @@ def _toy_table(seed=0):
     rng = random.Random(seed)
     layers = ("conv1", "conv2", "conv3", "fc1")
     rows = []
-    for task, shift in (("rotation", 0.05), ("jigsaw", 0.02), (alignment.RANDOM, 0.0), (alignment.SUPERVISED, 0.1)):
+    for task, shift in (("rotation", 0.05), ("jigsaw", 0.02), (RANDOM, 0.0), (SUPERVISED, 0.1)):
         for d, peak in (("classes", 2), ("scenes", 3), ("where", 0)):
             for seed_ in range(3):
                 for split in range(2):
@@ -276,63 +278,92 @@ def _toy_table(seed=0):
 
 def test_moves_and_figure_verdicts_are_computed_sentences():
     table = _toy_table()
-    lines = ds.layer_moves(table, "cnn") + ds.task_moves(table, "cnn") + ds.figure_verdicts(table, "rotation",
-                                                                                           archs=("cnn",))
-    assert lines
-    for line in lines:
-        assert is_verdict_sentence(line) or line.startswith("Described, not decided ["), line
-    moved = [line for line in ds.layer_moves(table, "cnn") if "rotation, cnn, on scenes" in line]
-    assert moved and "the move pays" in moved[0]  # scenes peaks at fc1, classes at conv3: a real move
+    # the made-up table's truth: scenes peaks at fc1 and where at conv1, classes at conv3; rotation (+0.05) beats
+    # jigsaw (+0.02) and random weights (0) everywhere, by far more than the noise (0.005)
+    moves = {line.split(" on ")[1].split(":")[0]: line for line in suite.layer_moves(table, "cnn") if "rotation," in line}
+    assert set(moves) == {"scenes", "where"}
+    assert all(is_verdict_sentence(line) and "the move pays" in line for line in moves.values()), moves
+    task_lines = suite.task_moves(table, "cnn")
+    assert len(task_lines) == 2 and all(line.startswith("Described, not decided [cnn, on ") and "rotation, the pretext "
+                                        "task chosen" in line and "does not move" in line for line in task_lines)
+    last, versus_random = suite.figure_verdicts(table, "rotation", archs=("cnn",))
+    assert is_verdict_sentence(last) and "last layer fc1 vs conv3" in last and "last layer higher" in last
+    assert is_verdict_sentence(versus_random) and "pretext features better" in versus_random
 
 
 def test_grid_picks_the_layer_on_validation_scores():
     table = _toy_table()
     for row in table:  # validation says conv1 everywhere, the test scores say otherwise
         row["val_score"] = 1.0 if row["layer"] == "conv1" else 0.0
-    assert {c["layer"] for c in ds.grid(table, "cnn")} == {"conv1"}
+    assert {c["layer"] for c in suite.grid(table, "cnn")} == {"conv1"}
 
 
 def test_plots_and_explorer_draw():
     import matplotlib.pyplot as plt
 
     table = _toy_table()
-    for fig in (ds.plot_grid(table, "cnn"), ds.plot_curves(table, "jigsaw", "scenes", "cnn"),
-                ds.plot_canvases(ds.downstream_data("scenes", sizes=SMALL))):
-        assert fig.axes
-        plt.close(fig)
-    view = ds.curve_explorer(table)
+    fig = suite.plot_grid(table, "cnn")  # a cell per pretext or reference network and downstream task: its layer and score
+    cells = [c for c in suite.grid(table, "cnn") if c["task"] != RANDOM]
+    assert sorted(t.get_text() for t in fig.axes[0].texts) == sorted(f"{c['layer']}\n{100 * c['score']:.1f}" for c in cells)
+    plt.close(fig)
+    fig = suite.plot_curves(table, "jigsaw", "scenes", "cnn")  # jigsaw and the two references, at their means
+    lines = [line for line in fig.axes[0].get_lines() if line.get_marker() == "o"]
+    assert len(lines) == 3
+    for line, name in zip(lines, ("jigsaw", SUPERVISED, RANDOM)):
+        means = [p["mean"] for p in suite.layer_intervals(table, name, "scenes", "cnn")]
+        assert list(line.get_ydata()) == pytest.approx(means) and line.get_label().startswith(name)
+    plt.close(fig)
+    data = ds.downstream_data("scenes", sizes=SMALL)
+    fig = ds.plot_canvases(data, num=5)
+    assert len(fig.axes) == 5
+    titles = [a.get_title() for a in fig.axes]
+    assert titles == ["\n".join(data.label_names[i] for i in torch.nonzero(y).flatten().tolist()) for y in data.y_test[:5]]
+    plt.close(fig)
+    view = suite.curve_explorer(table)
     assert "image/png" in view._repr_mimebundle_()
     plt.close("all")
 
 
 def test_layer_intervals_cover_the_seed_means():
-    points = ds.layer_intervals(_toy_table(), "jigsaw", "classes", "cnn")
+    from scipy import stats
+
+    table = _toy_table()
+    points = suite.layer_intervals(table, "jigsaw", "classes", "cnn")
     assert [p["layer"] for p in points] == ["conv1", "conv2", "conv3", "fc1"]
-    for p in points:
-        assert len(p["values"]) == 3 and p["low"] <= p["mean"] <= p["high"]
+    for p in points:  # the splits of a seed averaged first, then a t interval over the 3 seeds
+        per_seed = [statistics.fmean(r["score"] for r in table if (r["task"], r["downstream"], r["layer"], r["seed"])
+                                     == ("jigsaw", "classes", p["layer"], s)) for s in range(3)]
+        assert p["values"] == pytest.approx(per_seed) and p["mean"] == pytest.approx(statistics.fmean(per_seed))
+        low, high = stats.t.interval(0.95, 2, loc=statistics.fmean(per_seed), scale=stats.sem(per_seed))
+        assert (p["low"], p["high"]) == pytest.approx((low, high))
 
 
 # 5. fine-tuning and the protocol comparison -----------------------------------------------------------------------
 
 def test_fine_tune_trains_a_copy_and_leaves_the_network_alone():
-    net = alignment.random_net("cnn", 0)
+    net = budgets.random_net("cnn", 0)
     before = {k: v.clone() for k, v in net.state_dict().items()}
     d = ds.downstream_data("classes", sizes=SMALL)
-    model = ds.fine_tune(net, "random", d.X_train, d.y_train, num_epochs=2)
+    model = transfer.fine_tune(net, "random", d.X_train, d.y_train, num_epochs=2)
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
-    assert 0 <= ds.fine_tune_accuracy(model, "random", d.X_test, d.y_test) <= 1
+    tuned = model[0].state_dict()  # the copy's trunk was trained: every layer with weights moved
+    moved = [k for k, v in tuned.items() if k.endswith("weight") and not torch.equal(v, before[k])]
+    assert moved and len(moved) == len([k for k in tuned if k.endswith("weight")])
+    with torch.no_grad():
+        expected = float((model(to_float(d.X_test)).argmax(1) == d.y_test).float().mean())
+    assert transfer.fine_tune_accuracy(model, "random", d.X_test, d.y_test) == pytest.approx(expected)
     with pytest.raises(ValueError, match="unknown fine-tuning settings"):
-        ds.fine_tune(net, "random", d.X_train, d.y_train, epochs=2)
+        transfer.fine_tune(net, "random", d.X_train, d.y_train, epochs=2)
 
 
 def test_protocol_rows_and_verdicts():
-    nets = [("jigsaw", "resnet", s, alignment.random_net("resnet", s)) for s in (0, 1)]
-    rows = ds.protocol_rows(nets, sizes=SMALL)
-    assert len(rows) == 2 * len(ds.PROTOCOLS)
+    nets = [("jigsaw", "resnet", s, budgets.random_net("resnet", s)) for s in (0, 1)]
+    rows = transfer.protocol_rows(nets, sizes=SMALL)
+    assert len(rows) == 2 * len(transfer.PROTOCOLS)
     for r in rows:
         assert r["drop"] == pytest.approx(r["last"] - r["earlier"])
-    lines = ds.protocol_verdicts(rows)
-    assert len(lines) == len(ds.PROTOCOLS) + 3
+    lines = transfer.protocol_verdicts(rows)
+    assert len(lines) == len(transfer.PROTOCOLS) + 3
     assert all(is_verdict_sentence(line) for line in lines)
     with pytest.raises(ValueError, match="ResNets"):
-        ds.protocol_rows([("jigsaw", "cnn", 0, alignment.random_net("cnn", 0))], sizes=SMALL)
+        transfer.protocol_rows([("jigsaw", "cnn", 0, budgets.random_net("cnn", 0))], sizes=SMALL)

@@ -34,9 +34,10 @@ def test_a_tiny_study_trains_probes_decides_and_plots(monkeypatch):
     for v in (jigsaw_study.pretext_verdict(study, "a", "b", "higher", "lower"),
               jigsaw_study.probe_verdict(study, "a", "b", "better", "worse")):
         assert is_verdict_sentence(v.sentence) and "2 seeds" in v.sentence
-        assert jigsaw_study.agreement(v, "better") in (
-            "this run agrees with the paper", "this run finds the opposite",
-            "this run cannot tell (no difference shown at this size)")
+        expected = {"better": "this run agrees with the paper", "worse": "this run finds the opposite",
+                    "not shown": "this run cannot tell (no difference shown at this size)"}[v.outcome]
+        assert jigsaw_study.agreement(v, "better") == expected
+        assert v.outcome == "not shown" or jigsaw_study.agreement(v, "worse") != expected  # the paper's direction counts
     assert "256 unlabelled images" in jigsaw_study.budget_text(study)
     assert "random" in jigsaw_study.study_table_text(study)
     fig = jigsaw_study.plot_study(study, "tiny")
@@ -76,3 +77,16 @@ def test_the_chance_verdict_pairs_each_seed_with_the_chance_level():
     assert guessing.outcome == "not shown" and is_verdict_sentence(guessing.sentence) and "3 seeds" in guessing.sentence
     with pytest.raises(ValueError, match="name must be one of"):
         jigsaw_study.chance_verdict(study, "other")
+
+
+def test_agreement_reads_the_verdict_against_the_paper_s_direction():
+    from pretext_lessons.core.stats import compare
+
+    better = compare([0.6, 0.7, 0.65], [0.5, 0.6, 0.56], "a vs b")
+    worse = compare([0.5, 0.6, 0.56], [0.6, 0.7, 0.65], "a vs b")
+    unclear = compare([0.6, 0.5, 0.7], [0.5, 0.6, 0.7], "a vs b")
+    assert (better.outcome, worse.outcome, unclear.outcome) == ("better", "worse", "not shown")
+    assert jigsaw_study.agreement(better, "better") == "this run agrees with the paper"
+    assert jigsaw_study.agreement(worse, "better") == "this run finds the opposite"
+    assert jigsaw_study.agreement(worse, "worse") == "this run agrees with the paper"
+    assert jigsaw_study.agreement(unclear, "worse") == "this run cannot tell (no difference shown at this size)"

@@ -51,3 +51,44 @@ def test_the_package_s_own_imports_sit_at_the_top_of_each_module(path):
 def test_every_folder_is_known():
     folders = {p.name for p in PACKAGE.iterdir() if p.is_dir() and not p.name.startswith("__")}
     assert folders == set(ALLOWED)
+
+
+MAX_LINES = 600  # a module longer than this says at its top why it must be
+
+
+@pytest.mark.parametrize("path", EVERY_MODULE, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_is_over_the_line_limit_without_saying_why(path):
+    text = path.read_text(encoding="utf-8")
+    lines = text.count("\n") + 1
+    docstring = ast.get_docstring(ast.parse(text)) or ""
+    assert lines <= MAX_LINES or f"over {MAX_LINES} lines" in docstring, (
+        f"{path.relative_to(PACKAGE)} has {lines} lines: split it, or say at its top why it is over {MAX_LINES} lines")
+
+
+def private_imports(path: Path):
+    """Private names (one leading underscore) that `path` takes from another module of the package."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    modules = set()  # names bound to the package's own modules: `from . import probing`, `from ..core import probe as p`
+    for node in ast.walk(tree):
+        internal = isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("pretext_lessons"))
+        if internal:
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    yield f"line {node.lineno}: from {'.' * node.level}{node.module or ''} import {alias.name}"
+                modules.add(alias.asname or alias.name)
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                and node.attr.startswith("_") and not node.attr.startswith("__")):
+            yield f"line {node.lineno}: {node.value.id}.{node.attr}"
+
+
+@pytest.mark.parametrize("path", EVERY_MODULE, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_uses_another_module_s_private_names(path):
+    found = list(private_imports(path))
+    assert not found, f"{path.relative_to(PACKAGE)} uses private names of other modules (make them public where they live): {found}"
+
+
+def test_the_private_import_check_finds_one(tmp_path):
+    module = tmp_path / "m.py"
+    module.write_text("from .probe import _one_thread\nfrom . import probe\nprobe._fit(1)\n")
+    assert len(list(private_imports(module))) == 2

@@ -289,7 +289,7 @@ def test_explorer_builds_widgets():
     names = {w.description for w in box.children if hasattr(w, "description")}
     assert {"image", "centre row", "centre col", "neighbour", "jitter seed"} <= names
     plt.close("all")
-    with pytest.raises(ValueError, match="images images must be at least 27x27 pixels"):
+    with pytest.raises(ValueError, match=r"^images must be at least 27x27 pixels per image, got "):
         relative_position_explorer(images=torch.rand(2, 1, 20, 20))
 
 

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from pretext_lessons.core import results
-from pretext_lessons.experiments import alignment, downstream
+from pretext_lessons.experiments import budgets, downstream, probing, suite
 
 
 @pytest.fixture
@@ -62,8 +62,8 @@ def test_bad_arguments_are_named():
 
 
 def test_the_fingerprint_follows_every_weight():
-    net = alignment.random_net("cnn", seed=0, preset="grading")
-    same = alignment.random_net("cnn", seed=0, preset="grading")
+    net = budgets.random_net("cnn", seed=0, preset="grading")
+    same = budgets.random_net("cnn", seed=0, preset="grading")
     assert results.state_fingerprint(net) == results.state_fingerprint(same)
     with torch.no_grad():
         same.fc2[0].bias[3] += 1e-6
@@ -81,33 +81,33 @@ def probe_calls(monkeypatch, module, name):
 
 
 def test_probe_network_reads_back_its_rows_only_for_the_same_weights_and_data(store, monkeypatch):
-    calls = probe_calls(monkeypatch, alignment, "probe_features")
-    net = alignment.random_net("cnn", seed=0, preset="grading")
-    split = alignment.downstream_split((2,), seed=0, num_test=60)
-    first = alignment.probe_network(net, "random", "cnn", 0, (2,), split)
-    assert alignment.probe_network(net, "random", "cnn", 0, (2,), split) == first and len(calls) == 1
+    calls = probe_calls(monkeypatch, probing, "probe_features")
+    net = budgets.random_net("cnn", seed=0, preset="grading")
+    split = probing.downstream_split((2,), seed=0, num_test=60)
+    first = probing.probe_network(net, "random", "cnn", 0, (2,), split)
+    assert probing.probe_network(net, "random", "cnn", 0, (2,), split) == first and len(calls) == 1
     X_train, y_train, X_test, y_test = split
-    alignment.probe_network(net, "random", "cnn", 0, (2,), (X_train, y_train, X_test, y_test.roll(1)))
+    probing.probe_network(net, "random", "cnn", 0, (2,), (X_train, y_train, X_test, y_test.roll(1)))
     assert len(calls) == 2  # other test labels: measured again
     with torch.no_grad():
         net.conv1[0].weight.mul_(2)
-    alignment.probe_network(net, "random", "cnn", 0, (2,), split)
+    probing.probe_network(net, "random", "cnn", 0, (2,), split)
     assert len(calls) == 3  # other weights: measured again
 
 
 def test_a_preprocess_without_a_task_is_measured_every_time(store, monkeypatch):
-    calls = probe_calls(monkeypatch, alignment, "probe_features")
-    net = alignment.random_net("cnn", seed=0, preset="grading")
-    split = alignment.downstream_split((2,), seed=0, num_test=60)
+    calls = probe_calls(monkeypatch, probing, "probe_features")
+    net = budgets.random_net("cnn", seed=0, preset="grading")
+    split = probing.downstream_split((2,), seed=0, num_test=60)
     for _ in range(2):
-        alignment.probe_network(net, "random", "cnn", 0, (2,), split, preprocess=lambda X: X)
+        probing.probe_network(net, "random", "cnn", 0, (2,), split, preprocess=lambda X: X)
     assert len(calls) == 2
 
 
 def test_the_suite_reads_back_its_rows(store, monkeypatch):
-    calls = probe_calls(monkeypatch, downstream, "probe_single")
-    net = alignment.random_net("cnn", seed=0, preset="grading")
+    calls = probe_calls(monkeypatch, suite, "probe_single")
+    net = budgets.random_net("cnn", seed=0, preset="grading")
     sizes = dict(k=2, num_test=40, scenes_train=40, scenes_test=40, where_per_cell=2, where_test=32)
     data = downstream.suite_data(0, 0, tasks=("classes",), sizes=sizes)
-    first = downstream.probe_suite(net, "random", "cnn", 0, 0, data)
-    assert downstream.probe_suite(net, "random", "cnn", 0, 0, data) == first and len(calls) == 1
+    first = suite.probe_suite(net, "random", "cnn", 0, 0, data)
+    assert suite.probe_suite(net, "random", "cnn", 0, 0, data) == first and len(calls) == 1

@@ -162,7 +162,7 @@ def test_explorer_images_are_float_batches_one_per_class_by_default():
     assert explorer_images(torch.full((2, 1, 5, 5), 255, dtype=torch.uint8)).max() == 1
     with pytest.raises(ValueError, match="images must hold at least one image"):
         explorer_images(torch.zeros(0, 1, 5, 5))
-    with pytest.raises(ValueError, match="images images must be at least 9x9 pixels"):
+    with pytest.raises(ValueError, match=r"^images must be at least 9x9 pixels per image, got 5x5$"):
         explorer_images(torch.zeros(2, 1, 5, 5), min_size=9)
 
 

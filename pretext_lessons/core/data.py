@@ -155,7 +155,7 @@ def check_images(X, name: str = "X", min_size: int = 1, channels: tuple[int, ...
         raise ValueError(f"{name} must have {' or '.join(map(str, channels))} channels, got {X.shape[1]} "
                          f"(shape {tuple(X.shape)}; channels come second)")
     if min(X.shape[-2:]) < min_size:
-        raise ValueError(f"{name} images must be at least {min_size}x{min_size} pixels, "
+        raise ValueError(f"{name} must be at least {min_size}x{min_size} pixels per image, "
                          f"got {X.shape[-2]}x{X.shape[-1]}")
     return X
 

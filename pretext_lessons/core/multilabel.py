@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from .probe import LinearClassifier, _one_thread
+from .probe import LinearClassifier, one_thread
 
 
 def _check_scores_labels(scores, labels, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,7 +93,7 @@ def fit_multilabel(F_train: torch.Tensor, Y_train: torch.Tensor, C: float = 1.0,
         raise ValueError(f"C must be positive, got {C!r}")
     if not isinstance(max_iter, int) or max_iter < 1:
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
-    with _one_thread():
+    with one_thread():
         F64 = F_train.double()
         mean = F64.mean(0)
         std = F64.std(0, unbiased=False).clamp_min(1e-6)

@@ -92,12 +92,13 @@ def fit_linear(F_train: torch.Tensor, y_train: torch.Tensor, C: float = 1.0, max
         raise ValueError(f"max_iter must be a positive integer, got {max_iter!r}")
     if tol is not None and not tol > 0:
         raise ValueError(f"tol must be None or a positive number, got {tol!r}")
-    with _one_thread():
+    with one_thread():
         return _fit_linear(F_train.double(), y_train, C, max_iter, tol)
 
 
 @contextlib.contextmanager
-def _one_thread():
+def one_thread():
+    """Run the block on one thread (torch's and, where threadpoolctl is installed, SciPy's BLAS)."""
     # these matrices are small: a second thread gains little, and on a busy CPU, threads waiting
     # for each other made a fit ten times slower (benchmarks/bench_probe.py); SciPy's BLAS has
     # its own threads, which threadpoolctl (where installed) limits too

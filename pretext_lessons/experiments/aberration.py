@@ -46,7 +46,8 @@ from ..notebook.plotting import imshow
 from ..notebook.seed_plots import plot_seed_dots
 from ..tasks.jigsaw import to_grayscale
 from ..tasks.relative_position import RelativePositionTask, drop_color, normalize_patches, sample_pairs
-from . import alignment
+from . import probing
+from .table import RANDOM, best_layers
 
 CONDITIONS = ("aberration", "projection", "colour dropping", "no aberration")
 GRAY = "gray"  # a further condition (not run by default): the lens, then the colours summed to gray
@@ -426,7 +427,7 @@ def defence_study(seeds=(0, 1), k: int = 10, splits=(0,), strength: float = DEMO
                   layers=("conv2", "conv4", "fc1", "fc2"), device=None, log=print) -> dict:
     """Lesson 3: relative position through the lens, trained without and with projection; pretext and probe per seed.
 
-    Returns {"pretext": {defence: [per seed]}, "rows": alignment's probe rows (tasks named "lens, no
+    Returns {"pretext": {defence: [per seed]}, "rows": the probe's rows (`probing`) (tasks named "lens, no
     defence", "lens, projection" and random weights), "settings": the training budget, "seeds"}.
     """
     names = {"none": "lens, no defence", "projection": "lens, projection"}
@@ -446,11 +447,11 @@ def defence_study(seeds=(0, 1), k: int = 10, splits=(0,), strength: float = DEMO
             if log:
                 log(f"seed {seed}, {names[defence]:>17}: pretext accuracy {history['val_acc'][-1]:.1%}")
         plain = LensRelativePositionTask(strength=strength)
-        nets[alignment.RANDOM] = (build_net(plain, "cnn", in_channels=3, width=settings["width"], seed=seed), plain)
+        nets[RANDOM] = (build_net(plain, "cnn", in_channels=3, width=settings["width"], seed=seed), plain)
         for j in splits:
-            split = alignment.downstream_split((k,), seed, split=j)
+            split = probing.downstream_split((k,), seed, split=j)
             for name, (net, task) in nets.items():
-                rows += alignment.probe_network(net, name, "cnn", seed, (k,), split, layers=layers,
+                rows += probing.probe_network(net, name, "cnn", seed, (k,), split, layers=layers,
                                                 preprocess=task.preprocess, split_index=j)
     return {"pretext": pretext, "rows": rows, "settings": settings, "seeds": tuple(seeds), "k": k}
 
@@ -461,7 +462,7 @@ def defence_verdicts(study: dict) -> list[str]:
     seeds = list(study["seeds"])
     lines = [compare(study["pretext"][a], study["pretext"][b], f"relative-position pretext accuracy, {a} minus {b}",
                      "higher with projection", "lower with projection", seeds=seeds).sentence]
-    curves = {c.task: c for c in alignment.best_layers(study["rows"], k=study["k"])}
+    curves = {c.task: c for c in best_layers(study["rows"], k=study["k"])}
     ua, ub = (dict(zip(curves[n].units, curves[n].best_values)) for n in (a, b))
     units = sorted(set(ua) & set(ub))
     lines.append(compare([ua[u] for u in units], [ub[u] for u in units],

@@ -14,7 +14,9 @@ from ..core.validate import check_int
 from ..notebook.plotting import imshow
 from ..tasks.jigsaw import JigsawTask
 from ..tasks.registry import course_tasks
-from . import alignment
+from . import budgets, probing
+from .table import RANDOM, select
+from .suite import probe_suite_networks
 
 # (key, row, column, title, notation, code) of each box of the pipeline diagram
 PIPELINE_BOXES = (
@@ -273,16 +275,16 @@ def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float 
 # ------------------------------------------------------------------------------------------------
 
 def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", device=None,
-                     budget: str = alignment.MATCHED) -> list[tuple]:
+                     budget: str = budgets.MATCHED) -> list[tuple]:
     """Lesson 6: (task, net, history) for every registered task (lessons 1 to 3 and any you registered).
 
-    `budget` as in `alignment.training_plan`: MATCHED (the default) trains every task on the same
+    `budget` as in `budgets.training_plan`: MATCHED (the default) trains every task on the same
     images for the same number of passes as lesson 4 did, so lesson 4's networks of `seed` are
     loaded from the cache; OWN, each task's own recipe, as lessons 1 to 3 trained them. Networks
     missing from the cache are trained (minutes on a CPU).
     """
     tasks = course_tasks()
-    plans = [p for p in alignment.training_plan(tasks, {arch: (seed,)}, preset, budget) if p["network"] in tasks]
+    plans = [p for p in budgets.training_plan(tasks, {arch: (seed,)}, preset, budget) if p["network"] in tasks]
     return [(p["task"], *train_or_load(p["task"], arch=arch, preset=preset, seed=seed, device=device, progress=False,
                                        **p["overrides"]))
             for p in plans]
@@ -303,14 +305,14 @@ def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset
             raise TypeError(f"networks[{i}] must be a pair (task, net) or a triple (task, net, history) with a "
                             f"PretextTask first, got {type(item).__name__}")
     check_int("num_splits", num_splits)
-    random = alignment.random_net(arch, seed, preset)
+    random = budgets.random_net(arch, seed, preset)
     table = []
     for j in range(num_splits):
-        split = alignment.downstream_split((k,), seed, split=j)
-        table += alignment.probe_pixels(seed, (k,), (arch,), split, split_index=j)
-        table += alignment.probe_network(random, alignment.RANDOM, arch, seed, (k,), split, split_index=j)
+        split = probing.downstream_split((k,), seed, split=j)
+        table += probing.probe_pixels(seed, (k,), (arch,), split, split_index=j)
+        table += probing.probe_network(random, RANDOM, arch, seed, (k,), split, split_index=j)
         for task, net, *_ in items:
-            table += alignment.probe_network(net, task, arch, seed, (k,), split, split_index=j)
+            table += probing.probe_network(net, task, arch, seed, (k,), split, split_index=j)
     return table
 
 
@@ -361,7 +363,7 @@ CHECK_LAYERS = 3  # the trunk's first layers are probed (the plain CNN's first c
 
 def probe_against_random(net: torch.nn.Module, untrained: torch.nn.Module, task: PretextTask, arch: str = "cnn",
                          seed: int = 0, k: int = 10, num_splits: int = CHECK_SPLITS, layers=None) -> list[dict]:
-    """Lesson 6: lesson 4's rows for a task's network and its untrained one (rows named `alignment.RANDOM`).
+    """Lesson 6: lesson 4's rows for a task's network and its untrained one (rows named `RANDOM`).
 
     Both trunks are probed on the same `num_splits` labelled splits of `seed` (k images per class), whole
     images shown as `task.preprocess` shows them; test features are computed once per network.
@@ -371,20 +373,20 @@ def probe_against_random(net: torch.nn.Module, untrained: torch.nn.Module, task:
     check_int("num_splits", num_splits, 2)
     rows, cache = [], {}
     for j in range(num_splits):
-        split = alignment.downstream_split((k,), seed, split=j)
-        rows += alignment.probe_network(net, task, arch, seed, (k,), split, layers=layers, split_index=j,
+        split = probing.downstream_split((k,), seed, split=j)
+        rows += probing.probe_network(net, task, arch, seed, (k,), split, layers=layers, split_index=j,
                                         feature_cache=cache)
-        rows += alignment.probe_network(untrained, alignment.RANDOM, arch, seed, (k,), split, layers=layers,
+        rows += probing.probe_network(untrained, RANDOM, arch, seed, (k,), split, layers=layers,
                                         preprocess=task.preprocess, split_index=j, feature_cache=cache)
     return rows
 
 
-def layer_verdicts(rows, task_name: str, baseline: str = alignment.RANDOM) -> dict[str, Verdict]:
+def layer_verdicts(rows, task_name: str, baseline: str = RANDOM) -> dict[str, Verdict]:
     """Lesson 6: per layer, the `core.stats` verdict of `task_name`'s test accuracy against `baseline`'s, paired on (seed, split)."""
     verdicts = {}
-    for layer in dict.fromkeys(r["layer"] for r in alignment.select(rows, task=task_name)):
-        mine = {(r["seed"], r.get("split", 0)): r["accuracy"] for r in alignment.select(rows, task=task_name, layer=layer)}
-        theirs = {(r["seed"], r.get("split", 0)): r["accuracy"] for r in alignment.select(rows, task=baseline, layer=layer)}
+    for layer in dict.fromkeys(r["layer"] for r in select(rows, task=task_name)):
+        mine = {(r["seed"], r.get("split", 0)): r["accuracy"] for r in select(rows, task=task_name, layer=layer)}
+        theirs = {(r["seed"], r.get("split", 0)): r["accuracy"] for r in select(rows, task=baseline, layer=layer)}
         units = [u for u in mine if u in theirs]
         if len(units) < 2:
             raise ValueError(f"rows must hold at least 2 units (seed, split) of {task_name!r} and {baseline!r} at "
@@ -416,3 +418,25 @@ def beats_random(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: st
 def shortcut_share(result: dict) -> float:
     """Lesson 6: how much of the way from chance to 100% a `low_level_probe` result goes (0: chance, 1: every label)."""
     return (result["accuracy"] - result["chance"]) / max(1e-9, 1 - result["chance"])
+
+
+# your task on lesson 5's suite -------------------------------------------------------------------------
+
+CAPSTONE_SIZES = dict(k=10, num_test=300, scenes_train=120, scenes_test=200, where_per_cell=4, where_test=160)
+
+
+def capstone_suite(networks, arch: str = "cnn", seed: int = 0, preset: str = "quick", sizes: dict | None = None,
+                   num_splits: int = 2) -> list[dict]:
+    """Lesson 6: the suite's table for the capstone's networks ((task, net) or (task, net, history)) and random weights.
+
+    One pretraining seed: the labelled splits (`num_splits`) give the intervals, which then cover
+    split noise only. `sizes` defaults to CAPSTONE_SIZES (smaller test sets than lesson 5's, for time).
+    """
+    entries = []
+    for i, item in enumerate(networks):
+        if not (isinstance(item, tuple) and len(item) in (2, 3)):
+            raise TypeError(f"networks[{i}] must be (task, net) or (task, net, history), got {type(item).__name__}")
+        entries.append((item[0], arch, seed, item[1]))
+    entries.append((RANDOM, arch, seed, budgets.random_net(arch, seed, preset)))
+    check_int("num_splits", num_splits)
+    return probe_suite_networks(entries, splits=range(num_splits), sizes=sizes or CAPSTONE_SIZES)

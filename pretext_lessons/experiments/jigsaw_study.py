@@ -11,7 +11,7 @@
 Every network of a study is trained with the same recipe, `MINIATURE` on top of the preset (the
 budget is printed with the results), through `train_or_load`, so a second run loads them. Each
 is measured twice: its held-out pretext accuracy, and a linear probe on its frozen trunk with
-`k` labels per class (layer and cost chosen on the labelled images only, `alignment.probe_network`),
+`k` labels per class (layer and cost chosen on the labelled images only, `probing.probe_network`),
 against random weights of the same seed. Verdicts pair conditions by seed (`core.stats`).
 """
 from __future__ import annotations
@@ -23,7 +23,8 @@ from ..core.stats import Verdict, compare
 from ..core.training import build_net, resolve_preset, train_or_load
 from ..notebook.seed_plots import per_seed_means, plot_seed_dots
 from ..tasks.jigsaw import JigsawTask
-from . import alignment
+from . import probing
+from .table import RANDOM, best_layers
 
 # Overrides of the preset for every network of a study: small enough that lesson 2 trains 3 seeds of
 # 6 conditions (benchmarks/bench_jigsaw_study.py measures them against one network of the lesson).
@@ -49,7 +50,7 @@ def permutation_conditions() -> dict[str, JigsawTask]:
 
 @dataclasses.dataclass
 class Study:
-    """Lesson 2: what a study measured: probe rows (alignment's table), pretext accuracy per seed, chance, budget."""
+    """Lesson 2: what a study measured: probe rows (`table`'s format), pretext accuracy per seed, chance, budget."""
 
     conditions: dict
     seeds: tuple
@@ -61,8 +62,8 @@ class Study:
 
     @property
     def curves(self) -> dict:
-        """Each condition's (and random weights') `alignment.Curve`: the layer chosen on the labelled images."""
-        return {c.task: c for c in alignment.best_layers(self.rows, k=self.k)}
+        """Each condition's (and random weights') `Curve`: the layer chosen on the labelled images."""
+        return {c.task: c for c in best_layers(self.rows, k=self.k)}
 
     def probe_by_seed(self, name: str) -> list[float]:
         """The chosen layer's test accuracy per seed (averaged over that seed's labelled splits)."""
@@ -88,12 +89,12 @@ def run_study(conditions: dict, seeds=(0, 1, 2), k: int = 10, splits=(0,), prese
         earlier = {json.dumps(t.config(), sort_keys=True, default=str): n for n, t in reuse.conditions.items()}
         same = {name: earlier[key] for name, task in conditions.items()
                 if (key := json.dumps(task.config(), sort_keys=True, default=str)) in earlier}
-        same[alignment.RANDOM] = alignment.RANDOM
+        same[RANDOM] = RANDOM
     rows, pretext = [], {name: [] for name in conditions}
     for name, old in same.items():
         rows += [{**row, "task": name} for row in reuse.rows if row["task"] == old and row["split"] in splits
                  and row["layer"] in layers]
-        if name != alignment.RANDOM:
+        if name != RANDOM:
             pretext[name] = list(reuse.pretext[old])
     for seed in seeds:
         nets = {}
@@ -107,12 +108,12 @@ def run_study(conditions: dict, seeds=(0, 1, 2), k: int = 10, splits=(0,), prese
             if log:
                 log(f"seed {seed}, {name:>26}: pretext accuracy {history['val_acc'][-1]:6.1%} "
                     f"(chance {1 / task.num_classes:.1%})")
-        if alignment.RANDOM not in same:
-            nets[alignment.RANDOM] = (build_net(JigsawTask(), "cnn", width=settings["width"], seed=seed), JigsawTask())
+        if RANDOM not in same:
+            nets[RANDOM] = (build_net(JigsawTask(), "cnn", width=settings["width"], seed=seed), JigsawTask())
         for j in splits:
-            split = alignment.downstream_split((k,), seed, split=j)
+            split = probing.downstream_split((k,), seed, split=j)
             for name, (net, task) in nets.items():
-                rows += alignment.probe_network(net, name, "cnn", seed, (k,), split, layers=layers,
+                rows += probing.probe_network(net, name, "cnn", seed, (k,), split, layers=layers,
                                                 preprocess=task.preprocess, split_index=j)
     chance = {name: 1 / task.num_classes for name, task in conditions.items()}
     return Study(dict(conditions), seeds, k, rows, pretext, chance, settings)
@@ -172,7 +173,7 @@ def plot_study(study: Study, title: str = "", axes=None):
                    ylabel="held-out pretext accuracy", title=f"{title}: the puzzle".lstrip(": "))
     plot_seed_dots({n: study.probe_by_seed(n) for n in names}, ax=axes[1],
                    ylabel=f"probe accuracy, k={study.k}", title=f"{title}: the features downstream".lstrip(": "),
-                   reference={"random weights": study.probe_by_seed(alignment.RANDOM)})
+                   reference={"random weights": study.probe_by_seed(RANDOM)})
     fig.tight_layout()
     return fig
 
@@ -182,7 +183,7 @@ def study_table_text(study: Study) -> str:
     curves = study.curves
     head = f"{'condition':<26} {'chance':>7} {'pretext per seed':<24} {'probe per seed':<24} {'chosen layer':<12}"
     lines = [head, "-" * len(head)]
-    for name in list(study.conditions) + [alignment.RANDOM]:
+    for name in list(study.conditions) + [RANDOM]:
         pre = study.pretext.get(name)
         pre_text = " ".join(f"{100 * v:5.1f}" for v in pre) if pre else "-"
         probe = " ".join(f"{100 * v:5.1f}" for v in study.probe_by_seed(name))

@@ -47,7 +47,8 @@ def imshow(ax, image, rescale=False, cmap="gray"):
     return ax
 
 
-def _axes(ax, figsize=(5, 3.5)):
+def figure_axes(ax=None, figsize=(5, 3.5)):
+    """(figure, axes): `ax` and its figure, or a new figure of `figsize` inches holding one axes."""
     if ax is None:
         fig, ax = plt.subplots(figsize=figsize)
         return fig, ax
@@ -59,7 +60,7 @@ def plot_history(history, ax=None, title=None):
     for key in ("epoch", "loss", "train_acc"):
         if key not in history:
             raise ValueError(f"history must come from fit() and hold {key!r}; it holds {sorted(history)}")
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     ax.plot(history["epoch"], history["loss"], "o-", color="tab:red", label="loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss", color="tab:red")
@@ -108,7 +109,7 @@ def plot_confusion(y_true, y_pred, labels, ax=None, title="Confusion matrix", no
     M.index_put_((y_true.long(), y_pred.long()), torch.ones(len(y_true)), accumulate=True)
     if normalize:
         M = M / M.sum(1, keepdim=True).clamp_min(1)
-    fig, ax = _axes(ax, figsize=(1 + 0.55 * k, 0.8 + 0.5 * k))
+    fig, ax = figure_axes(ax, figsize=(1 + 0.55 * k, 0.8 + 0.5 * k))
     ax.imshow(M, cmap="Blues", vmin=0)
     ax.set_xticks(range(k), labels, rotation=60, ha="right", fontsize=8)
     ax.set_yticks(range(k), labels, fontsize=8)
@@ -125,7 +126,7 @@ def plot_confusion(y_true, y_pred, labels, ax=None, title="Confusion matrix", no
 
 def plot_probe(results: dict, ax=None, title="Linear probe per layer", label=None):
     """Lesson 0: linear-probe accuracy per layer, from `linear_probe`'s dict (several dicts: several lines)."""
-    fig, ax = _axes(ax)
+    fig, ax = figure_axes(ax)
     series = results if all(isinstance(v, dict) for v in results.values()) else {label or "network": results}
     for name, accs in series.items():
         ax.plot(list(accs), list(accs.values()), "o-", label=name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ..core.stats import paired_interval
+from .plotting import figure_axes
 
 
 def mean_interval(values, seeds=None) -> tuple[float, float, float]:
@@ -39,15 +40,11 @@ def plot_seed_dots(groups: dict, chance=None, ax=None, ylabel: str = "accuracy",
     (a dashed line) or a dict of levels per group (a short dash under each). `reference` maps a
     label to per-seed values drawn as a shaded band across the plot (e.g. random weights).
     """
-    import matplotlib.pyplot as plt
     import numpy as np
 
     if not isinstance(groups, dict) or not groups:
         raise ValueError(f"groups must be a non-empty dict of name -> per-seed values, got {type(groups).__name__}")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(1.6 + 1.3 * len(groups), 3.6))
-    else:
-        fig = ax.figure
+    fig, ax = figure_axes(ax, figsize=(1.6 + 1.3 * len(groups), 3.6))
     scale = 100 if percent else 1
     rng = np.random.default_rng(0)  # a fixed horizontal spread, so dots that tie stay visible
     for x, (name, values) in enumerate(groups.items()):

@@ -10,12 +10,12 @@ linear head, or a `MultiPartNet` where the task cuts its input into parts); 4. i
 tasks in lesson order.
 """
 from ..core.task import MultiPartNet, PretextNet, PretextTask, SupervisedTask, check_task_batch
-from .registry import course_tasks, register_task, registered_tasks, unregister_task
+from .registry import classic_tasks, course_tasks, register_task, registered_tasks, unregister_task
 from . import rotation, jigsaw, relative_position  # noqa: E402  (registration order is lesson order)
 from .jigsaw import JigsawTask
 from .relative_position import RelativePositionTask
 from .rotation import RotationTask
 
-__all__ = ["MultiPartNet", "PretextNet", "PretextTask", "SupervisedTask", "check_task_batch", "course_tasks", "register_task",
+__all__ = ["MultiPartNet", "PretextNet", "PretextTask", "SupervisedTask", "check_task_batch", "classic_tasks", "course_tasks", "register_task",
            "registered_tasks", "unregister_task", "RotationTask", "JigsawTask", "RelativePositionTask",
            "rotation", "jigsaw", "relative_position"]

@@ -31,7 +31,7 @@ from ..core.data import check_images, resolve_dataset, to_float
 from ..core.task import MultiPartNet, PretextTask
 from ..core.training import probabilities
 from ..core.validate import check_generator, check_int
-from ..notebook.plotting import as_image, imshow
+from ..notebook.plotting import as_image, figure_axes, imshow
 from ..notebook.widgets import explorer, explorer_images, image_slider
 from .permutations import (CRITERIA, MAX_CANDIDATES, all_permutations, check_permutations, greedy_permutations, greedy_select,
                            hamming_distances, permutation_set, random_permutations, set_distances)
@@ -468,8 +468,6 @@ def plot_mistake_distances(permutations, y_true, y_pred, ax=None):
     Both as fractions, so the shapes compare: if mistakes pile up at small distances, near labels
     are the hard ones.
     """
-    import matplotlib.pyplot as plt
-
     P = check_permutations(permutations)
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != y_pred.shape or y_true.ndim != 1:
@@ -477,9 +475,7 @@ def plot_mistake_distances(permutations, y_true, y_pred, ax=None):
     wrong = y_true != y_pred
     d_wrong = (P[y_true[wrong]] != P[y_pred[wrong]]).sum(1)
     d_set = hamming_distances(P, P)[np.triu_indices(len(P), k=1)]
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.3))
-    fig = ax.figure
+    fig, ax = figure_axes(ax, figsize=(5.5, 3.3))
     bins = np.arange(0.5, P.shape[1] + 1.5)
     ax.hist(d_set, bins=bins, density=True, alpha=0.4, color="gray", label=f"all pairs of the set (min {d_set.min()})")
     if wrong.any():

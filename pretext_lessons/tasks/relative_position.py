@@ -27,7 +27,7 @@ from ..core.models import trunk_of
 from ..core.task import MultiPartNet, PretextTask
 from ..core.training import probabilities
 from ..core.validate import check_generator, check_int
-from ..notebook.plotting import as_image, imshow
+from ..notebook.plotting import as_image, figure_axes, imshow
 from ..notebook.widgets import explorer, explorer_images, image_slider
 from .registry import register_task
 
@@ -330,15 +330,11 @@ def plot_mirror_rates(aspect, rates, class_names, ax=None):
     `mirror_confusion` dict per class. The "any other" rate (one given wrong position, were mistakes
     spread evenly) is drawn as a grey tick: a mirror rate above it is a preference for that mirror.
     """
-    import matplotlib.pyplot as plt
-
     aspect = torch.as_tensor(aspect).float()
     if not (len(aspect) == len(rates) == len(class_names)):
         raise ValueError(f"aspect, rates and class_names must hold one entry per class, got {len(aspect)}, "
                          f"{len(rates)} and {len(class_names)}")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(6, 3.8))
-    fig = ax.figure
+    fig, ax = figure_axes(ax, figsize=(6, 3.8))
     x = aspect.tolist()
     for key, style in (("left/right", dict(color="tab:blue", marker="<")), ("up/down", dict(color="tab:orange",
                                                                                            marker="^"))):
@@ -348,8 +344,7 @@ def plot_mirror_rates(aspect, rates, class_names, ax=None):
         ax.annotate(name, (xi, 100 * max(r["left/right"], r["up/down"])), textcoords="offset points", xytext=(3, 4),
                     fontsize=7)
     ax.axvline(1, color="gray", ls=":")
-    ax.set_xlabel("object height / width (median of the class; > 1 is tall)")
-    ax.set_ylabel("rate among visible neighbours (%)")
+    ax.set(xlabel="object height / width (median of the class; > 1 is tall)", ylabel="rate among visible neighbours (%)")
     ax.set_title("Mirror confusions against the object's shape", fontsize=10)
     ax.legend(fontsize=7)
     fig.tight_layout()

@@ -17,7 +17,7 @@ from ..core.models import trunk_of
 from ..core.task import PretextTask
 from ..core.training import probabilities
 from ..core.validate import check_generator
-from ..notebook.plotting import as_image, imshow
+from ..notebook.plotting import as_image, figure_axes, imshow
 from ..notebook.widgets import explorer, explorer_images, image_slider
 from .registry import register_task
 
@@ -223,8 +223,6 @@ def plot_rotations(image, net=None, title: str | None = None):
 def plot_class_accuracy(confusions: torch.Tensor, class_names=None, ax=None,
                         title: str = "Rotation accuracy per class and rotation"):
     """Lesson 1: a heat map of pretext accuracy per object class (rows) and rotation (columns); names: the dataset's classes."""
-    import matplotlib.pyplot as plt
-
     class_names = resolve_dataset().classes if class_names is None else class_names
 
     if not isinstance(confusions, torch.Tensor) or confusions.dim() != 3 or confusions.shape[1:] != (4, 4):
@@ -235,9 +233,7 @@ def plot_class_accuracy(confusions: torch.Tensor, class_names=None, ax=None,
     acc = confusions.diagonal(dim1=1, dim2=2) / confusions.sum(2).clamp_min(1)
     overall = confusions.diagonal(dim1=1, dim2=2).sum(1) / confusions.sum((1, 2)).clamp_min(1)
     table = torch.cat([acc, overall[:, None]], 1)
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.2, 0.9 + 0.36 * len(confusions)))
-    fig = ax.figure
+    fig, ax = figure_axes(ax, figsize=(5.2, 0.9 + 0.36 * len(confusions)))
     ax.imshow(table.numpy(), cmap="RdYlGn", vmin=min(0.5, float(table.min())), vmax=1, aspect="auto")
     ax.set_xticks(range(5), ROTATION_NAMES + ("all",), fontsize=8)
     ax.set_yticks(range(len(class_names)), class_names, fontsize=8)
@@ -257,17 +253,13 @@ def plot_error_vs_lookalike(class_error, lookalike, class_names=None, ax=None):
     `class_error` (classes,) is the network's error per class; `lookalike` (classes,) or (classes, 3)
     the median lookalike ratio of the class (per turn; the smallest, the most plausible turn, is drawn).
     """
-    import matplotlib.pyplot as plt
-
     class_names = resolve_dataset().classes if class_names is None else class_names
     class_error, lookalike = torch.as_tensor(class_error).float(), torch.as_tensor(lookalike).float()
     closest = lookalike.min(1).values if lookalike.dim() == 2 else lookalike
     if len(closest) != len(class_error) or len(class_names) != len(class_error):
         raise ValueError(f"class_error, lookalike and class_names must hold one entry per class, got "
                          f"{len(class_error)}, {len(closest)} and {len(class_names)}")
-    if ax is None:
-        fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    fig = ax.figure
+    fig, ax = figure_axes(ax, figsize=(5.5, 3.8))
     ax.scatter(closest, 100 * class_error, color="tab:blue")
     for x, e, name in zip(closest.tolist(), class_error.tolist(), class_names):
         ax.annotate(name, (x, 100 * e), textcoords="offset points", xytext=(4, 3), fontsize=7)
