@@ -9,6 +9,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .data import check_images, to_float
+from .profile import phase
 from .validate import check_int
 
 ARCHS = ("cnn", "resnet")
@@ -115,6 +116,7 @@ def trunk_of(net: nn.Module) -> nn.Module:
     return getattr(net, "trunk", net)
 
 
+@phase("features")
 @torch.no_grad()
 def activations(net: nn.Module, X: torch.Tensor, layers, batch_size: int = 500, transform=None,
                 device=None) -> dict[str, torch.Tensor]:

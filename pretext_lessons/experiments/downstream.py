@@ -65,6 +65,7 @@ from torch.nn import functional as F
 from ..core.data import resolve_dataset, to_float
 from ..core.models import evaluating, trunk_of
 from ..core.multilabel import fit_multilabel, mean_average_precision
+from ..core.profile import phase
 from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, _one_thread, choose, cross_validate,
                           fit_linear, layer_features)
 from ..core import multilabel as multilabel_module
@@ -735,6 +736,7 @@ def plot_canvases(data: DownstreamData, num: int = 8, ax=None):
 
 # 5. fine-tuning beside the probe ------------------------------------------------------------------------
 
+@phase("training")
 def fine_tune(net: nn.Module, task, X_train, y_train, seed: int = 0, num_classes: int | None = None,
               **recipe) -> nn.Module:
     """Lesson 5: a copy of `net`'s trunk with a new linear head, every weight trained on the labelled images.
