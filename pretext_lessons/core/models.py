@@ -138,7 +138,9 @@ def activations(net: nn.Module, X: torch.Tensor, layers, batch_size: int = 500, 
              for name in layers]
     out: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     try:
-        with evaluating(net):
+        # inference mode skips autograd's bookkeeping (bench_fit.py measures it against no_grad); the
+        # chunks are joined outside it, so callers get ordinary tensors they may use with autograd
+        with evaluating(net), torch.inference_mode():
             for start in range(0, len(X), batch_size):
                 net(to_float(X[start:start + batch_size]).to(device))
                 for name in layers:
