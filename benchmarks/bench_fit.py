@@ -5,7 +5,11 @@ Run:  .venv/bin/python benchmarks/bench_fit.py [--steps 40] [--repeats 5] [--arc
 Prints the median seconds per step of both and their ratio (target <= 1.10), then the same
 comparison for bfloat16 autocast on this CPU, which `fit` uses only where the CPU has native bf16,
 and the bare step with the weights in the default (NCHW) layout against the channels-last layer
-that `make_backbone` gives every network.
+that `make_backbone` gives every network. Then how far the step is from what this CPU can do: its
+floating-point operations (counted by torch.utils.flop_counter: convolutions and matrix products,
+forward and backward) per second, as a fraction of a matrix-multiply peak measured in the same run
+(square fp32 products at this process's threads; bf16 too where the CPU has it natively), and
+feature extraction (a forward pass over 2,000 images) under torch.no_grad against torch.inference_mode.
 """
 from __future__ import annotations
 
@@ -61,6 +65,42 @@ def fit_steps(net, X, batch_size, steps, lr, amp=False):
     return (time.perf_counter() - start) / steps
 
 
+def step_flops(net, X, batch_size) -> int:
+    """Floating-point operations of one training step (forward and backward) on a batch, as FlopCounterMode counts them."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net.train()
+    inputs = to_float(X[:batch_size])
+    y = torch.zeros(batch_size, dtype=torch.int64)
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(net(inputs), y).backward()
+    net.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def matmul_peak(dtype=torch.float32, n: int = 1024, repeats: int = 5) -> float:
+    """Floating-point operations per second of an n x n matrix product at this process's threads (best of `repeats`)."""
+    a, b = torch.randn(n, n).to(dtype), torch.randn(n, n).to(dtype)
+    torch.mm(a, b)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(4):
+            torch.mm(a, b)
+        best = min(best, (time.perf_counter() - start) / 4)
+    return 2 * n ** 3 / best
+
+
+def feature_seconds(net, X, mode) -> float:
+    """Seconds of one forward pass of `net` over X in batches of 500, under `mode` (no_grad or inference_mode)."""
+    net.eval()
+    start = time.perf_counter()
+    with mode():
+        for i in range(0, len(X), 500):
+            net(to_float(X[i:i + 500]))
+    return time.perf_counter() - start
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
@@ -100,6 +140,29 @@ def main():
     cl, plain = (statistics.median(times[k]) for k in ("channels-last", "NCHW"))
     print(f"{'layout':>14}: bare step NCHW {plain * 1000:7.1f} ms, channels-last {cl * 1000:7.1f} ms, "
           f"speed-up NCHW/channels-last {plain / cl:.2f}")
+    flops = step_flops(net, X, args.batch_size)
+    peaks = {"fp32": [], "bf16": []}
+    for _ in range(args.repeats):  # interleaved with the steps above's conditions: the best of each
+        peaks["fp32"].append(matmul_peak(torch.float32))
+        if training.native_bf16_cpu():
+            peaks["bf16"].append(matmul_peak(torch.bfloat16))
+    peak = max(peaks["fp32"])
+    print(f"{'FLOP rate':>14}: {flops / 1e9:.3f} GFLOP per step (batch {args.batch_size}), bare channels-last step "
+          f"{flops / cl / 1e9:.1f} GFLOP/s; fp32 matrix-multiply peak {peak / 1e9:.1f} GFLOP/s at "
+          f"{torch.get_num_threads()} threads; fraction of peak {flops / cl / peak:.2f}")
+    if peaks["bf16"]:
+        print(f"{'':>14}  bf16 matrix-multiply peak {max(peaks['bf16']) / 1e9:.1f} GFLOP/s "
+              f"({max(peaks['bf16']) / peak:.2f}x fp32's)")
+    X_feat = X[:2000]
+    net.eval()
+    feature_seconds(net, X_feat[:500], torch.no_grad)
+    times = {"no_grad": [], "inference_mode": []}
+    for _ in range(args.repeats):
+        times["no_grad"].append(feature_seconds(net, X_feat, torch.no_grad))
+        times["inference_mode"].append(feature_seconds(net, X_feat, torch.inference_mode))
+    ng, im = (statistics.median(times[k]) for k in ("no_grad", "inference_mode"))
+    print(f"{'features':>14}: {len(X_feat)} images, no_grad {ng * 1000:7.1f} ms, inference_mode {im * 1000:7.1f} ms, "
+          f"no_grad/inference_mode {ng / im:.2f}")
 
 
 if __name__ == "__main__":

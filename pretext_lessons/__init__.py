@@ -16,5 +16,8 @@ from .core.training import (PRESETS, build_net, fit, grading, pretext_accuracy, 
                             set_seed, train_or_load, try_device)
 from .notebook.plotting import plot_confusion, plot_history, plot_probe, show_images
 from .tasks import course_tasks, register_task, registered_tasks
+from .core import threads as _threads
+
+_threads.apply()  # torch's threads capped at the CPUs this process may use (affinity mask, container quota)
 
 __version__ = "0.1.0"

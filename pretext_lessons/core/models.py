@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from .data import check_images, to_float
 from .photo_models import PHOTO_ARCHS, PhotoResNet
+from .profile import phase
 from .validate import check_int
 
 ARCHS = ("cnn", "resnet") + PHOTO_ARCHS  # the last two: torchvision's ResNets for photos (core.photo_models)
@@ -118,6 +119,7 @@ def trunk_of(net: nn.Module) -> nn.Module:
     return getattr(net, "trunk", net)
 
 
+@phase("features")
 @torch.no_grad()
 def activations(net: nn.Module, X: torch.Tensor, layers, batch_size: int = 500, transform=None,
                 device=None) -> dict[str, torch.Tensor]:
@@ -139,7 +141,9 @@ def activations(net: nn.Module, X: torch.Tensor, layers, batch_size: int = 500, 
              for name in layers]
     out: dict[str, list[torch.Tensor]] = {name: [] for name in layers}
     try:
-        with evaluating(net):
+        # inference mode skips autograd's bookkeeping (bench_fit.py measures it against no_grad); the
+        # chunks are joined outside it, so callers get ordinary tensors they may use with autograd
+        with evaluating(net), torch.inference_mode():
             for start in range(0, len(X), batch_size):
                 net(to_float(X[start:start + batch_size]).to(device))
                 for name in layers:

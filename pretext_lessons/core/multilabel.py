@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 
 from .probe import LinearClassifier, one_thread
+from .profile import phase
 
 
 def _check_scores_labels(scores, labels, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -70,6 +71,7 @@ class MultiLabelClassifier(LinearClassifier):
         return mean_average_precision(self(F_), Y)
 
 
+@phase("probes")
 def fit_multilabel(F_train: torch.Tensor, Y_train: torch.Tensor, C: float = 1.0, max_iter: int = 200,
                    tol: float | None = None) -> MultiLabelClassifier:
     """Lesson 5: L independent binary logistic regressions (L2 on the weights, cost C), one per column of Y_train.

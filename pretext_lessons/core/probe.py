@@ -10,6 +10,7 @@ from torch.nn import functional as F
 
 from .models import activations, trunk_of
 from .data import to_float
+from .profile import phase
 from .validate import check_int
 
 DEFAULT_POOLED_SIZE = 2048  # the course's counterpart of VISSL's ~9k features, for 28 px images
@@ -70,6 +71,7 @@ class LinearClassifier(nn.Module):
         return float((self.predict(F_) == y).float().mean())
 
 
+@phase("probes")
 def fit_linear(F_train: torch.Tensor, y_train: torch.Tensor, C: float = 1.0, max_iter: int = 200,
                tol: float | None = None) -> LinearClassifier:
     """Lesson 0: fit a multinomial logistic regression (L2, the same objective as scikit-learn's, cost C).
@@ -171,6 +173,7 @@ def _lbfgs_softmax(Z: torch.Tensor, y: torch.Tensor, num_classes: int, C: float,
     return Wb[:, :D].clone(), Wb[:, D].clone()
 
 
+@phase("features")
 def layer_features(net: nn.Module, X: torch.Tensor, layers=None, target: int = DEFAULT_POOLED_SIZE,
                    preprocess=None) -> dict[str, torch.Tensor]:
     """Lesson 0: pooled features of each named layer of a network's trunk on images X."""
@@ -182,6 +185,7 @@ def layer_features(net: nn.Module, X: torch.Tensor, layers=None, target: int = D
     return activations(trunk, X, layers, transform=lambda a: pool_features(a, target))
 
 
+@phase("probes")
 def linear_probe(net: nn.Module, X_train, y_train, X_test, y_test, layers=None, target: int = DEFAULT_POOLED_SIZE,
                  C: float = 1.0, preprocess=None) -> dict[str, float]:
     """Lesson 0: test accuracy of a linear classifier on each frozen layer, trained on the few labels."""
@@ -222,6 +226,7 @@ def stratified_folds(y: torch.Tensor, folds: int = CV_FOLDS, seed: int = 0) -> t
     return fold
 
 
+@phase("probes")
 def cross_validate(F_train: dict, y_train: torch.Tensor, C_grid=C_GRID, folds: int = CV_FOLDS, seed: int = 0,
                    tol: float | None = None, rounds: int | None = None) -> dict[str, dict[float, float]]:
     """Lesson 4: cross-validated accuracy per layer and cost C, from the labelled images only: {layer: {C: accuracy}}.

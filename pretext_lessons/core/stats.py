@@ -22,6 +22,8 @@ import numbers
 import re
 from collections import defaultdict
 
+from .profile import phase
+
 CONFIDENCE = 0.95
 OUTCOMES = ("better", "worse", "not shown")
 # every verdict sentence the course prints matches this: it states the interval and its seeds and splits
@@ -73,6 +75,7 @@ def _values(name: str, values) -> list[float]:
     return out
 
 
+@phase("statistics")
 def paired_interval(a, b, seeds=None, splits=None, confidence: float = CONFIDENCE) -> Comparison:
     """Lesson 0: the mean of a - b over matched units and its t confidence interval (see the module's docstring).
 
@@ -116,6 +119,7 @@ def paired_interval(a, b, seeds=None, splits=None, confidence: float = CONFIDENC
                       tuple(differences))
 
 
+@phase("statistics")
 def verdict(comparison: Comparison, what: str, better_word: str = "better", worse_word: str = "worse",
             scale: float = 100.0, unit: str = "points", measure: str = "difference") -> Verdict:
     """Lesson 0: "better" if the whole interval is above 0, "worse" if below, else "not shown", with its sentence.
@@ -148,6 +152,7 @@ def verdict(comparison: Comparison, what: str, better_word: str = "better", wors
     return Verdict(outcome, sentence, c)
 
 
+@phase("statistics")
 def compare(a, b, what: str, better_word: str = "better", worse_word: str = "worse", seeds=None, splits=None,
             confidence: float = CONFIDENCE, scale: float = 100.0, unit: str = "points",
             measure: str = "difference") -> Verdict:

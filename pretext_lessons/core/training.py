@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from .data import check_images, data_dir, pretrain_split, resolve_dataset, to_float
 from .models import ARCHS, evaluating, make_backbone
+from .profile import phase
 from .validate import check_int
 from .task import PretextTask
 
@@ -131,6 +132,7 @@ def _batch_generator(seed: int, epoch: int, device: torch.device) -> torch.Gener
     return torch.Generator(device=device).manual_seed(seed * 100_003 + epoch)
 
 
+@phase("features")
 @torch.no_grad()
 def pretext_predictions(net: nn.Module, task: PretextTask, X: torch.Tensor, seed: int = 0,
                         batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -148,6 +150,7 @@ def pretext_predictions(net: nn.Module, task: PretextTask, X: torch.Tensor, seed
     return torch.cat(ys), probs.argmax(1), probs
 
 
+@phase("features")
 @torch.no_grad()
 def probabilities(net: nn.Module, inputs: torch.Tensor, batch_size: int = 500, transform=None) -> torch.Tensor:
     """Lesson 0: `net`'s class probabilities for `inputs`, batch by batch in eval mode, on the CPU.
@@ -177,6 +180,7 @@ def pretext_accuracy(net: nn.Module, task: PretextTask, X: torch.Tensor, seed: i
     return float((y == y_hat).float().mean())
 
 
+@phase("training")
 def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int = 3, batch_size: int = 128,
         lr: float = 0.05, weight_decay: float = 5e-4, seed: int = 0, device=None, X_val=None, amp="auto",
         progress: bool = True, checkpoint=None, y=None, validate: str = "every epoch") -> History:
@@ -307,6 +311,7 @@ def checkpoint_path(task: PretextTask, arch: str, config: dict) -> Path:
     return checkpoint_dir() / f"{task.name}-{arch}-{dataset}-{key}.pt"
 
 
+@phase("checkpoints")
 def train_or_load(task: PretextTask, arch: str = "cnn", preset: str = "quick", seed: int = 0, X=None, X_val=None,
                   device=None, progress: bool = True, cache: bool = True, y=None, dataset=None,
                   **overrides) -> tuple[nn.Module, History]:

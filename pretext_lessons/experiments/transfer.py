@@ -11,6 +11,7 @@ from torch.nn import functional as F
 
 from ..core.data import to_float
 from ..core.models import evaluating, trunk_of
+from ..core.profile import phase
 from ..core.probe import C_GRID, CV_FOLDS, CV_ROUNDS, choose, cross_validate, fit_linear, layer_features, one_thread
 from ..core.training import set_seed
 from .downstream import TASKS, downstream_data
@@ -24,6 +25,7 @@ FINE_TUNE = dict(num_epochs=20, batch_size=50, lr=0.01, weight_decay=5e-4)
 SHORT_FIT_ITER = 5  # the "short" probe fit of the protocol comparison: L-BFGS steps (the long fit runs to convergence)
 
 
+@phase("training")
 def fine_tune(net: nn.Module, task, X_train, y_train, seed: int = 0, num_classes: int | None = None,
               **recipe) -> nn.Module:
     """Lesson 5: a copy of `net`'s trunk with a new linear head, every weight trained on the labelled images.

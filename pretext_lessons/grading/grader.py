@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 
 from ..core.validate import check_int, check_paths
+from ..core.threads import usable_cpus
 from ..notebook.execute import kernel_env
 from .assemble import assemble
 from .catalog import Exercise, catalog, identify, named_exercise
@@ -357,7 +358,7 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
 
 
 def _grade_all(paths, exercises, out, jobs, exercise, cell_timeout, timeout, progress, held, executed_dir):
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, usable_cpus() // jobs)  # the CPUs this process may use (affinity, quota), shared by the jobs
     if executed_dir is not None:
         Path(executed_dir).mkdir(parents=True, exist_ok=True)
     writer = ReportWriter(Path(out)) if out is not None else None

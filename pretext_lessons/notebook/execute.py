@@ -14,6 +14,7 @@ from jupyter_client.channels import AsyncZMQSocketChannel
 from traitlets import Type
 
 from ..core.data import DATASET_VARIABLE, resolve_dataset
+from ..core.threads import thread_env
 
 ROOT = Path(__file__).resolve().parents[2]  # the course folder: notebooks/, exercises/, solutions/
 BUILD = ROOT / "build"
@@ -57,6 +58,10 @@ def kernel_env(**extra) -> dict:
     inherited = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     env = {"PYTHONPATH": os.pathsep.join([str(ROOT)] + [str(Path(p).resolve()) for p in inherited
                                                          if Path(p).resolve() != ROOT])}
+    # the threads and OpenMP wait policy for the CPUs this process may use (core/threads.py); a
+    # thread count in `extra` (the grader's share per job) sets the pools' size instead
+    threads = extra.get("OMP_NUM_THREADS")
+    env.update(thread_env(int(threads) if threads else None))
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -89,8 +94,9 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
                      allow_errors: bool = False, cwd=None, preset: str | None = None):
     """Lesson 0: run a notebook top to bottom in a fresh kernel; returns the executed notebook and seconds.
 
-    `env` entries are set in the kernel's environment (e.g. the grading variable); the executed
-    copy is written to `out_path` when given, even when a cell fails (the error is re-raised).
+    `env` entries are set in the kernel's environment (e.g. the grading variable), on top of the
+    threads and wait policy of `core.threads.thread_env`; the executed copy is written to
+    `out_path` when given, even when a cell fails (the error is re-raised).
     `preset` replaces the settings cell's PRESET (`set_preset`).
     """
     import nbformat
@@ -102,8 +108,9 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
     nb = nbformat.read(path, as_version=4)
     if preset is not None:
         set_preset(nb, preset)
-    old = {k: os.environ.get(k) for k in (env or {})}
-    os.environ.update({k: str(v) for k, v in (env or {}).items()})
+    env = {**thread_env(), **(env or {})}
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update({k: str(v) for k, v in env.items()})
     # Unix sockets in a folder of its own: kernels started at the same time by other processes (a
     # second test run, a grading shard) cannot take this kernel's TCP ports between their choice and
     # their binding, which leaves a client waiting for a reply that went elsewhere

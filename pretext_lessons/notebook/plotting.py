@@ -5,6 +5,7 @@ import matplotlib.pyplot as plt
 import torch
 
 from ..core.data import to_float
+from ..core.profile import phase, profile_plotting
 
 
 def as_image(image, name: str = "image") -> torch.Tensor:
@@ -55,6 +56,7 @@ def figure_axes(ax=None, figsize=(5, 3.5)):
     return ax.figure, ax
 
 
+@phase("plotting")
 def plot_history(history, ax=None, title=None):
     """Lesson 0: training loss and pretext accuracy per epoch, from `fit`'s History."""
     for key in ("epoch", "loss", "train_acc"):
@@ -78,6 +80,7 @@ def plot_history(history, ax=None, title=None):
     return fig
 
 
+@phase("plotting")
 def show_images(X, titles=None, ncols: int = 8, size: float = 1.4, cmap="gray"):
     """Lesson 0: a grid of images (N, C, H, W) or (N, H, W), with optional titles."""
     X = to_float(torch.as_tensor(X))
@@ -101,6 +104,7 @@ def show_images(X, titles=None, ncols: int = 8, size: float = 1.4, cmap="gray"):
     return fig
 
 
+@phase("plotting")
 def plot_confusion(y_true, y_pred, labels, ax=None, title="Confusion matrix", normalize: bool = True):
     """Lesson 0: a confusion matrix (rows: true, columns: predicted), as fractions of each row."""
     y_true, y_pred = torch.as_tensor(y_true), torch.as_tensor(y_pred)
@@ -124,6 +128,7 @@ def plot_confusion(y_true, y_pred, labels, ax=None, title="Confusion matrix", no
     return fig
 
 
+@phase("plotting")
 def plot_probe(results: dict, ax=None, title="Linear probe per layer", label=None):
     """Lesson 0: linear-probe accuracy per layer, from `linear_probe`'s dict (several dicts: several lines)."""
     fig, ax = figure_axes(ax)
@@ -136,3 +141,6 @@ def plot_probe(results: dict, ax=None, title="Linear probe per layer", label=Non
     ax.legend()
     fig.tight_layout()
     return fig
+
+
+profile_plotting()  # a profiled run (benchmarks/bench_course.py) counts figure drawing as plotting

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from ..core.stats import paired_interval
+from ..core.profile import phase
 from .plotting import figure_axes
 
 
@@ -32,6 +33,7 @@ def per_seed_means(units, values) -> dict:
     return {seed: sum(v) / len(v) for seed, v in sorted(per_seed.items())}
 
 
+@phase("plotting")
 def plot_seed_dots(groups: dict, chance=None, ax=None, ylabel: str = "accuracy", title: str | None = None,
                    percent: bool = True, reference: dict | None = None):
     """Lesson 1: one column per group: a dot per seed, the mean with its 95% interval, and chance.

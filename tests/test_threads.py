@@ -1,0 +1,98 @@
+"""Threads for the machine as it is (core/threads.py): affinity and cgroup quotas read from faked files."""
+import os
+
+import pytest
+
+from pretext_lessons.core import threads
+from pretext_lessons.notebook.execute import kernel_env
+
+
+def write(path, text):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+@pytest.fixture
+def four_cpus(monkeypatch):
+    monkeypatch.setattr(threads.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 8)
+
+
+def test_affinity_not_cpu_count(tmp_path, four_cpus):
+    write(tmp_path / "proc", "0::/\n")
+    assert threads.usable_cpus(tmp_path / "cg", tmp_path / "proc") == 4
+
+
+def test_cgroup_v2_quota_rounds_up_and_the_smallest_on_the_way_up_holds(tmp_path, four_cpus):
+    write(tmp_path / "proc", "0::/user.slice/job\n")
+    write(tmp_path / "cg" / "cpu.max", "max 100000\n")
+    write(tmp_path / "cg" / "user.slice" / "cpu.max", "150000 100000\n")
+    write(tmp_path / "cg" / "user.slice" / "job" / "cpu.max", "max 100000\n")
+    assert threads.quota_cpus(tmp_path / "cg", tmp_path / "proc") == pytest.approx(1.5)
+    assert threads.usable_cpus(tmp_path / "cg", tmp_path / "proc") == 2
+
+
+def test_cgroup_v2_without_quota_leaves_the_affinity(tmp_path, four_cpus):
+    write(tmp_path / "proc", "0::/\n")
+    write(tmp_path / "cg" / "cpu.max", "max 100000\n")
+    assert threads.quota_cpus(tmp_path / "cg", tmp_path / "proc") is None
+    assert threads.usable_cpus(tmp_path / "cg", tmp_path / "proc") == 4
+
+
+def test_cgroup_v1_quota(tmp_path, four_cpus):
+    write(tmp_path / "proc", "4:memory:/x\n3:cpu,cpuacct:/docker/abc\n0::/\n")
+    folder = tmp_path / "cg" / "cpu,cpuacct" / "docker" / "abc"
+    write(folder / "cpu.cfs_quota_us", "50000\n")
+    write(folder / "cpu.cfs_period_us", "100000\n")
+    assert threads.quota_cpus(tmp_path / "cg", tmp_path / "proc") == pytest.approx(0.5)
+    assert threads.usable_cpus(tmp_path / "cg", tmp_path / "proc") == 1
+
+
+def test_cgroup_v1_unlimited_and_unreadable(tmp_path, four_cpus):
+    write(tmp_path / "proc", "1:cpu:/\n")
+    write(tmp_path / "cg" / "cpu" / "cpu.cfs_quota_us", "-1\n")
+    write(tmp_path / "cg" / "cpu" / "cpu.cfs_period_us", "100000\n")
+    assert threads.quota_cpus(tmp_path / "cg", tmp_path / "proc") is None
+    assert threads.quota_cpus(tmp_path / "cg", tmp_path / "missing") is None
+    assert threads.usable_cpus(tmp_path / "cg", tmp_path / "missing") == 4
+
+
+def test_thread_env_sets_counts_only_where_limited_and_keeps_choices_made(monkeypatch, four_cpus):
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 4)
+    env = threads.thread_env(environ={})
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE" and "OMP_NUM_THREADS" in env  # 4 usable of 8
+    monkeypatch.setattr(threads.os, "cpu_count", lambda: 4)
+    env = threads.thread_env(environ={})
+    assert "OMP_NUM_THREADS" not in env and env["KMP_BLOCKTIME"] == "0"  # unlimited: torch's own choice
+    env = threads.thread_env(environ={"OMP_WAIT_POLICY": "ACTIVE", "OMP_NUM_THREADS": "3"})
+    assert "OMP_WAIT_POLICY" not in env and "OMP_NUM_THREADS" not in env
+    assert threads.thread_env(2, environ={})["MKL_NUM_THREADS"] == "2"
+    with pytest.raises(ValueError, match="threads"):
+        threads.thread_env(0, environ={})
+
+
+def test_kernel_env_keeps_the_graders_share(monkeypatch):
+    for k in (*threads.THREAD_VARIABLES, *threads.WAIT_POLICY):
+        monkeypatch.delenv(k, raising=False)
+    env = kernel_env(OMP_NUM_THREADS=1, MKL_NUM_THREADS=1)
+    assert env["OMP_NUM_THREADS"] == env["MKL_NUM_THREADS"] == env["OPENBLAS_NUM_THREADS"] == "1"
+    assert env["OMP_WAIT_POLICY"] == "PASSIVE"
+
+
+def test_apply_caps_torch_at_the_usable_cpus(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "usable_cpus", lambda: 1)
+    try:
+        assert threads.apply() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("OMP_NUM_THREADS", "7")  # chosen outside: left alone
+        assert threads.apply() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_this_machine(monkeypatch):
+    n = threads.usable_cpus()
+    assert 1 <= n <= (os.cpu_count() or n)
