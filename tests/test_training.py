@@ -211,7 +211,7 @@ def test_bad_arguments_are_named(cache):
         training.train_or_load("rotation")
     with pytest.raises(ValueError, match="arch must be one of"):
         training.train_or_load(FlipTask(), arch="vgg", X=X, progress=False, **SMALL)
-    with pytest.raises(ValueError, match="at least 32x32 pixels, got 12x12"):
+    with pytest.raises(ValueError, match="^X must be at least 32x32 pixels per image, got 12x12$"):
         training.train_or_load(dataclasses.replace(FlipTask(), min_size=32), X=X, progress=False, **SMALL)
     net = training.build_net(FlipTask(), width=4)
     with pytest.raises(ValueError, match="batch_size must be a positive integer, got 0"):
