@@ -10,8 +10,9 @@ PACKAGE = ROOT / "pretext_lessons"
 # import name -> distribution name, where they differ
 DISTRIBUTIONS = {"PIL": "pillow", "skimage": "scikit-image", "sklearn": "scikit-learn", "IPython": "ipython",
                  "yaml": "pyyaml"}
-# imported only by instructor commands, inside the function that needs it (grading/release.py says why)
-EXTRA_IMPORTS = {"nbgrader": "instructor"}
+# imported only inside the function that needs them: nbgrader by instructor commands (grading/release.py
+# says why), the site builders by `python -m pretext_lessons html` (notebook/site.py)
+EXTRA_IMPORTS = {"nbgrader": "instructor", "myst_nb": "site", "sphinx_book_theme": "site"}
 # declared and needed, but never imported: the kernel that the notebooks run in
 NOT_IMPORTED = {"ipykernel"}
 

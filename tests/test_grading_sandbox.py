@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from pretext_lessons.core import threads
 from pretext_lessons.grading import grader, sandbox
 from pretext_lessons.notebook.execute import ROOT
 
@@ -68,6 +69,7 @@ def test_the_kernel_environment_is_an_allow_list(monkeypatch, tmp_path):
     allowed = set(sandbox.ENV_ALLOWED) | {"PATH", "HOME", "PYTHONPATH", "MPLBACKEND", "PYDEVD_DISABLE_FILE_VALIDATION",
                                           "PYTHONDONTWRITEBYTECODE", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                                           "PRETEXT_LESSONS_GRADING", "PRETEXT_LESSONS_DATA", sandbox.MARKER}
+    allowed |= set(threads.WAIT_POLICY) | set(threads.THREAD_VARIABLES)  # the grader's own thread settings
     assert set(env) <= allowed, set(env) - allowed
 
 
