@@ -58,6 +58,7 @@ from ..core.training import fingerprint, resolve_preset, set_seed, train_or_load
 from ..core.validate import check_int
 from ..notebook.widgets import explorer
 from ..tasks.registry import course_tasks, registered_tasks
+from .references import calibrated_random
 
 ROW_KEYS = ("task", "arch", "seed", "layer", "depth", "accuracy", "k")
 # what the probe adds to every row: the labelled split (with the seed, the unit of every comparison),
@@ -208,7 +209,9 @@ def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, l
             networks.append((SUPERVISED, arch, seed, net))
             if log:
                 log(f"{SUPERVISED:<18} {arch:<8} seed {seed}: training accuracy {history['train_acc'][-1]:.1%}")
-            networks.append((RANDOM, arch, seed, random_net(plan["backbone"], seed, preset)))
+            # the random reference: the same starting weights, BatchNorm statistics from the same images
+            networks.append((RANDOM, arch, seed, calibrated_random(None, plan["backbone"], seed, preset,
+                                                                   **plan["overrides"])))
             continue
         net, history = train_or_load(plan["task"], arch=plan["backbone"], preset=preset, seed=seed, device=device,
                                      progress=False, **plan["overrides"])
