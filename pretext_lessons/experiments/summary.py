@@ -119,7 +119,7 @@ def initial_statistics_rows(networks, ks=(10,), num_test: int | None = 2000, spl
 
 # the questions -----------------------------------------------------------------------------------
 
-def _finding(question: str, a: dict, b: dict, better: str, worse: str, bounds=(-1.0, 1.0)):
+def finding(question: str, a: dict, b: dict, better: str, worse: str, bounds=(-1.0, 1.0)):
     units = sorted(set(a) & set(b))
     if len(units) < 2 or len({u[0] for u in units}) < 2:
         return None  # fewer than 2 seeds: no interval over seeds
@@ -170,28 +170,28 @@ def lesson4_findings(table, arch: str = "cnn", k: int = 10, primary_task: str = 
         if ref is None:
             continue
         p, r = curves[task], curves[ref]
-        f = _finding(f"{task} - {ref}, {arch}, chosen layers ({p.best.layer} vs {r.best.layer})", _best(p), _best(r),
+        f = finding(f"{task} - {ref}, {arch}, chosen layers ({p.best.layer} vs {r.best.layer})", _best(p), _best(r),
                      "pretext better", "pretext worse")
         if f:
             findings.append(f)
         control = no_signal_name(task)
         if control in curves:
             c = curves[control]
-            f = _finding(f"{task} - {control}, {arch}, chosen layers ({p.best.layer} vs {c.best.layer})", _best(p), _best(c),
+            f = finding(f"{task} - {control}, {arch}, chosen layers ({p.best.layer} vs {c.best.layer})", _best(p), _best(c),
                          "pretext better", "pretext worse")
             if f:
                 findings.append(f)
-            f = _finding(f"{control} - {ref}, {arch}, chosen layers", _best(c), _best(r), "control better", "control worse")
+            f = finding(f"{control} - {ref}, {arch}, chosen layers", _best(c), _best(r), "control better", "control worse")
             if f:
                 findings.append(f)
-        f = _finding(f"{task} - {ref}, {arch}: last layer's fall ({p.last.layer} minus {p.earlier.layer})", _fall(p), _fall(r),
+        f = finding(f"{task} - {ref}, {arch}: last layer's fall ({p.last.layer} minus {p.earlier.layer})", _fall(p), _fall(r),
                      "falls less than random", "falls more than random", bounds=(-2.0, 2.0))
         if f:
             findings.append(f)
     supervised = curves.get(alignment.SUPERVISED)
     ref = curves.get(RANDOM)
     if supervised and ref:
-        f = _finding(f"{alignment.SUPERVISED} - {RANDOM}, {arch}, chosen layers (does the task tell features apart?)",
+        f = finding(f"{alignment.SUPERVISED} - {RANDOM}, {arch}, chosen layers (does the task tell features apart?)",
                      _best(supervised), _best(ref), "supervised better", "supervised worse")
         if f:
             findings.append(f)
@@ -209,7 +209,7 @@ def alignment_findings(table, arch: str = "cnn", k: int = 10) -> list[Finding]:
     out = []
     for task in sorted(_pretext_tasks(curves)):
         c = curves[task]
-        f = _finding(f"{task}, {arch}: last layer {c.last.layer} - best earlier {c.earlier.layer}",
+        f = finding(f"{task}, {arch}: last layer {c.last.layer} - best earlier {c.earlier.layer}",
                      dict(zip(c.units, c.last_values)), dict(zip(c.units, c.earlier_values)),
                      "last layer higher", "last layer lower")
         if f:
@@ -223,7 +223,7 @@ def architecture_findings(table, k: int = 10, plain: str = "cnn", skip: str = "r
     s = {c.task: c for c in alignment.best_layers(table, arch=skip, k=k)}
     out = []
     for task in sorted(set(_pretext_tasks(p)) & set(_pretext_tasks(s))):
-        f = _finding(f"{task}: last layer's fall, {skip} - {plain}", _fall(s[task]), _fall(p[task]),
+        f = finding(f"{task}: last layer's fall, {skip} - {plain}", _fall(s[task]), _fall(p[task]),
                      "skip connections keep more", "skip connections keep less", bounds=(-2.0, 2.0))
         if f:
             out.append(f)
@@ -251,7 +251,7 @@ def initial_statistics_findings(table, arch: str = "cnn", k: int = 10) -> list[F
     layers = [r["layer"] for r in alignment.select(table, task=INITIAL, arch=arch, k=k)]
     out = []
     for layer in dict.fromkeys(layers):
-        f = _finding(f"{RANDOM} (calibrated) - {INITIAL}, {layer}", _at(table, RANDOM, arch, k, layer),
+        f = finding(f"{RANDOM} (calibrated) - {INITIAL}, {layer}", _at(table, RANDOM, arch, k, layer),
                      _at(table, INITIAL, arch, k, layer), "calibrated higher", "calibrated lower")
         if f:
             out.append(f)
