@@ -108,3 +108,14 @@ def test_supervised_reference_states_its_budget_and_stops(tmp_path, monkeypatch)
     assert 0 <= report["held_out_accuracy"] <= 1 and report["num_epochs"] in (1, 2)
     text = supervised_text(report)
     assert "300 labels" in text and "held-out" in text
+
+
+def test_probed_as_names_a_reference_and_shows_images_as_its_task():
+    from pretext_lessons.experiments.references import ProbedAs
+    from pretext_lessons.tasks.jigsaw import JigsawTask
+
+    label = ProbedAs(base=JigsawTask())
+    X = torch.rand(4, 1, 28, 28)
+    assert label.name == "random-jigsaw" and torch.equal(label.preprocess(X), JigsawTask().preprocess(X))
+    with pytest.raises(TypeError, match="never trained"):
+        label.make_batch(X, torch.Generator())

@@ -96,3 +96,28 @@ def test_the_lesson_table_adds_alignment_and_architecture_questions():
     assert "rotation: last layer's fall, resnet - cnn" in names
     rows = sm.verdict_rows(findings)
     assert [r["outcome"] for r in rows if r["question"].startswith("rotation, cnn: last layer")] == ["worse"]
+
+
+def _suite(move: bool):
+    rows = []
+    for d in ("classes", "scenes"):
+        for task, base in (("rotation", 0.70), ("jigsaw", 0.68), ("random", 0.65), ("no_signal-rotation", 0.65)):
+            if d == "scenes" and move and task == "jigsaw":
+                base = 0.75
+            for seed in range(3):
+                for depth, layer in enumerate(LAYERS, start=1):
+                    s = base + 0.003 * seed - (0.05 if layer == "fc1" else 0.0)
+                    rows.append(dict(task=task, arch="cnn", seed=seed, split=0, downstream=d,
+                                     metric="accuracy" if d == "classes" else "mAP", layer=layer, depth=depth,
+                                     score=s, val_score=s, C=1.0))
+    return rows
+
+
+def test_lesson5_asks_the_move_first_and_says_when_nothing_moves():
+    found, lines = sm.lesson5_findings(_suite(move=True))
+    assert found[0].question.question.startswith("on scenes: jigsaw (chosen for scenes) - rotation (chosen for classes)")
+    assert sm.verdict_rows(found)[0]["outcome"] == "better"
+    assert any(f.question.question.startswith("on classes: rotation - no_signal-rotation") for f in found)
+    still, lines = sm.lesson5_findings(_suite(move=False))
+    assert not any("chosen for scenes" in f.question.question for f in still)
+    assert any("does not move" in line for line in lines)

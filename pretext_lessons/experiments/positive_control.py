@@ -165,3 +165,10 @@ def variance_text(sources) -> str:
                      f"standard error {s['test_se']:.2f} points ({s['num_test']} images), spread between "
                      f"{s['seeds']} seeds {s['seed_sd']:.2f} points")
     return "\n".join(lines)
+
+
+def from_suite(table, downstream_name: str = "classes") -> list[dict]:
+    """Lesson 5: lesson 5's suite rows of one downstream task as lesson 4's rows (accuracy, val_accuracy), for `control_findings`."""
+    return [dict(task=r["task"], arch=r["arch"], seed=r["seed"], split=r["split"], layer=r["layer"], depth=r["depth"],
+                 accuracy=r["score"], val_accuracy=r["val_score"], C=r["C"], k=None)
+            for r in table if r["downstream"] == downstream_name]

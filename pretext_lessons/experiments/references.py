@@ -135,6 +135,34 @@ class NoSignal(PretextTask):
                 "code": code_fingerprint(type(self))}
 
 
+@dataclasses.dataclass
+class ProbedAs(PretextTask):
+    """Lesson 4: a reference network's label in a results table, shown images as `base` shows them (never trained).
+
+    `name` is f"{kind}-{base.name}" (e.g. "random-jigsaw"); `preprocess` is the base task's, so a
+    probe shows the reference whole images exactly as it shows the base task's network.
+    """
+
+    base: PretextTask = None
+    kind: str = RANDOM
+
+    def __post_init__(self):
+        if not isinstance(self.base, PretextTask):
+            raise TypeError(f"base must be a pretext task, got {type(self.base).__name__}")
+        self.num_classes, self.min_size = self.base.num_classes, self.base.min_size
+        self.name = f"{self.kind}-{self.base.name}"
+
+    def make_batch(self, X, generator):
+        raise TypeError(f"{self.name} labels a reference network: it is probed, never trained")
+
+    def preprocess(self, X):
+        return self.base.preprocess(X)
+
+    def config(self) -> dict:
+        return {"task": type(self).__name__, "name": self.name, "base": self.base.config(),
+                "code": code_fingerprint(type(self))}
+
+
 def no_signal_net(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: str = "quick", device=None,
                   **overrides):
     """Lesson 4: the no-signal control of `task` on its budget (overrides as for train_or_load), cached; (net, history)."""

@@ -17,7 +17,7 @@ from collections import defaultdict
 from ..core.stats import HOLM, Question, paired_interval, summary, summary_text
 from ..core.task import PretextTask
 from . import alignment
-from .references import NO_SIGNAL, NoSignal, calibrated_random, initial_statistics, no_signal_net
+from .references import NO_SIGNAL, NoSignal, ProbedAs, calibrated_random, initial_statistics, no_signal_net
 
 RANDOM = alignment.RANDOM
 INITIAL = "random, initial statistics"  # the random reference with BatchNorm's initial statistics (mean 0, variance 1)
@@ -70,12 +70,13 @@ def control_networks(tasks, seeds, preset: str = "quick", device=None, control_t
 
 
 def reference_networks(tasks, seeds, preset: str = "quick") -> list:
-    """Lesson 4: per task with its own preprocessing, arch and seed, its calibrated random network: (name, arch, seed, net, preprocess).
+    """Lesson 4: per task with its own preprocessing, arch and seed, its calibrated random network: (ProbedAs, arch, seed, net).
 
     The weights are the task's network's starting weights and the BatchNorm statistics those of its
     inputs on the matched budget's images, so the reference differs from the trained network by the
-    gradient steps alone, and it is probed through the task's preprocessing. Tasks that show whole
-    images as they are (rotation) are compared with the shared `random` rows.
+    gradient steps alone; its `ProbedAs` label (rows `random-<task>`) shows it images through the
+    task's preprocessing. Tasks that show whole images as they are (rotation) are compared with the
+    shared `random` rows.
     """
     out = []
     for arch, arch_seeds in dict(seeds).items():
@@ -83,26 +84,26 @@ def reference_networks(tasks, seeds, preset: str = "quick") -> list:
         for name, task in dict(tasks).items():
             if own_preprocess(task):
                 for seed in arch_seeds:
-                    net = calibrated_random(task, arch, seed, preset, **budget)
-                    out.append((random_name(name), arch, seed, net, task.preprocess))
+                    out.append((ProbedAs(base=task), arch, seed, calibrated_random(task, arch, seed, preset, **budget)))
     return out
 
 
-def probe_controls(controls, ks=(10,), num_test: int | None = 2000, splits=(0,)) -> list[dict]:
-    """Lesson 4: the results-table rows of `control_networks`' networks (each probed through its task's preprocessing)."""
-    return probe_references([(task, arch, seed, net, None) for task, arch, seed, net in controls], ks, num_test, splits)
-
-
 def probe_references(references, ks=(10,), num_test: int | None = 2000, splits=(0,)) -> list[dict]:
-    """Lesson 4: the results-table rows of `reference_networks`' networks, on the splits `alignment.probe_networks` uses."""
+    """Lesson 4: the results-table rows of reference or control networks (task, arch, seed, net), on `alignment`'s splits.
+
+    Each is probed through its task's preprocessing; unlike `alignment.probe_networks`, no raw-pixel
+    rows are added (the lesson's table has them already).
+    """
     rows = []
-    for name, arch, seed, net, preprocess in references:
+    for task, arch, seed, net in references:
         cache = {}
         for j in splits:
             split = alignment.downstream_split(ks, seed, num_test, split=j)
-            rows += alignment.probe_network(net, name, arch, seed, ks, split, preprocess=preprocess, split_index=j,
-                                            feature_cache=cache)
+            rows += alignment.probe_network(net, task, arch, seed, ks, split, split_index=j, feature_cache=cache)
     return rows
+
+
+probe_controls = probe_references  # the no-signal controls are probed the same way
 
 
 def initial_statistics_rows(networks, ks=(10,), num_test: int | None = 2000, splits=(0,), arch: str = "cnn") -> list[dict]:
@@ -312,3 +313,86 @@ def verdict_lines(findings, primary: int | None = 0, correction: str = HOLM) -> 
 def has_rows(table, name: str) -> bool:
     """Lessons 4 and 5: whether the table holds rows of the network `name`."""
     return any(r["task"] == name for r in table)
+
+
+# lesson 5: the suite ------------------------------------------------------------------------------
+
+def _suite_curves(table, downstream_name: str, arch: str) -> dict:
+    from . import downstream
+
+    if not downstream.select(table, downstream=downstream_name, arch=arch):
+        return {}
+    return {c.task: c for c in downstream.curves(table, downstream_name, arch=arch)}
+
+
+def _chosen_task(table, curves: dict, downstream_name: str, arch: str) -> str | None:
+    from . import downstream
+
+    tasks = _pretext_tasks(curves)
+    if not tasks:
+        return None
+
+    def val(task):
+        rows = downstream.select(table, task=task, downstream=downstream_name, arch=arch, layer=curves[task].best.layer)
+        return statistics.fmean(r["val_score"] for r in rows)
+    return max(sorted(tasks), key=val)
+
+
+def lesson5_findings(table, arch: str = "cnn", reference: str = "classes", primary_downstream: str = "scenes"):
+    """Lesson 5: every question of the suite for `arch`, as Findings (the primary first), and the lines of the non-questions.
+
+    Per downstream task d other than `reference`: does the best pretext task move (the task chosen for
+    d minus the one chosen for `reference`, on d)? does each pretext task's best layer move (its layer
+    chosen for d minus the one chosen for `reference`, on d)? On every downstream task: each pretext
+    task minus the calibrated random reference and minus its no-signal control, at chosen layers.
+    A choice that does not move asks nothing: it is returned as a line in the second list.
+    """
+    from . import downstream
+
+    names = [d for d in downstream.TASKS if downstream.select(table, downstream=d, arch=arch)]
+    if reference not in names:
+        raise ValueError(f"table must hold {reference!r} rows for arch {arch!r}; it holds {names}")
+    ref_curves = _suite_curves(table, reference, arch)
+    ref_task = _chosen_task(table, ref_curves, reference, arch)
+    moves, others, lines = [], [], []
+    for d in names:
+        curves = _suite_curves(table, d, arch)
+        if d != reference:
+            own = _chosen_task(table, curves, d, arch)
+            if own is not None and own != ref_task:
+                a, b = curves[own], curves[ref_task]
+                f = finding(f"on {d}: {own} (chosen for {d}) - {ref_task} (chosen for {reference}), {arch}",
+                            _best(a), _best(b), "the best task moved, and the move pays",
+                            "the best task moved, and the move costs")
+                if f:
+                    (moves.insert(0, f) if d == primary_downstream else moves.append(f))
+            elif own is not None:
+                lines.append(f"on {d} ({arch}): {own} is chosen, as for {reference}: the best pretext task does not move.")
+            for task in sorted(_pretext_tasks(curves)):
+                if task not in ref_curves:
+                    continue
+                layer, ref_layer = curves[task].best.layer, ref_curves[task].best.layer
+                if layer == ref_layer:
+                    lines.append(f"on {d} ({arch}): {task}'s chosen layer is {layer}, as for {reference}: it does not move.")
+                    continue
+                at = lambda name: {(r["seed"], r["split"]): r["score"]  # noqa: E731
+                                   for r in downstream.select(table, task=task, downstream=d, arch=arch, layer=name)}
+                f = finding(f"on {d}: {task} at {layer} (chosen for {d}) - at {ref_layer} (chosen for {reference}), {arch}",
+                            at(layer), at(ref_layer), "the layer moved, and the move pays",
+                            "the layer moved, and the move costs")
+                if f:
+                    others.append(f)
+        for task in sorted(_pretext_tasks(curves)):
+            ref = reference_of(curves, task)
+            if ref is not None:
+                f = finding(f"on {d}: {task} - {ref}, {arch}, chosen layers", _best(curves[task]), _best(curves[ref]),
+                            "pretext better", "pretext worse")
+                if f:
+                    others.append(f)
+            control = no_signal_name(task)
+            if control in curves:
+                f = finding(f"on {d}: {task} - {control}, {arch}, chosen layers", _best(curves[task]),
+                            _best(curves[control]), "pretext better", "pretext worse")
+                if f:
+                    others.append(f)
+    return moves + others, lines
