@@ -121,6 +121,7 @@ def initial_statistics_rows(networks, ks=(10,), num_test: int | None = 2000, spl
 # the questions -----------------------------------------------------------------------------------
 
 def finding(question: str, a: dict, b: dict, better: str, worse: str, bounds=(-1.0, 1.0)):
+    """Lessons 4 and 5: a[u] - b[u] over the (seed, split) units both hold, as a Finding; None with fewer than 2 seeds."""
     units = sorted(set(a) & set(b))
     if len(units) < 2 or len({u[0] for u in units}) < 2:
         return None  # fewer than 2 seeds: no interval over seeds
