@@ -67,3 +67,16 @@ def test_findings_pair_each_network_with_the_reference_and_its_probe():
     assert found["k=10: rotation fine-tuned - random fine-tuned"].question.comparison.low > 0
     assert found["k=10: random fine-tuned - its probe"].question.comparison.high < 0
     assert "rotation" in ft.rows_text(rows)
+
+
+def test_a_feature_constant_on_the_labelled_images_cannot_blow_the_logits_up():
+    torch.manual_seed(0)
+    trunk = make_backbone("cnn", 1, 8).eval()
+    X, y = _data()
+    F_ = layer_features(trunk, X, ["fc2"])["fc2"]
+    probe = fit_linear(F_, y, 1.0)
+    cut = ft.CutNetwork(trunk, "fc2", probe)
+    assert float(cut.classifier.std.min()) >= ft.STD_FLOOR * float(probe.std.median())
+    tuned = ft.train_cut(cut, X, y, lr=0.05, steps=20)
+    with torch.no_grad():
+        assert torch.isfinite(tuned(X)).all()

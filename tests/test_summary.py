@@ -115,8 +115,10 @@ def _suite(move: bool):
 
 def test_lesson5_asks_the_move_first_and_says_when_nothing_moves():
     found, lines = sm.lesson5_findings(_suite(move=True))
-    assert found[0].question.question.startswith("on scenes: jigsaw (chosen for scenes) - rotation (chosen for classes)")
-    assert sm.verdict_rows(found)[0]["outcome"] == "better"
+    assert found[0].question.question.startswith("on scenes: jigsaw - random, cnn")  # the seed figure's question
+    assert found[1].question.question.startswith("on scenes: jigsaw (chosen for scenes) - rotation (chosen for classes)")
+    assert [r["outcome"] for r in sm.verdict_rows(found)][:2] == ["better", "better"]
+    assert sm.verdict_lines(found, only="on scenes: jigsaw - random")[0].startswith("primary: ")
     assert any(f.question.question.startswith("on classes: rotation - no_signal-rotation") for f in found)
     still, lines = sm.lesson5_findings(_suite(move=False))
     assert not any("chosen for scenes" in f.question.question for f in still)

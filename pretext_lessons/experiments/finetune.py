@@ -10,8 +10,9 @@ features"):
    probe chooses them (`core.probe.cross_validate`);
 2. the network is cut at that layer, pooled and standardised as the probe pools them, and the head
    starts from the fitted probe, so step 0 *is* the probe;
-3. every weight up to that layer and the head are then trained with SGD (momentum 0.9) under a cosine
-   schedule; BatchNorm keeps its running statistics frozen (the whole model stays in eval mode): with
+3. every weight up to that layer and the head are then trained with SGD (momentum 0.9, gradients clipped)
+   under a cosine schedule; features the labelled images hold constant are divided by a floored
+   standard deviation, so moving them cannot blow the logits up; BatchNorm keeps its running statistics frozen (the whole model stays in eval mode): with
    k=10 a batch holds 100 images, too few to estimate them, and the statistics the network came with
    (trained, or calibrated on the pretraining images) are the ones its weights fit;
 4. the learning rate and number of steps are chosen from `RECIPES` by `CV_FOLDS`-fold cross-validation
@@ -40,6 +41,8 @@ RECIPES = (dict(lr=1e-3, steps=100), dict(lr=1e-2, steps=100))  # the grid cross
 BATCH_SIZE = 128
 MOMENTUM = 0.9
 PROBE_TOL = 1e-4
+STD_FLOOR = 1e-3  # a feature whose std is below this share of the median one counts as constant (see CutNetwork)
+MAX_GRAD_NORM = 1.0  # gradients are clipped to this norm: a few labelled images must not throw the weights far
 
 
 class CutNetwork(nn.Module):
@@ -53,6 +56,13 @@ class CutNetwork(nn.Module):
         children = dict(trunk.named_children())
         self.body = nn.Sequential(*[copy.deepcopy(children[n]) for n in names[:names.index(layer) + 1]])
         self.classifier = copy.deepcopy(classifier)
+        std = getattr(self.classifier, "std", None)
+        if isinstance(std, torch.Tensor):
+            # a feature constant on the labelled images has std ~0 (the probe's clamp): once fine-tuning moves it,
+            # dividing by that would blow the logits up. It is 0 after centring on those images, so giving it the
+            # median std keeps step 0 the probe there.
+            typical = float(std.median())
+            std[std < STD_FLOOR * typical] = typical
         self.layer, self.target = layer, target
 
     def forward(self, x):
@@ -89,6 +99,7 @@ def train_cut(model: CutNetwork, X: torch.Tensor, y: torch.Tensor, lr: float, st
         loss = F.cross_entropy(model(X[idx]), y[idx])
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), MAX_GRAD_NORM)
         opt.step()
         sched.step()
     return model.eval()

@@ -300,10 +300,15 @@ def plot_findings(findings, primary: int | None = 0, correction: str = HOLM, ax=
     return fig
 
 
-def verdict_lines(findings, primary: int | None = 0, correction: str = HOLM) -> list[str]:
-    """Lessons 4 and 5: one sentence per decided question, printed by code from the table (nothing typed by hand)."""
+def verdict_lines(findings, primary: int | None = 0, correction: str = HOLM, only: str | None = None) -> list[str]:
+    """Lessons 4 and 5: one sentence per question, printed by code from the table (nothing typed by hand).
+
+    Roles and Holm corrections are those of the whole list; `only` keeps the questions starting with it.
+    """
     lines = []
     for r in verdict_rows(findings, primary, correction):
+        if only is not None and not r["question"].startswith(only):
+            continue
         d = r.get("digits", 1)
         said = r["verdict"] if r["outcome"] != "not shown" else "not shown"
         lines.append(f"{r['role']}: {r['question']}: {said}, {r['estimate']:+.{d}f} {r['unit']} "
@@ -339,8 +344,12 @@ def _chosen_task(table, curves: dict, downstream_name: str, arch: str) -> str | 
     return max(sorted(tasks), key=val)
 
 
-def lesson5_findings(table, arch: str = "cnn", reference: str = "classes", primary_downstream: str = "scenes"):
+def lesson5_findings(table, arch: str = "cnn", reference: str = "classes", primary_downstream: str = "scenes",
+                     primary_task: str = "jigsaw"):
     """Lesson 5: every question of the suite for `arch`, as Findings (the primary first), and the lines of the non-questions.
+
+    The primary comparison is the seed figure's (Goyal et al.'s): `primary_task` minus its calibrated
+    random reference on `primary_downstream`, each at its chosen layer; then the moves, then the rest.
 
     Per downstream task d other than `reference`: does the best pretext task move (the task chosen for
     d minus the one chosen for `reference`, on d)? does each pretext task's best layer move (its layer
@@ -366,7 +375,7 @@ def lesson5_findings(table, arch: str = "cnn", reference: str = "classes", prima
                             _best(a), _best(b), "the best task moved, and the move pays",
                             "the best task moved, and the move costs")
                 if f:
-                    (moves.insert(0, f) if d == primary_downstream else moves.append(f))
+                    moves.append(f)
             elif own is not None:
                 lines.append(f"on {d} ({arch}): {own} is chosen, as for {reference}: the best pretext task does not move.")
             for task in sorted(_pretext_tasks(curves)):
@@ -396,4 +405,7 @@ def lesson5_findings(table, arch: str = "cnn", reference: str = "classes", prima
                             _best(curves[control]), "pretext better", "pretext worse")
                 if f:
                     others.append(f)
-    return moves + others, lines
+    first = [i for i, f in enumerate(others) if f.question.question.startswith(f"on {primary_downstream}: {primary_task} - ")
+             and NO_SIGNAL not in f.question.question]
+    primary = [others.pop(first[0])] if first else []
+    return primary + moves + others, lines
