@@ -36,6 +36,7 @@ from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, choo
 from ..core.task import PretextTask
 from ..core.training import set_seed
 from ..core.validate import check_int
+from .summary import finding
 
 RECIPES = (dict(lr=1e-3, steps=100), dict(lr=1e-2, steps=100))  # the grid cross-validation chooses from
 BATCH_SIZE = 128
@@ -175,8 +176,6 @@ def findings(rows, reference: str = "random", arch: str = "cnn") -> list:
 
     Returns `summary.Finding`s (seed dots and paired intervals over seeds, on Fisher's z scale).
     """
-    from .summary import finding
-
     out = []
     for k in sorted({r["k"] for r in rows}):
         by = {}

@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from ..core.stats import HOLM, Question, paired_interval, summary, summary_text
 from ..core.task import PretextTask
-from . import alignment
+from . import alignment, downstream
 from .references import NO_SIGNAL, NoSignal, ProbedAs, calibrated_random, initial_statistics, no_signal_net
 
 RANDOM = alignment.RANDOM
@@ -324,16 +324,12 @@ def has_rows(table, name: str) -> bool:
 # lesson 5: the suite ------------------------------------------------------------------------------
 
 def _suite_curves(table, downstream_name: str, arch: str) -> dict:
-    from . import downstream
-
     if not downstream.select(table, downstream=downstream_name, arch=arch):
         return {}
     return {c.task: c for c in downstream.curves(table, downstream_name, arch=arch)}
 
 
 def _chosen_task(table, curves: dict, downstream_name: str, arch: str) -> str | None:
-    from . import downstream
-
     tasks = _pretext_tasks(curves)
     if not tasks:
         return None
@@ -357,8 +353,6 @@ def lesson5_findings(table, arch: str = "cnn", reference: str = "classes", prima
     task minus the calibrated random reference and minus its no-signal control, at chosen layers.
     A choice that does not move asks nothing: it is returned as a line in the second list.
     """
-    from . import downstream
-
     names = [d for d in downstream.TASKS if downstream.select(table, downstream=d, arch=arch)]
     if reference not in names:
         raise ValueError(f"table must hold {reference!r} rows for arch {arch!r}; it holds {names}")
