@@ -80,3 +80,9 @@ def test_a_feature_constant_on_the_labelled_images_cannot_blow_the_logits_up():
     tuned = ft.train_cut(cut, X, y, lr=0.05, steps=20)
     with torch.no_grad():
         assert torch.isfinite(tuned(X)).all()
+
+
+def test_the_pretext_network_comes_before_its_no_signal_control():
+    rows = [dict(task=t, arch="cnn", seed=s, k=10, layer="conv1", C=1.0, probe=0.6, fine_tuned=0.6 + 0.01 * s, lr=1e-3,
+                 steps=100) for t in ("random", "rotation", "no_signal-rotation") for s in range(3)]
+    assert ft.findings(rows)[0].question.question == "k=10: rotation fine-tuned - random fine-tuned"

@@ -36,6 +36,7 @@ from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, choo
 from ..core.task import PretextTask
 from ..core.training import set_seed
 from ..core.validate import check_int
+from .references import NO_SIGNAL
 from .summary import finding
 
 RECIPES = (dict(lr=1e-3, steps=100), dict(lr=1e-2, steps=100))  # the grid cross-validation chooses from
@@ -174,6 +175,9 @@ def fine_tune_rows(networks, splits, ks=(10, 100), recipes=RECIPES) -> list[dict
 def findings(rows, reference: str = "random", arch: str = "cnn") -> list:
     """Lesson 5: per k and network: fine-tuned minus the reference fine-tuned the same way, and fine-tuned minus its probe.
 
+    The pretext networks come before the no-signal controls, so the first question (the primary one
+    of a summary) is a pretext network's fine-tuning against the reference's.
+
     Returns `summary.Finding`s (seed dots and paired intervals over seeds, on Fisher's z scale).
     """
     out = []
@@ -185,7 +189,7 @@ def findings(rows, reference: str = "random", arch: str = "cnn") -> list:
         if reference not in by:
             continue
         ref = {u: r["fine_tuned"] for u, r in by[reference].items()}
-        for task in sorted(t for t in by if t != reference):
+        for task in sorted((t for t in by if t != reference), key=lambda t: (t.startswith(NO_SIGNAL), t)):
             tuned = {u: r["fine_tuned"] for u, r in by[task].items()}
             probe = {u: r["probe"] for u, r in by[task].items()}
             for f in (finding(f"k={k}: {task} fine-tuned - {reference} fine-tuned", tuned, ref,
