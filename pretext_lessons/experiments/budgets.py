@@ -15,6 +15,7 @@ from ..core.task import SupervisedTask
 from ..core.training import grading, resolve_preset, set_seed, train_or_load
 from ..core.validate import check_int
 from ..tasks.registry import course_tasks
+from .references import calibrated_random
 from .table import RANDOM, SUPERVISED
 
 
@@ -146,7 +147,9 @@ def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, l
             networks.append((SUPERVISED, arch, seed, net))
             if log:
                 log(f"{SUPERVISED:<18} {arch:<8} seed {seed}: training accuracy {history['train_acc'][-1]:.1%}")
-            networks.append((RANDOM, arch, seed, random_net(plan["backbone"], seed, preset)))
+            # the random reference: the same starting weights, BatchNorm statistics from the same images
+            networks.append((RANDOM, arch, seed, calibrated_random(None, plan["backbone"], seed, preset,
+                                                                   **plan["overrides"])))
             continue
         net, history = train_or_load(plan["task"], arch=plan["backbone"], preset=preset, seed=seed, device=device,
                                      progress=False, **plan["overrides"])

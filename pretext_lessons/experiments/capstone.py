@@ -5,11 +5,11 @@ import matplotlib.pyplot as plt
 import torch
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 
-from ..core.data import pretrain_split, to_float
+from ..core.data import to_float
 from ..core.probe import fit_linear
 from ..core.stats import Verdict, compare
 from ..core.task import PretextTask
-from ..core.training import build_net, resolve_preset, train_or_load
+from ..core.training import train_or_load
 from ..core.validate import check_int
 from ..notebook.plotting import imshow
 from ..tasks.jigsaw import JigsawTask
@@ -17,6 +17,7 @@ from ..tasks.registry import course_tasks
 from . import budgets, probing
 from .table import RANDOM, select
 from .suite import probe_suite_networks
+from .references import calibrated_random
 
 # (key, row, column, title, notation, code) of each box of the pipeline diagram
 PIPELINE_BOXES = (
@@ -320,36 +321,9 @@ def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset
 # Lesson 6: is a designed task worth having? (the capstone's graded checks)
 # ------------------------------------------------------------------------------------------------
 
-def random_with_statistics(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: str = "quick",
-                           X: torch.Tensor | None = None, **overrides) -> torch.nn.Module:
-    """Lesson 6: the task's untrained network (`train_or_load`'s starting weights), BatchNorm statistics set on its inputs.
-
-    The fair baseline for a briefly trained network: every forward pass in train mode sets
-    BatchNorm's running statistics to the data's, and that alone moves a linear probe by points
-    (a task whose label is a constant "beats" plain random weights that way). This baseline has the
-    statistics of the same pretraining inputs but no gradient step, so a comparison with it credits
-    only what the pseudo labels taught.
-    """
-    if not isinstance(task, PretextTask):
-        raise TypeError(f"task must be a PretextTask, got {type(task).__name__}")
-    settings = resolve_preset(preset, task, arch, **overrides)
-    if X is None:
-        X = pretrain_split(settings["num_images"], seed=seed)
-    net = build_net(task, arch, X.shape[1], settings["width"], seed)
-    norms = [m for m in net.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
-    momenta = [m.momentum for m in norms]
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a plain average over every batch below
-    generator = torch.Generator().manual_seed(seed)
-    net.train()
-    with torch.no_grad():
-        for start in range(0, len(X), settings["batch_size"]):
-            inputs, _ = task.make_batch(to_float(X[start:start + settings["batch_size"]]), generator)
-            net(inputs)
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    return net.eval()
+# Lesson 6's baseline is the course's one random reference (references.calibrated_random): the
+# task's untrained network with BatchNorm statistics set on its inputs, the same in every lesson.
+random_with_statistics = calibrated_random
 
 
 # The capstone's graded check trains the task on a budget of its own: the grading preset's four optimiser

@@ -1,0 +1,88 @@
+"""Fine-tuning beside the probe (experiments.finetune): the probe is step 0, BatchNorm stays frozen, choices use labelled images only."""
+import torch
+
+from pretext_lessons.core.models import make_backbone
+from pretext_lessons.core.probe import fit_linear, layer_features
+from pretext_lessons.experiments import finetune as ft
+
+
+def _data(n_per_class=12, seed=0):
+    """Two classes told apart by a bright square's position: learnable by a small CNN."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.rand(2 * n_per_class, 1, 28, 28, generator=g) * 0.2
+    y = torch.arange(2).repeat_interleave(n_per_class)
+    X[y == 0, :, 2:10, 2:10] += 0.8
+    X[y == 1, :, 18:26, 18:26] += 0.8
+    return X, y
+
+
+def test_the_cut_network_at_step_zero_is_the_probe():
+    torch.manual_seed(0)
+    trunk = make_backbone("cnn", 1, 8).eval()
+    X, y = _data()
+    F_ = layer_features(trunk, X, ["conv2"])["conv2"]
+    probe = fit_linear(F_, y, 1.0)
+    cut = ft.CutNetwork(trunk, "conv2", probe)
+    with torch.no_grad():
+        assert torch.allclose(cut(X), probe(F_), atol=1e-4)
+    same = ft.train_cut(cut, X, y, lr=0.01, steps=0)
+    assert all(torch.equal(a, b) for a, b in zip(same.state_dict().values(), cut.state_dict().values()))
+
+
+def test_fine_tuning_keeps_batchnorm_statistics_and_changes_weights():
+    torch.manual_seed(0)
+    trunk = make_backbone("cnn", 1, 8).eval()
+    X, y = _data()
+    F_ = layer_features(trunk, X, ["conv2"])["conv2"]
+    cut = ft.CutNetwork(trunk, "conv2", fit_linear(F_, y, 1.0))
+    tuned = ft.train_cut(cut, X, y, lr=0.05, steps=20)
+    before, after = cut.state_dict(), tuned.state_dict()
+    stats = [k for k in before if "running" in k]
+    assert stats and all(torch.equal(before[k], after[k]) for k in stats)  # frozen running statistics
+    assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
+
+
+def test_fine_tune_split_chooses_on_labelled_images_only_and_reports_the_recipe():
+    torch.manual_seed(0)
+    trunk = make_backbone("cnn", 1, 8).eval()
+    X, y = _data(12)
+    X_test, y_test = _data(20, seed=1)
+    r = ft.fine_tune_split(trunk, "random", X, y, X_test, y_test, recipes=(dict(lr=1e-3, steps=5), dict(lr=1e-2, steps=5)))
+    assert r["layer"] in trunk.layer_names and (r["lr"], r["steps"]) in ((1e-3, 5), (1e-2, 5))
+    assert 0 <= r["probe"] <= 1 and 0 <= r["fine_tuned"] <= 1 and len(r["cv"]) == 2
+    # the test labels are read only after every choice: scrambling them changes the scores, not the choices
+    scrambled = ft.fine_tune_split(trunk, "random", X, y, X_test, 1 - y_test,
+                                   recipes=(dict(lr=1e-3, steps=5), dict(lr=1e-2, steps=5)))
+    assert (scrambled["layer"], scrambled["C"], scrambled["lr"], scrambled["cv"]) == (r["layer"], r["C"], r["lr"], r["cv"])
+    assert abs(scrambled["probe"] - (1 - r["probe"])) < 1e-9
+
+
+def test_findings_pair_each_network_with_the_reference_and_its_probe():
+    rows = []
+    for seed in range(3):
+        for task, tuned in (("random", 0.60), ("rotation", 0.66)):
+            rows.append(dict(task=task, arch="cnn", seed=seed, k=10, layer="conv1", C=1.0, probe=0.62 + 0.001 * seed,
+                             fine_tuned=tuned + 0.002 * seed, lr=1e-3, steps=100))
+    found = {f.question.question: f for f in ft.findings(rows)}
+    assert found["k=10: rotation fine-tuned - random fine-tuned"].question.comparison.low > 0
+    assert found["k=10: random fine-tuned - its probe"].question.comparison.high < 0
+    assert "rotation" in ft.rows_text(rows)
+
+
+def test_a_feature_constant_on_the_labelled_images_cannot_blow_the_logits_up():
+    torch.manual_seed(0)
+    trunk = make_backbone("cnn", 1, 8).eval()
+    X, y = _data()
+    F_ = layer_features(trunk, X, ["fc2"])["fc2"]
+    probe = fit_linear(F_, y, 1.0)
+    cut = ft.CutNetwork(trunk, "fc2", probe)
+    assert float(cut.classifier.std.min()) >= ft.STD_FLOOR * float(probe.std.median())
+    tuned = ft.train_cut(cut, X, y, lr=0.05, steps=20)
+    with torch.no_grad():
+        assert torch.isfinite(tuned(X)).all()
+
+
+def test_the_pretext_network_comes_before_its_no_signal_control():
+    rows = [dict(task=t, arch="cnn", seed=s, k=10, layer="conv1", C=1.0, probe=0.6, fine_tuned=0.6 + 0.01 * s, lr=1e-3,
+                 steps=100) for t in ("random", "rotation", "no_signal-rotation") for s in range(3)]
+    assert ft.findings(rows)[0].question.question == "k=10: rotation fine-tuned - random fine-tuned"

@@ -1,0 +1,125 @@
+"""Lessons 4 and 5's summary table (experiments.summary): the questions, their references, and verdicts that follow the data."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from pretext_lessons.experiments import summary as sm  # noqa: E402
+from pretext_lessons.tasks.jigsaw import JigsawTask  # noqa: E402
+from pretext_lessons.tasks.rotation import RotationTask  # noqa: E402
+
+LAYERS = ("conv1", "conv2", "fc1")
+
+
+def _table(gain):
+    """rotation and jigsaw `gain` points above their random references at every layer; the control at random."""
+    rng = np.random.default_rng(0)
+    rows = []
+    base = {"conv1": 0.70, "conv2": 0.68, "fc1": 0.60}
+    nets = {"random": 0.0, "random-jigsaw": -0.01, "rotation": gain, "jigsaw": gain - 0.01,
+            "no_signal-rotation": 0.0, "supervised": 0.10}
+    for task, shift in nets.items():
+        for seed in range(4):
+            for split in range(2):
+                noise = rng.normal(0, 0.003)
+                for depth, layer in enumerate(LAYERS, start=1):
+                    acc = base[layer] + shift + noise
+                    rows.append(dict(task=task, arch="cnn", seed=seed, split=split, layer=layer, depth=depth,
+                                     accuracy=acc, val_accuracy=acc, C=1.0, k=10))
+    return rows
+
+
+def test_questions_use_the_references_of_each_task_and_rotation_is_primary():
+    findings = sm.lesson4_findings(_table(0.03))
+    names = [f.question.question for f in findings]
+    assert names[0].startswith("rotation - random, cnn,")
+    assert any(n.startswith("jigsaw - random-jigsaw, cnn,") for n in names)  # probed through jigsaw's preprocessing
+    assert any(n.startswith("rotation - no_signal-rotation") for n in names)
+    assert any("last layer's fall" in n for n in names)
+    rows = sm.verdict_rows(findings)
+    assert rows[0]["role"] == "primary" and all(r["role"] == "Holm-corrected" for r in rows[1:])
+    assert rows[0]["outcome"] == "better" and rows[0]["seeds"] == 4
+    for r in rows:
+        assert -200 <= r["low"] <= r["estimate"] + 1e-9 and r["estimate"] - 1e-9 <= r["high"] <= 200
+
+
+def test_the_opposite_outcome_prints_the_opposite_verdict():
+    up, down = sm.lesson4_findings(_table(0.03)), sm.lesson4_findings(_table(-0.03))
+    text_up, text_down = sm.table_text(up), sm.table_text(down)
+    first_up, first_down = text_up.splitlines()[1], text_down.splitlines()[1]
+    assert "pretext better" in first_up and "pretext worse" in first_down
+    none = sm.lesson4_findings(_table(0.0))
+    assert sm.verdict_rows(none)[0]["outcome"] == "not shown"
+    assert any(line.startswith("primary: rotation - random") for line in sm.verdict_lines(up))
+
+
+def test_one_seed_gives_no_question():
+    table = [r for r in _table(0.03) if r["seed"] == 0]
+    assert sm.lesson4_findings(table) == []
+    assert "No question could be decided" in sm.table_text([])
+
+
+def test_plot_has_a_row_per_question():
+    findings = sm.lesson4_findings(_table(0.03))
+    fig = sm.plot_findings(findings)
+    assert len(fig.axes[0].get_yticklabels()) == len(findings)
+    with pytest.raises(ValueError, match="at least one Finding"):
+        sm.plot_findings([])
+
+
+def test_own_preprocess_and_names():
+    from pretext_lessons.experiments.references import NoSignal
+
+    assert sm.own_preprocess(JigsawTask()) and not sm.own_preprocess(RotationTask())
+    assert sm.own_preprocess(NoSignal(base=JigsawTask()))
+    assert sm.random_name("jigsaw") == "random-jigsaw" and sm.no_signal_name("rotation") == "no_signal-rotation"
+
+
+def test_initial_statistics_findings_compare_per_layer():
+    table = _table(0.0)
+    for r in [r for r in table if r["task"] == "random"]:
+        table.append(dict(r, task=sm.INITIAL, accuracy=r["accuracy"] + (0.05 if r["layer"] == "fc1" else 0.0)))
+    found = {f.question.question.split(", ")[-1]: f for f in sm.initial_statistics_findings(table)}
+    assert set(found) == set(LAYERS)
+    assert found["fc1"].question.comparison.mean < -0.04
+
+
+def test_the_lesson_table_adds_alignment_and_architecture_questions():
+    table = _table(0.03)
+    table += [dict(r, arch="resnet") for r in table]
+    findings = sm.lesson4_all(table, ("cnn", "resnet"), 10)
+    names = [f.question.question for f in findings]
+    assert names[0].startswith("rotation - random, cnn,")
+    assert "rotation, cnn: last layer fc1 - best earlier conv1" in names
+    assert "rotation: last layer's fall, resnet - cnn" in names
+    rows = sm.verdict_rows(findings)
+    assert [r["outcome"] for r in rows if r["question"].startswith("rotation, cnn: last layer")] == ["worse"]
+
+
+def _suite(move: bool):
+    rows = []
+    for d in ("classes", "scenes"):
+        for task, base in (("rotation", 0.70), ("jigsaw", 0.68), ("random", 0.65), ("no_signal-rotation", 0.65)):
+            if d == "scenes" and move and task == "jigsaw":
+                base = 0.75
+            for seed in range(3):
+                for depth, layer in enumerate(LAYERS, start=1):
+                    s = base + 0.003 * seed - (0.05 if layer == "fc1" else 0.0)
+                    rows.append(dict(task=task, arch="cnn", seed=seed, split=0, downstream=d,
+                                     metric="accuracy" if d == "classes" else "mAP", layer=layer, depth=depth,
+                                     score=s, val_score=s, C=1.0))
+    return rows
+
+
+def test_lesson5_asks_the_move_first_and_says_when_nothing_moves():
+    found, lines = sm.lesson5_findings(_suite(move=True))
+    assert found[0].question.question.startswith("on scenes: jigsaw - random, cnn")  # the seed figure's question
+    assert found[1].question.question.startswith("on scenes: jigsaw (chosen for scenes) - rotation (chosen for classes)")
+    assert [r["outcome"] for r in sm.verdict_rows(found)][:2] == ["better", "better"]
+    assert sm.verdict_lines(found, only="on scenes: jigsaw - random")[0].startswith("primary: ")
+    assert any(f.question.question.startswith("on classes: rotation - no_signal-rotation") for f in found)
+    still, lines = sm.lesson5_findings(_suite(move=False))
+    assert not any("chosen for scenes" in f.question.question for f in still)
+    assert any("does not move" in line for line in lines)
