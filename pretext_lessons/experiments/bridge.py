@@ -106,7 +106,8 @@ def head_rows(networks: dict, seed: int = 0, ks=(10,), num_splits: int = 3) -> l
 
 
 def _by_unit(rows, **where) -> dict:
-    return {(r["seed"], r.get("split", 0)): r["accuracy"] for r in alignment.select(rows, **where)}
+    return {(r["seed"], r.get("split", 0)): r["accuracy"] for r in rows
+            if all(r.get(key) == value for key, value in where.items())}
 
 
 def paired_verdict(a: dict, b: dict, what: str, better_word: str, worse_word: str) -> Verdict | str:
