@@ -350,11 +350,11 @@ def orderings_differ(verdicts: dict) -> str:
 
 MAP = (
     dict(task="relative position (Doersch et al. 2015)", pseudo_label="where patch 2 lies around patch 1 (8 classes)",
-         must_learn="object parts and their layout", best="a middle layer; lesson 4's probe"),
+         must_learn="object parts and their layout", best="res4, falling at res5 (mmselfsup relative_loc README)"),
     dict(task="jigsaw (Noroozi & Favaro 2016)", pseudo_label="which of P permutations shuffled the tiles",
-         must_learn="parts and their arrangement", best="conv3-conv4, falling after (Goyal et al. 2019, Fig. 1)"),
+         must_learn="parts and their arrangement", best="res4, res5 worse (VOC07, Goyal et al. 2019)"),
     dict(task="rotation (Gidaris et al. 2018)", pseudo_label="which of 4 quarter turns",
-         must_learn="an object's upright pose", best="early-middle blocks (Gidaris et al. Table 1; Kolesnikov et al. 2019)"),
+         must_learn="an object's upright pose", best="block 2 of 4 on CIFAR-10 (Gidaris et al. Table 1)"),
     dict(task="exemplar (Dosovitskiy et al. 2014)", pseudo_label="which seed patch a transformed patch came from",
          must_learn="what survives the transformations", best="(surrogate classes: one per seed patch)"),
     dict(task="instance discrimination (Wu et al. 2018)", pseudo_label="the image's own index (memory bank, NCE)",
