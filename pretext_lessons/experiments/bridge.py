@@ -268,15 +268,15 @@ def accuracy(model: nn.Module, X, y, preprocess=None) -> float:
     return float(torch.cat([model(X[i:i + 500]).argmax(1) for i in range(0, len(X), 500)]).eq(y).float().mean())
 
 
-def probe_and_fine_tune(networks: dict, layers, ks=(10, 100), seed: int = 0, num_splits: int = 3,
+def probe_and_fine_tune(networks, layers, ks=(10, 100), seed: int = 0, num_splits: int = 3,
                         steps: int = FINE_TUNE_STEPS, num_test: int = 1000) -> list[dict]:
     """Lesson 7: rows (task, layer, k, split, protocol, accuracy): the linear probe and fine-tuning at each of `layers`.
 
-    `networks` maps a task (a PretextTask, whose name labels the rows and whose preprocess shows the
-    images) to its trained network. Both protocols read the same labelled images and test images.
+    `networks` holds (task, net) pairs: a PretextTask (its name labels the rows, its preprocess shows
+    the images) and its trained network. Both protocols read the same labelled images and test images.
     """
     rows, cache = [], {}
-    for task, net in networks.items():
+    for task, net in networks:
         for j in range(check_int("num_splits", num_splits, 2)):
             X_train, y_train, X_test, y_test = alignment.downstream_split(ks, seed, num_test=num_test, split=j)
             for r in alignment.probe_network(net.cpu(), task, "cnn", seed, ks, (X_train, y_train, X_test, y_test),
