@@ -12,6 +12,11 @@ A task is a small dataclass with three duties:
 * ``preprocess(X)``: how a whole image is shown to the trained trunk downstream (for a task
   that normalises each tile, the same normalisation); the default shows it as it is.
 
+A task that predicts several things per input (lesson 7's masked task: every cell of every masked
+patch) returns them flattened, ``labels_per_input`` (a class attribute or property, default 1)
+labels per input in input order, and its network returns one row of logits per label; the fit
+loop's cross-entropy and accuracy then run over labels, not inputs.
+
 ``num_classes`` and ``min_size`` (smallest image side accepted) are fields; every field
 of the dataclass goes into the checkpoint key, so changing one retrains. A task whose geometry
 fixes its smallest image (tiles, patches) declares ``min_size = dataclasses.field(default=...,
@@ -74,6 +79,7 @@ class PretextTask:
     min_size: int = 1
 
     name = "task"
+    labels_per_input = 1  # a class attribute, not a field: the classic tasks' checkpoint keys stay as they were
 
     def make_batch(self, X: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError(f"{type(self).__name__} must define make_batch(X, generator)")
@@ -146,8 +152,10 @@ def check_task_batch(task: PretextTask, X: torch.Tensor, seed: int = 0) -> tuple
     if not isinstance(y, torch.Tensor) or y.dtype != torch.int64 or y.dim() != 1:
         raise TypeError(f"{name}.make_batch: y must be a 1-D int64 tensor, got "
                         f"{getattr(y, 'dtype', type(y).__name__)} of shape {tuple(getattr(y, 'shape', ()))}")
-    if len(inputs) != len(y):
-        raise ValueError(f"{name}.make_batch: {len(inputs)} inputs but {len(y)} labels")
+    per_input = getattr(task, "labels_per_input", 1)
+    if len(y) != per_input * len(inputs):
+        raise ValueError(f"{name}.make_batch: {len(inputs)} inputs but {len(y)} labels"
+                         + (f" (expected {per_input} per input)" if per_input != 1 else ""))
     if len(y) and (int(y.min()) < 0 or int(y.max()) >= task.num_classes):
         raise ValueError(f"{name}.make_batch: expected labels in 0..{task.num_classes - 1}, "
                          f"got labels from {int(y.min())} to {int(y.max())}")

@@ -12,10 +12,14 @@ tasks in lesson order.
 from ..core.task import MultiPartNet, PretextNet, PretextTask, SupervisedTask, check_task_batch
 from .registry import classic_tasks, course_tasks, register_task, registered_tasks, unregister_task
 from . import rotation, jigsaw, relative_position  # noqa: E402  (registration order is lesson order)
+from . import contrastive, masked  # noqa: E402  (lesson 7's, opt-in: not in lessons 4-5's grids)
 from .jigsaw import JigsawTask
 from .relative_position import RelativePositionTask
 from .rotation import RotationTask
+from .contrastive import ContrastiveTask
+from .masked import MaskedTask
 
 __all__ = ["MultiPartNet", "PretextNet", "PretextTask", "SupervisedTask", "check_task_batch", "classic_tasks", "course_tasks", "register_task",
            "registered_tasks", "unregister_task", "RotationTask", "JigsawTask", "RelativePositionTask",
-           "rotation", "jigsaw", "relative_position"]
+           "rotation", "jigsaw", "relative_position",
+           "ContrastiveTask", "MaskedTask", "contrastive", "masked"]
