@@ -41,7 +41,7 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".w
 
 
 def data_dir() -> Path:
-    """Lesson 0: the course's cache folder ($PRETEXT_LESSONS_DATA or the user cache dir)."""
+    """The course's cache folder ($PRETEXT_LESSONS_DATA or the user cache dir)."""
     env = os.environ.get("PRETEXT_LESSONS_DATA")
     if env:
         return Path(env).expanduser()
@@ -85,7 +85,7 @@ def _download_fashion_mnist() -> Path:
 
 
 def load_fashion_mnist(split: str = "train", download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 0: Fashion-MNIST as uint8 images (N, 1, 28, 28) and int64 labels, found offline first."""
+    """Fashion-MNIST as uint8 images (N, 1, 28, 28) and int64 labels, found offline first."""
     if split not in _FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     image_stem, label_stem = _FILES[split]
@@ -129,7 +129,7 @@ def _read_pair(images: Path, labels: Path, *_mtimes) -> tuple[torch.Tensor, torc
 
 
 def class_examples(split: str = "test", dataset=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 0: the first image of each class of the course's dataset, in class order: uint8 images and labels."""
+    """The first image of each class of the course's dataset, in class order: uint8 images and labels."""
     X, y = resolve_dataset(dataset).load(split)
     present = [c for c in torch.unique(y).tolist()]
     first = torch.stack([torch.nonzero(y == c)[0, 0] for c in present])
@@ -137,14 +137,14 @@ def class_examples(split: str = "test", dataset=None) -> tuple[torch.Tensor, tor
 
 
 def to_float(X: torch.Tensor) -> torch.Tensor:
-    """Lesson 0: uint8 images to float32 in [0, 1]; float images pass through unchanged."""
+    """Uint8 images to float32 in [0, 1]; float images pass through unchanged."""
     if not isinstance(X, torch.Tensor):
         raise TypeError(f"X must be a torch.Tensor, got {type(X).__name__}")
     return X.float().div_(255) if X.dtype == torch.uint8 else X.float()
 
 
 def check_images(X, name: str = "X", min_size: int = 1, channels: tuple[int, ...] = (1, 3)) -> torch.Tensor:
-    """Lesson 0: validate a batch of images (N, C, H, W) and say clearly what is wrong."""
+    """Validate a batch of images (N, C, H, W) and say clearly what is wrong."""
     if not isinstance(X, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of images (N, C, H, W), got {type(X).__name__}")
     if X.dim() != 4:
@@ -162,7 +162,7 @@ def check_images(X, name: str = "X", min_size: int = 1, channels: tuple[int, ...
 
 def pretrain_split(num_images: int | None = None, seed: int = 0, X: torch.Tensor | None = None,
                    dataset=None) -> torch.Tensor:
-    """Lesson 0: an unlabelled pretraining set: `num_images` images drawn from the training split by `seed`."""
+    """An unlabelled pretraining set: `num_images` images drawn from the training split by `seed`."""
     if X is None:
         X, _ = resolve_dataset(dataset).load("train")
     if num_images is None:
@@ -175,7 +175,7 @@ def pretrain_split(num_images: int | None = None, seed: int = 0, X: torch.Tensor
 
 def fewshot_split(k: int = 10, seed: int = 0, num_test: int | None = 2000,
                   data: tuple | None = None, dataset=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lesson 0: the downstream split: k labelled images per class to train on, a held-out test set."""
+    """The downstream split: k labelled images per class to train on, a held-out test set."""
     if data is None:
         source = resolve_dataset(dataset)
         X, y = source.load("train")
@@ -209,7 +209,7 @@ def _skimage_photo(name: str) -> torch.Tensor:
 
 
 def load_photo(name: str = "astronaut", size: int | None = 256) -> torch.Tensor:
-    """Lesson 0: a real colour photo shipped inside scikit-image, as a float (3, H, W) tensor in [0, 1]."""
+    """A real colour photo shipped inside scikit-image, as a float (3, H, W) tensor in [0, 1]."""
     if name not in PHOTO_NAMES:
         raise ValueError(f"name must be one of {PHOTO_NAMES}, got {name!r}")
     X = _skimage_photo(name).float().div(255)
@@ -223,12 +223,12 @@ def load_photo(name: str = "astronaut", size: int | None = 256) -> torch.Tensor:
 
 
 def load_photos(size: int = 256) -> torch.Tensor:
-    """Lesson 0: all the course's photos as one float batch (N, 3, size, size)."""
+    """All the course's photos as one float batch (N, 3, size, size)."""
     return torch.stack([load_photo(name, size) for name in PHOTO_NAMES])
 
 
 def load_image_folder(root, size: int = 32, grayscale: bool = False) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """Lesson 0: your own images (one sub-folder per class) as uint8 tensors, labels and class names."""
+    """Your own images (one sub-folder per class) as uint8 tensors, labels and class names."""
     from torchvision import datasets, transforms
 
     root = Path(root)
@@ -287,7 +287,7 @@ def _read_torchvision(name: str, split: str, root: str) -> tuple[torch.Tensor, t
 
 
 def load_dataset(name: str = "fashion_mnist", split: str = "train", root=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 0: a dataset by name: 'fashion_mnist' offline, 'cifar10' or 'stl10' through torchvision (downloads)."""
+    """A dataset by name: 'fashion_mnist' offline, 'cifar10' or 'stl10' through torchvision (downloads)."""
     name = name.lower().replace("-", "_")
     if name == "fashion_mnist":
         return load_fashion_mnist(split)
@@ -301,7 +301,7 @@ def load_dataset(name: str = "fashion_mnist", split: str = "train", root=None) -
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """Lesson 0: the images a lesson trains and probes on, as the settings cell's DATASET names them.
+    """The images a lesson trains and probes on, as the settings cell's DATASET names them.
 
     `name` is "fashion_mnist", "cifar10", "stl10" or the folder's path; `key` is what checkpoints
     are keyed by, so a network trained on one dataset is never loaded for another.
@@ -330,12 +330,12 @@ class Dataset:
 
     @property
     def scale(self) -> int:
-        """Lesson 0: how many times Fashion-MNIST's 28 px fit in a side: the lessons' tiles and patches are this much larger."""
+        """How many times Fashion-MNIST's 28 px fit in a side: the lessons' tiles and patches are this much larger."""
         return max(1, self.size // 28)
 
     @property
     def num_train(self) -> int:
-        """Lesson 0: how many training images there are (counted without reading a folder's images)."""
+        """How many training images there are (counted without reading a folder's images)."""
         if self.root is None:
             return NAMED_DATASETS[self.name][3]
         if _split_layout(self.root):
@@ -343,7 +343,7 @@ class Dataset:
         return len(self.load("train")[1])
 
     def load(self, split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
-        """Lesson 0: the images (uint8, N x C x size x size) and labels of the 'train' or 'test' split."""
+        """The images (uint8, N x C x size x size) and labels of the 'train' or 'test' split."""
         if split not in ("train", "test"):
             raise ValueError(f"split must be 'train' or 'test', got {split!r}")
         if self.root is None:
@@ -352,14 +352,14 @@ class Dataset:
         return X.clone(), y.clone()
 
     def describe(self) -> str:
-        """Lesson 0: one line that says what the lesson runs on."""
+        """One line that says what the lesson runs on."""
         kind = "colour" if self.colour else "grayscale"
         return (f"dataset {self.title}: {kind} images of {self.size}x{self.size} px, {self.num_classes} classes "
                 f"({', '.join(self.classes[:10])}{', ...' if self.num_classes > 10 else ''})")
 
 
 def resolve_dataset(dataset=None, size: int | None = None) -> Dataset:
-    """Lesson 0: a Dataset from a DATASET value: a name, a folder of images (one sub-folder per class), or None (the course's)."""
+    """A Dataset from a DATASET value: a name, a folder of images (one sub-folder per class), or None (the course's)."""
     if dataset is None:
         return current_dataset()
     if isinstance(dataset, Dataset):
@@ -398,7 +398,7 @@ _CURRENT: list[Dataset] = []
 
 
 def use_dataset(dataset=DEFAULT_DATASET, size: int | None = None, supported: tuple[str, ...] | None = None) -> Dataset:
-    """Lesson 0: make DATASET the course's dataset for this session (every default split and network follows it).
+    """Make DATASET the course's dataset for this session (every default split and network follows it).
 
     A headless run (the course command's --dataset) sets $PRETEXT_LESSONS_DATASET, which then wins
     over the notebook's line, and says so. A lesson built for some datasets only names them in
@@ -417,7 +417,7 @@ def use_dataset(dataset=DEFAULT_DATASET, size: int | None = None, supported: tup
 
 
 def current_dataset() -> Dataset:
-    """Lesson 0: the course's dataset: the last `use_dataset`, else $PRETEXT_LESSONS_DATASET, else Fashion-MNIST."""
+    """The course's dataset: the last `use_dataset`, else $PRETEXT_LESSONS_DATASET, else Fashion-MNIST."""
     if _CURRENT:
         return _CURRENT[0]
     return resolve_dataset(os.environ.get(DATASET_VARIABLE) or DEFAULT_DATASET)
@@ -425,7 +425,7 @@ def current_dataset() -> Dataset:
 
 def make_photo_folder(root, per_class: int = 600, test_per_class: int = 150, size: int = FOLDER_SIZE,
                       seed: int = 0) -> Path:
-    """Lesson 0: a labelled colour image folder made offline: random crops of scikit-image's photos, one class per photo.
+    """A labelled colour image folder made offline: random crops of scikit-image's photos, one class per photo.
 
     Writes root/train/<photo>/*.png and root/test/<photo>/*.png (crops of a quarter to two thirds
     of the photo's short side, anywhere in it, resized to `size` px); returns root.

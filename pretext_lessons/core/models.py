@@ -24,7 +24,7 @@ def _conv_bn_relu(c_in: int, c_out: int, pool: bool) -> nn.Sequential:
 
 
 class PlainCNN(nn.Sequential):
-    """Lesson 0: an AlexNet-era network (conv blocks, then fully connected layers), no skip connections.
+    """An AlexNet-era network (conv blocks, then fully connected layers), no skip connections.
 
     The adaptive pooling before `fc1` lets the same trunk read 9 px tiles and 28 px images,
     which the jigsaw and relative-position networks need.
@@ -46,7 +46,7 @@ class PlainCNN(nn.Sequential):
 
 
 class BasicBlock(nn.Module):
-    """Lesson 0: two 3x3 convolutions with a skip connection (He et al. 2016)."""
+    """Two 3x3 convolutions with a skip connection (He et al. 2016)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1):
         super().__init__()
@@ -72,7 +72,7 @@ class BasicBlock(nn.Module):
 
 
 class SmallResNet(nn.Sequential):
-    """Lesson 0: a small ResNet (stem, res2..res5, pool) for the Kolesnikov et al. comparison.
+    """A small ResNet (stem, res2..res5, pool) for the Kolesnikov et al. comparison.
 
     The stem halves the image, as ResNets' stems do (He et al. 2016: a stride-2 convolution and a
     stride-2 max-pool before res2, at 224 px) and as the PlainCNN's conv1 does, so both networks'
@@ -103,7 +103,7 @@ def _check_backbone_args(in_channels, width):
 
 
 def make_backbone(arch: str = "cnn", in_channels: int = 1, width: int = 16) -> nn.Module:
-    """Lesson 0: a backbone by name: 'cnn' (plain, AlexNet-like) or 'resnet' (skip connections)."""
+    """A backbone by name: 'cnn' (plain, AlexNet-like) or 'resnet' (skip connections)."""
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {ARCHS}, got {arch!r}")
     if arch in PHOTO_ARCHS:
@@ -115,7 +115,7 @@ def make_backbone(arch: str = "cnn", in_channels: int = 1, width: int = 16) -> n
 
 
 def trunk_of(net: nn.Module) -> nn.Module:
-    """Lesson 0: the backbone inside a pretext network (its `trunk`), or the network itself."""
+    """The backbone inside a pretext network (its `trunk`), or the network itself."""
     return getattr(net, "trunk", net)
 
 
@@ -123,7 +123,7 @@ def trunk_of(net: nn.Module) -> nn.Module:
 @torch.no_grad()
 def activations(net: nn.Module, X: torch.Tensor, layers, batch_size: int = 500, transform=None,
                 device=None) -> dict[str, torch.Tensor]:
-    """Lesson 0: the activations of the named layers of `net` on images X, batch by batch, on the CPU.
+    """The activations of the named layers of `net` on images X, batch by batch, on the CPU.
 
     `transform` (optional) maps each layer's output batch to what is kept, e.g. pooling,
     so large feature maps are never stored whole.
@@ -157,7 +157,7 @@ def activations(net: nn.Module, X: torch.Tensor, layers, batch_size: int = 500, 
 
 @contextlib.contextmanager
 def evaluating(net: nn.Module):
-    """Lesson 0: `with evaluating(net):` runs `net` in eval mode and restores its previous mode afterwards, even on error."""
+    """`with evaluating(net):` runs `net` in eval mode and restores its previous mode afterwards, even on error."""
     was_training = net.training
     net.eval()
     try:

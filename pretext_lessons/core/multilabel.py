@@ -21,7 +21,7 @@ def _check_scores_labels(scores, labels, dims: int) -> tuple[torch.Tensor, torch
 
 
 def average_precision(scores, labels) -> float:
-    """Lesson 5: the average precision of one class: the mean of the precision at each positive, ties grouped.
+    """The average precision of one class: the mean of the precision at each positive, ties grouped.
 
     AP = sum over score thresholds of (recall gained) x (precision there), the thresholds being the
     distinct scores from the highest down (images with equal scores enter together): the definition
@@ -41,7 +41,7 @@ def average_precision(scores, labels) -> float:
 
 
 def mean_average_precision(scores, labels, skip_empty: bool = False) -> float:
-    """Lesson 5: mAP: the average precision of each class (column), averaged over the classes (a macro mean).
+    """MAP: the average precision of each class (column), averaged over the classes (a macro mean).
 
     A class with no positive image has no AP: an error, unless `skip_empty` leaves it out (cross-validation
     folds may lack a rare class; a test set must not).
@@ -58,7 +58,7 @@ def mean_average_precision(scores, labels, skip_empty: bool = False) -> float:
 
 
 class MultiLabelClassifier(LinearClassifier):
-    """Lesson 5: one logistic regression per class on standardised features: `forward` gives (N, L) scores."""
+    """One logistic regression per class on standardised features: `forward` gives (N, L) scores."""
 
     @torch.no_grad()
     def predict(self, F_):
@@ -74,7 +74,7 @@ class MultiLabelClassifier(LinearClassifier):
 @phase("probes")
 def fit_multilabel(F_train: torch.Tensor, Y_train: torch.Tensor, C: float = 1.0, max_iter: int = 200,
                    tol: float | None = None) -> MultiLabelClassifier:
-    """Lesson 5: L independent binary logistic regressions (L2 on the weights, cost C), one per column of Y_train.
+    """L independent binary logistic regressions (L2 on the weights, cost C), one per column of Y_train.
 
     Each class minimises C * sum of its log-losses + ||w||^2 / 2, the bias unpenalised (scikit-learn's
     `LogisticRegression(C=C)` with its default solver); the L problems are separable, so one L-BFGS run

@@ -17,7 +17,7 @@ PHOTO_WIDTH = 64  # torchvision's ResNets: 64 channels out of the stem, 64..512 
 
 
 class PhotoResNet(nn.Sequential):
-    """Lesson 5: torchvision's ResNet-18 or ResNet-50, randomly initialised, as stem, res2..res5, pool."""
+    """Torchvision's ResNet-18 or ResNet-50, randomly initialised, as stem, res2..res5, pool."""
 
     def __init__(self, arch: str = "resnet18", in_channels: int = 3, width: int = PHOTO_WIDTH):
         from torchvision import models

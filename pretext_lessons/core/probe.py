@@ -17,7 +17,7 @@ DEFAULT_POOLED_SIZE = 2048  # the course's counterpart of VISSL's ~9k features, 
 
 
 def pool_features(A: torch.Tensor, target: int = DEFAULT_POOLED_SIZE) -> torch.Tensor:
-    """Lesson 0: average-pool a layer's maps (N, C, H, W) to about `target` features, flattened.
+    """Average-pool a layer's maps (N, C, H, W) to about `target` features, flattened.
 
     The spatial side s is the one that brings C*s*s closest to `target` (at least 1, at most H);
     vectors (N, D) pass through.
@@ -48,7 +48,7 @@ def _pooling_matrix(n: int, side: int, like: torch.Tensor) -> torch.Tensor:
 
 
 class LinearClassifier(nn.Module):
-    """Lesson 0: a multinomial logistic regression on standardised features, fitted by `fit_linear`."""
+    """A multinomial logistic regression on standardised features, fitted by `fit_linear`."""
 
     def __init__(self, mean, std, weight, bias):
         super().__init__()
@@ -74,7 +74,7 @@ class LinearClassifier(nn.Module):
 @phase("probes")
 def fit_linear(F_train: torch.Tensor, y_train: torch.Tensor, C: float = 1.0, max_iter: int = 200,
                tol: float | None = None) -> LinearClassifier:
-    """Lesson 0: fit a multinomial logistic regression (L2, the same objective as scikit-learn's, cost C).
+    """Fit a multinomial logistic regression (L2, the same objective as scikit-learn's, cost C).
 
     Minimises C * sum of cross-entropies + ||W||^2 / 2 on standardised features with L-BFGS.
     `tol=None` stops when no gradient entry of that objective exceeds 1e-6 (or after `max_iter`
@@ -145,7 +145,7 @@ def _fit_linear(F_train, y_train, C, max_iter, tol) -> LinearClassifier:
 
 
 def _lbfgs_softmax(Z: torch.Tensor, y: torch.Tensor, num_classes: int, C: float, max_iter: int, tol):
-    """Lesson 0: weights and biases minimising C * sum CE + ||W||^2 / 2 on Z (float64), by SciPy's L-BFGS."""
+    """Weights and biases minimising C * sum CE + ||W||^2 / 2 on Z (float64), by SciPy's L-BFGS."""
     from scipy.optimize import minimize
 
     N, D = Z.shape
@@ -176,7 +176,7 @@ def _lbfgs_softmax(Z: torch.Tensor, y: torch.Tensor, num_classes: int, C: float,
 @phase("features")
 def layer_features(net: nn.Module, X: torch.Tensor, layers=None, target: int = DEFAULT_POOLED_SIZE,
                    preprocess=None) -> dict[str, torch.Tensor]:
-    """Lesson 0: pooled features of each named layer of a network's trunk on images X."""
+    """Pooled features of each named layer of a network's trunk on images X."""
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
     X = to_float(X)
@@ -188,7 +188,7 @@ def layer_features(net: nn.Module, X: torch.Tensor, layers=None, target: int = D
 @phase("probes")
 def linear_probe(net: nn.Module, X_train, y_train, X_test, y_test, layers=None, target: int = DEFAULT_POOLED_SIZE,
                  C: float = 1.0, preprocess=None) -> dict[str, float]:
-    """Lesson 0: test accuracy of a linear classifier on each frozen layer, trained on the few labels."""
+    """Test accuracy of a linear classifier on each frozen layer, trained on the few labels."""
     if len(X_train) != len(y_train) or len(X_test) != len(y_test):
         raise ValueError(f"images and labels must match: X_train {len(X_train)} vs y_train {len(y_train)}, "
                          f"X_test {len(X_test)} vs y_test {len(y_test)}")
@@ -211,7 +211,7 @@ CV_ROUNDS = 1
 
 
 def stratified_folds(y: torch.Tensor, folds: int = CV_FOLDS, seed: int = 0) -> torch.Tensor:
-    """Lesson 4: a fold number (0..folds-1) per labelled image, each class spread evenly over the folds."""
+    """A fold number (0..folds-1) per labelled image, each class spread evenly over the folds."""
     if not isinstance(y, torch.Tensor) or y.dim() != 1:
         raise TypeError(f"y must be a 1-D tensor of labels, got {type(y).__name__}")
     if isinstance(folds, bool) or not isinstance(folds, int) or folds < 2:
@@ -229,7 +229,7 @@ def stratified_folds(y: torch.Tensor, folds: int = CV_FOLDS, seed: int = 0) -> t
 @phase("probes")
 def cross_validate(F_train: dict, y_train: torch.Tensor, C_grid=C_GRID, folds: int = CV_FOLDS, seed: int = 0,
                    tol: float | None = None, rounds: int | None = None) -> dict[str, dict[float, float]]:
-    """Lesson 4: cross-validated accuracy per layer and cost C, from the labelled images only: {layer: {C: accuracy}}.
+    """Cross-validated accuracy per layer and cost C, from the labelled images only: {layer: {C: accuracy}}.
 
     Each of the first `rounds` folds (default: all) is held out once while the others fit; the
     accuracy is pooled over the held-out images.
@@ -256,7 +256,7 @@ def cross_validate(F_train: dict, y_train: torch.Tensor, C_grid=C_GRID, folds: i
 
 
 def choose(scores: dict[str, dict[float, float]]) -> tuple[str, float]:
-    """Lesson 4: the (layer, C) with the best cross-validated accuracy; ties: the earlier layer, the smaller C."""
+    """The (layer, C) with the best cross-validated accuracy; ties: the earlier layer, the smaller C."""
     if not scores:
         raise ValueError("scores must hold at least one layer (from cross_validate)")
     best = None

@@ -22,7 +22,7 @@ RESULTS_VARIABLE = "PRETEXT_LESSONS_RESULTS_CACHE"  # "0" measures everything ag
 
 
 def state_fingerprint(net: nn.Module) -> str:
-    """Lesson 4: a short hash of a network's weights and buffers (names, shapes and values)."""
+    """A short hash of a network's weights and buffers (names, shapes and values)."""
     if not isinstance(net, nn.Module):
         raise TypeError(f"net must be a torch.nn.Module, got {type(net).__name__}")
     digest = hashlib.sha256()
@@ -34,7 +34,7 @@ def state_fingerprint(net: nn.Module) -> str:
 
 
 def source_fingerprint(*modules) -> str:
-    """Lesson 4: a short hash of the source files of `modules` (module objects): the code that measures."""
+    """A short hash of the source files of `modules` (module objects): the code that measures."""
     digest = hashlib.sha256()
     for module in modules:
         digest.update(Path(module.__file__).read_bytes())
@@ -42,12 +42,12 @@ def source_fingerprint(*modules) -> str:
 
 
 def results_dir() -> Path:
-    """Lesson 4: where measured results are kept: the `results` folder of the checkpoint folder."""
+    """Where measured results are kept: the `results` folder of the checkpoint folder."""
     return checkpoint_dir() / "results"
 
 
 def load_or_measure(kind: str, key: dict, measure) -> list[dict]:
-    """Lesson 4: the rows stored for (`kind`, `key`), else `measure()`'s rows, stored for the next run.
+    """The rows stored for (`kind`, `key`), else `measure()`'s rows, stored for the next run.
 
     `key` is a JSON-able dict of everything the rows depend on. Rows that do not survive a JSON
     round trip unchanged are returned but not stored; a stored file that cannot be read, or whose

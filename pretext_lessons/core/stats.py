@@ -52,7 +52,7 @@ VERDICT_PATTERN = re.compile(r"Verdict \[[^\]]*\]: .*\(\d+% CI [+-]?\d+\.\d+ to 
 
 @dataclasses.dataclass(frozen=True)
 class Comparison:
-    """Lesson 0: a paired difference a - b over matched units: its mean, confidence interval and what it rests on.
+    """A paired difference a - b over matched units: its mean, confidence interval and what it rests on.
 
     `over` says what the t interval ran over: "seeds" (split differences averaged per seed first)
     or "splits" (one seed: the interval covers the labelled splits only).
@@ -73,7 +73,7 @@ class Comparison:
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    """Lesson 0: the outcome of a comparison ("better", "worse" or "not shown") and the sentence that says it."""
+    """The outcome of a comparison ("better", "worse" or "not shown") and the sentence that says it."""
 
     outcome: str
     sentence: str
@@ -98,7 +98,7 @@ def _values(name: str, values) -> list[float]:
 
 @phase("statistics")
 def paired_interval(a, b, seeds=None, splits=None, confidence: float = CONFIDENCE, bounds=None) -> Comparison:
-    """Lesson 0: the mean of a - b over matched units and its t confidence interval (see the module's docstring).
+    """The mean of a - b over matched units and its t confidence interval (see the module's docstring).
 
     a[i] and b[i] are measured on the same unit i; `seeds[i]` and `splits[i]` name that unit's
     pretraining seed and labelled split (default: every unit its own seed, one split each).
@@ -189,7 +189,7 @@ def _auto_bounds(a, b):
 @phase("statistics")
 def verdict(comparison: Comparison, what: str, better_word: str = "better", worse_word: str = "worse",
             scale: float = 100.0, unit: str = "points", measure: str = "difference") -> Verdict:
-    """Lesson 0: "better" if the whole interval is above 0, "worse" if below, else "not shown", with its sentence.
+    """"better" if the whole interval is above 0, "worse" if below, else "not shown", with its sentence.
 
     `what` names the comparison ("rotation vs random, best layer, k=10"); the sentence reads
     "Verdict [what]: <better_word | worse_word | no difference shown>, difference <mean> points
@@ -224,7 +224,7 @@ def verdict(comparison: Comparison, what: str, better_word: str = "better", wors
 def compare(a, b, what: str, better_word: str = "better", worse_word: str = "worse", seeds=None, splits=None,
             confidence: float = CONFIDENCE, scale: float = 100.0, unit: str = "points",
             measure: str = "difference", bounds="auto") -> Verdict:
-    """Lesson 0: `verdict(paired_interval(a, b, seeds, splits, confidence, bounds), what, ...)` in one call.
+    """`verdict(paired_interval(a, b, seeds, splits, confidence, bounds), what, ...)` in one call.
 
     bounds="auto" keeps the interval in [-1, 1] when a and b are fractions (accuracies) or when b is 0
     and a in [-1, 1] (a correlation); pass a pair for another range, or None for a plain t interval.
@@ -238,7 +238,7 @@ def compare(a, b, what: str, better_word: str = "better", worse_word: str = "wor
 
 
 def is_verdict_sentence(text: str) -> bool:
-    """Lesson 0: whether `text` is a sentence made by `verdict` (it states its interval, seeds and splits)."""
+    """Whether `text` is a sentence made by `verdict` (it states its interval, seeds and splits)."""
     return bool(VERDICT_PATTERN.search(text))
 
 
@@ -246,7 +246,7 @@ def is_verdict_sentence(text: str) -> bool:
 
 @dataclasses.dataclass(frozen=True)
 class Estimate:
-    """Lesson 0: one quantity's mean over seeds (splits averaged within a seed) and its interval, kept in `bounds`."""
+    """One quantity's mean over seeds (splits averaged within a seed) and its interval, kept in `bounds`."""
 
     mean: float
     low: float
@@ -272,7 +272,7 @@ def _seed_means(values, seeds, splits) -> tuple[list[float], int]:
 
 
 def accuracy_interval(values, seeds=None, splits=None, confidence: float = CONFIDENCE) -> Estimate:
-    """Lesson 0: the mean accuracy (a fraction) over seeds and its t interval on the logit scale, inside [0, 1].
+    """The mean accuracy (a fraction) over seeds and its t interval on the logit scale, inside [0, 1].
 
     Splits are averaged within each seed first; the t interval runs over the seed means (n_seeds - 1
     degrees of freedom) of logit(accuracy) and is mapped back with the logistic function, so it never
@@ -299,7 +299,7 @@ def accuracy_interval(values, seeds=None, splits=None, confidence: float = CONFI
 
 @dataclasses.dataclass(frozen=True)
 class ChanceTest:
-    """Lesson 0: per seed, SciPy's exact binomial test of "accuracy above chance", and the Holm-corrected outcome."""
+    """Per seed, SciPy's exact binomial test of "accuracy above chance", and the Holm-corrected outcome."""
 
     chance: float
     correct: tuple[int, ...]
@@ -312,7 +312,7 @@ class ChanceTest:
 
 
 def above_chance(correct, total, chance: float, what: str = "accuracy", alpha: float = ALPHA) -> ChanceTest:
-    """Lesson 0: is each seed's accuracy above `chance`? One exact binomial test per seed (`scipy.stats.binomtest`).
+    """Is each seed's accuracy above `chance`? One exact binomial test per seed (`scipy.stats.binomtest`).
 
     `correct[i]` of `total[i]` test images right for seed i. Each seed's one-sided p-value is
     Holm-corrected over the seeds; the outcome is "above chance" when every seed's adjusted p-value
@@ -344,7 +344,7 @@ def above_chance(correct, total, chance: float, what: str = "accuracy", alpha: f
 
 
 def holm(p_values) -> list[float]:
-    """Lesson 0: Holm's step-down adjusted p-values (reject where adjusted < alpha), in the order given."""
+    """Holm's step-down adjusted p-values (reject where adjusted < alpha), in the order given."""
     p = _values("p_values", p_values)
     if any(not 0 <= v <= 1 for v in p):
         raise ValueError(f"p_values must lie in [0, 1], got {p[:5]}")
@@ -361,7 +361,7 @@ ROLES = (PRIMARY, HOLM, SECONDARY)
 
 @dataclasses.dataclass(frozen=True)
 class Question:
-    """Lesson 0: one question a lesson answers: its name, the comparison that answers it and the words for each outcome."""
+    """One question a lesson answers: its name, the comparison that answers it and the words for each outcome."""
 
     question: str
     comparison: Comparison
@@ -372,7 +372,7 @@ class Question:
 
 
 def summary(questions, primary: int | None = 0, correction: str = HOLM, alpha: float = ALPHA) -> list[dict]:
-    """Lesson 0: one row per question: question, estimate, interval, seeds, p, role and verdict.
+    """One row per question: question, estimate, interval, seeds, p, role and verdict.
 
     `questions[primary]` is the lesson's primary comparison, decided by its own interval. The others
     are Holm-corrected over their number (`correction=HOLM`: "better"/"worse" only where the Holm-
@@ -411,7 +411,7 @@ def summary(questions, primary: int | None = 0, correction: str = HOLM, alpha: f
 
 
 def summary_text(rows) -> str:
-    """Lesson 0: `summary`'s rows as a text table, then one sentence on how the verdicts were decided."""
+    """`summary`'s rows as a text table, then one sentence on how the verdicts were decided."""
     rows = list(rows)
     width = max([len("question")] + [len(r["question"]) for r in rows])
     lines = [f"{'question':<{width}}  {'estimate':>9}  {'95% interval':<17} {'seeds':>5}  {'p':>7}  {'role':<14} verdict"]

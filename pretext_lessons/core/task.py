@@ -34,7 +34,7 @@ from .validate import check_int
 
 
 class PretextNet(nn.Module):
-    """Lesson 0: a backbone (`trunk`) and a linear `head` that predicts the pseudo label."""
+    """A backbone (`trunk`) and a linear `head` that predicts the pseudo label."""
 
     def __init__(self, trunk: nn.Module, num_classes: int):
         super().__init__()
@@ -46,7 +46,7 @@ class PretextNet(nn.Module):
 
 
 class MultiPartNet(nn.Module):
-    """Lessons 2 and 3: one shared trunk on each of K parts (N, K, C, h, w), features concatenated, a two-layer head.
+    """One shared trunk on each of K parts (N, K, C, h, w), features concatenated, a two-layer head.
 
     The network of every task that cuts its input into parts: the jigsaw's context-free network
     (K tiles) and relative position's late fusion (K = 2 patches). The parts meet only in the
@@ -73,7 +73,7 @@ class MultiPartNet(nn.Module):
 
 @dataclasses.dataclass
 class PretextTask:
-    """Lesson 0: the base class of every pretext task (see the module docstring)."""
+    """The base class of every pretext task (see the module docstring)."""
 
     num_classes: int = 2
     min_size: int = 1
@@ -91,7 +91,7 @@ class PretextTask:
         return X
 
     def config(self) -> dict:
-        """Lesson 0: everything that defines the task, for the checkpoint key (its code included)."""
+        """Everything that defines the task, for the checkpoint key (its code included)."""
         return {"task": type(self).__name__, "name": self.name, **dataclasses.asdict(self),
                 "code": code_fingerprint(type(self))}
 
@@ -107,7 +107,7 @@ def _code_parts(code):
 
 
 def code_fingerprint(cls) -> str:
-    """Lesson 0: a hash of the methods a task class defines, so editing make_batch in a notebook retrains."""
+    """A hash of the methods a task class defines, so editing make_batch in a notebook retrains."""
     digest = hashlib.sha256()
     for klass in cls.__mro__:
         if klass is PretextTask or klass is object:
@@ -123,7 +123,7 @@ def code_fingerprint(cls) -> str:
 
 @dataclasses.dataclass
 class SupervisedTask(PretextTask):
-    """Lesson 4: training with the true labels, the reference for "aligned" features (pass y to train_or_load)."""
+    """Training with the true labels, the reference for "aligned" features (pass y to train_or_load)."""
 
     num_classes: int = 10
 
@@ -139,7 +139,7 @@ class SupervisedTask(PretextTask):
 
 
 def check_task_batch(task: PretextTask, X: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 0: run a task on a batch and check its promises, with a message you can act on."""
+    """Run a task on a batch and check its promises, with a message you can act on."""
     g = torch.Generator(device=X.device).manual_seed(seed)
     out = task.make_batch(X, g)
     name = type(task).__name__

@@ -50,7 +50,7 @@ ARCH_PRESETS = {"quick": {"resnet": dict(width=8)}}
 
 
 def try_device(device=None) -> torch.device:
-    """Lesson 0: the device to train on: the one asked for, else CUDA, else Apple MPS, else the CPU."""
+    """The device to train on: the one asked for, else CUDA, else Apple MPS, else the CPU."""
     if device is not None:
         return torch.device(device)
     if torch.cuda.is_available():
@@ -61,7 +61,7 @@ def try_device(device=None) -> torch.device:
 
 
 def set_seed(seed: int) -> None:
-    """Lesson 0: seed Python, NumPy and PyTorch so a CPU run repeats exactly."""
+    """Seed Python, NumPy and PyTorch so a CPU run repeats exactly."""
     if not isinstance(seed, int):
         raise TypeError(f"seed must be an int, got {type(seed).__name__}")
     random.seed(seed)
@@ -70,13 +70,13 @@ def set_seed(seed: int) -> None:
 
 
 def grading() -> bool:
-    """Lesson 0: True while an autograder (ours or nbgrader) runs the notebook."""
+    """True while an autograder (ours or nbgrader) runs the notebook."""
     return any(os.environ.get(v) for v in GRADING_VARIABLES)
 
 
 def resolve_preset(preset: str = "quick", task: PretextTask | None = None, arch: str | None = None,
                    dataset=None, **overrides) -> dict:
-    """Lesson 0: the settings of a preset (then the dataset's, the task's and the backbone's own values), with your overrides on top.
+    """The settings of a preset (then the dataset's, the task's and the backbone's own values), with your overrides on top.
 
     `dataset` (default: the course's, `use_dataset`) adds its own entries (`DATASET_PRESETS`) and caps
     `num_images` at the size of its training split.
@@ -102,7 +102,7 @@ def resolve_preset(preset: str = "quick", task: PretextTask | None = None, arch:
 
 
 def native_bf16_cpu() -> bool:
-    """Lesson 0: whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 is faster."""
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 is faster."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -111,7 +111,7 @@ def native_bf16_cpu() -> bool:
 
 
 def autocast_dtype(device: torch.device, amp="auto"):
-    """Lesson 0: the mixed-precision dtype for a device, or None where it would be slower or unsupported."""
+    """The mixed-precision dtype for a device, or None where it would be slower or unsupported."""
     if amp is False or amp is None:
         return None
     if amp not in ("auto", True):
@@ -124,7 +124,7 @@ def autocast_dtype(device: torch.device, amp="auto"):
 
 
 class History(dict):
-    """Lesson 0: what `fit` records per epoch: epoch, loss, train_acc, val_acc, seconds (draw it with plot_history)."""
+    """What `fit` records per epoch: epoch, loss, train_acc, val_acc, seconds (draw it with plot_history)."""
 
 
 def _batch_generator(seed: int, epoch: int, device: torch.device) -> torch.Generator:
@@ -136,7 +136,7 @@ def _batch_generator(seed: int, epoch: int, device: torch.device) -> torch.Gener
 @torch.no_grad()
 def pretext_predictions(net: nn.Module, task: PretextTask, X: torch.Tensor, seed: int = 0,
                         batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lesson 0: pseudo labels, predictions and probabilities of `net` on held-out images X (fixed seed)."""
+    """Pseudo labels, predictions and probabilities of `net` on held-out images X (fixed seed)."""
     check_images(X, min_size=task.min_size)
     device = next(net.parameters()).device
     ys, probs = [], []
@@ -153,7 +153,7 @@ def pretext_predictions(net: nn.Module, task: PretextTask, X: torch.Tensor, seed
 @phase("features")
 @torch.no_grad()
 def probabilities(net: nn.Module, inputs: torch.Tensor, batch_size: int = 500, transform=None) -> torch.Tensor:
-    """Lesson 0: `net`'s class probabilities for `inputs`, batch by batch in eval mode, on the CPU.
+    """`net`'s class probabilities for `inputs`, batch by batch in eval mode, on the CPU.
 
     `transform` (optional) maps each batch, once on the net's device, to what the net reads (e.g.
     the four rotations of each image), so the transformed inputs are never all in memory at once.
@@ -175,7 +175,7 @@ def probabilities(net: nn.Module, inputs: torch.Tensor, batch_size: int = 500, t
 
 
 def pretext_accuracy(net: nn.Module, task: PretextTask, X: torch.Tensor, seed: int = 0) -> float:
-    """Lesson 0: the fraction of pseudo labels `net` gets right on held-out images X."""
+    """The fraction of pseudo labels `net` gets right on held-out images X."""
     y, y_hat, _ = pretext_predictions(net, task, X, seed)
     return float((y == y_hat).float().mean())
 
@@ -184,7 +184,7 @@ def pretext_accuracy(net: nn.Module, task: PretextTask, X: torch.Tensor, seed: i
 def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int = 3, batch_size: int = 128,
         lr: float = 0.05, weight_decay: float = 5e-4, seed: int = 0, device=None, X_val=None, amp="auto",
         progress: bool = True, checkpoint=None, y=None, validate: str = "every epoch") -> History:
-    """Lesson 0: train `net` on `task` over unlabelled images X; returns the per-epoch History.
+    """Train `net` on `task` over unlabelled images X; returns the per-epoch History.
 
     SGD with Nesterov momentum and a one-cycle schedule. With `checkpoint` (a path), the state is
     saved after every epoch and a run interrupted earlier resumes where it stopped. With true labels
@@ -283,19 +283,19 @@ def _atomic_save(obj, path: Path) -> None:
 
 
 def fingerprint(X: torch.Tensor) -> str:
-    """Lesson 0: a short hash of a tensor's contents, so a checkpoint knows the data it was trained on."""
+    """A short hash of a tensor's contents, so a checkpoint knows the data it was trained on."""
     return hashlib.sha256(X.contiguous().cpu().numpy().tobytes()).hexdigest()[:16]
 
 
 def checkpoint_dir() -> Path:
-    """Lesson 0: where trained networks are cached ($PRETEXT_LESSONS_CHECKPOINTS or the data cache)."""
+    """Where trained networks are cached ($PRETEXT_LESSONS_CHECKPOINTS or the data cache)."""
     env = os.environ.get("PRETEXT_LESSONS_CHECKPOINTS")
     return Path(env).expanduser() if env else data_dir() / "checkpoints"
 
 
 def build_net(task: PretextTask, arch: str = "cnn", in_channels: int | None = None, width: int = 16,
               seed: int = 0) -> nn.Module:
-    """Lesson 0: a freshly initialised network for `task` around a backbone, initialised from `seed`.
+    """A freshly initialised network for `task` around a backbone, initialised from `seed`.
 
     `in_channels` defaults to the channels of the course's dataset (`use_dataset`).
     """
@@ -305,7 +305,7 @@ def build_net(task: PretextTask, arch: str = "cnn", in_channels: int | None = No
 
 
 def checkpoint_path(task: PretextTask, arch: str, config: dict) -> Path:
-    """Lesson 0: the file of the network trained with `config`: task, backbone and dataset in the name, the rest hashed."""
+    """The file of the network trained with `config`: task, backbone and dataset in the name, the rest hashed."""
     key = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
     dataset = "".join(c if c.isalnum() or c in "-_" else "-" for c in str(config.get("dataset", "data")))
     return checkpoint_dir() / f"{task.name}-{arch}-{dataset}-{key}.pt"
@@ -315,7 +315,7 @@ def checkpoint_path(task: PretextTask, arch: str, config: dict) -> Path:
 def train_or_load(task: PretextTask, arch: str = "cnn", preset: str = "quick", seed: int = 0, X=None, X_val=None,
                   device=None, progress: bool = True, cache: bool = True, y=None, dataset=None,
                   **overrides) -> tuple[nn.Module, History]:
-    """Lesson 0: load the cached network for this exact configuration, else train it (and cache it).
+    """Load the cached network for this exact configuration, else train it (and cache it).
 
     `dataset` defaults to the course's (`use_dataset`); X defaults to the preset's number of its
     training images, X_val to 2,000 of its test images (none for supervised training, where true

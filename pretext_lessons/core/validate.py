@@ -9,7 +9,7 @@ import torch
 
 
 def check_int(name: str, value, lowest: int = 1, highest: int | None = None, hint: str = "") -> int:
-    """Lesson 0: `value` as an int in lowest..highest (a bool is not an int here), else a ValueError naming `name`.
+    """`value` as an int in lowest..highest (a bool is not an int here), else a ValueError naming `name`.
 
     `hint` is added to the message, e.g. " (cells are 9 px)".
     """
@@ -25,7 +25,7 @@ def check_int(name: str, value, lowest: int = 1, highest: int | None = None, hin
 
 
 def check_generator(generator, device=None, name: str = "generator"):
-    """Lesson 0: `generator` as a torch.Generator on `device` (None passes: torch's global random state).
+    """`generator` as a torch.Generator on `device` (None passes: torch's global random state).
 
     A generator on another device than the data would fail deep inside torch with a message about
     devices; this says which argument to change.
@@ -44,7 +44,7 @@ def check_generator(generator, device=None, name: str = "generator"):
 
 
 def check_paths(name: str, paths, kind: str = "file", what: str = "files") -> list[Path]:
-    """Lesson 0: one path or several as a non-empty list of Paths that exist as `kind` ("file" or "dir").
+    """One path or several as a non-empty list of Paths that exist as `kind` ("file" or "dir").
 
     `what` names them in the message, e.g. "notebook files".
     """

@@ -66,13 +66,13 @@ def _check_strength(strength):
 
 
 def channel_scales(strength: float, dtype=torch.float32, device=None) -> torch.Tensor:
-    """Lesson 3: how much the lens scales red, green and blue about the centre: (1, 1 - strength, 1)."""
+    """How much the lens scales red, green and blue about the centre: (1, 1 - strength, 1)."""
     _check_strength(strength)
     return torch.tensor([1.0, 1.0 - strength, 1.0], dtype=dtype, device=device)
 
 
 def chromatic_aberration(X: torch.Tensor, strength: float = DEMO_STRENGTH) -> torch.Tensor:
-    """Lesson 3: lateral chromatic aberration: green shrunk by 1 - strength about the centre, red and blue kept.
+    """Lateral chromatic aberration: green shrunk by 1 - strength about the centre, red and blue kept.
 
     A pixel r pixels from the centre sees green from r * strength pixels further out, so green
     edges move toward the centre (bilinear resampling; edges repeat the border).
@@ -92,13 +92,13 @@ def chromatic_aberration(X: torch.Tensor, strength: float = DEMO_STRENGTH) -> to
 
 
 def projection_matrix(dtype=torch.float32) -> torch.Tensor:
-    """Lesson 3: B = I - a^T a / (a a^T) with a = [-1, 2, -1]: removes the green-magenta part of a colour."""
+    """B = I - a^T a / (a a^T) with a = [-1, 2, -1]: removes the green-magenta part of a colour."""
     a = torch.tensor([GREEN_MAGENTA], dtype=dtype)
     return torch.eye(3, dtype=dtype) - a.T @ a / (a @ a.T)
 
 
 def project_colors(X: torch.Tensor) -> torch.Tensor:
-    """Lesson 3: Doersch et al.'s projection: every pixel of colour images (..., 3, H, W) multiplied by B."""
+    """Doersch et al.'s projection: every pixel of colour images (..., 3, H, W) multiplied by B."""
     if not isinstance(X, torch.Tensor) or not X.dtype.is_floating_point or X.dim() < 3 or X.shape[-3] != 3:
         raise ValueError(f"X must be float colour images (..., 3, H, W), got "
                          f"{getattr(X, 'dtype', type(X).__name__)} of shape {tuple(getattr(X, 'shape', ()))}")
@@ -107,7 +107,7 @@ def project_colors(X: torch.Tensor) -> torch.Tensor:
 
 
 def apply_symmetry(X: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Lesson 3: square images under the symmetries t in 0..7 (bit 0 flips columns, bit 1 rows, bit 2 transposes)."""
+    """Square images under the symmetries t in 0..7 (bit 0 flips columns, bit 1 rows, bit 2 transposes)."""
     if X.shape[-1] != X.shape[-2]:
         raise ValueError(f"X must hold square images, got {X.shape[-2]}x{X.shape[-1]}")
     t = t.view(-1, *([1] * (X.dim() - 1))).to(X.device)
@@ -118,7 +118,7 @@ def apply_symmetry(X: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def render_patches(photos: torch.Tensor, which: torch.Tensor, corners: torch.Tensor, t: torch.Tensor,
                    patch_corners: torch.Tensor, side: int, patch: int, strength: float) -> torch.Tensor:
-    """Lesson 3: crop, symmetry, lens and cut in one resampling step, for patches (N, 3, patch, patch).
+    """Crop, symmetry, lens and cut in one resampling step, for patches (N, 3, patch, patch).
 
     Patch n is what `chromatic_aberration(apply_symmetry(crop, t[n]), strength)` shows at
     `patch_corners[n]`, where crop is the side x side square of photo `which[n]` at `corners[n]`;
@@ -155,7 +155,7 @@ def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator 
                      strength: float = DEMO_STRENGTH, color_drop: bool = False, crop: int = 60, grid: int = 3,
                      patch: int = 12, margin: int = 4, normalize: bool = True,
                      project: bool = False, gray: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 3: `num` patches (N, 3, patch, patch) labelled by the grid cell they sit in (0..grid*grid-1).
+    """`num` patches (N, 3, patch, patch) labelled by the grid cell they sit in (0..grid*grid-1).
 
     Each patch comes from its own crop of a random photo, turned by a random symmetry so the
     content carries no position, THEN seen through the lens (aberration about the crop's centre),
@@ -201,7 +201,7 @@ def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator 
 
 
 def position_net(num_classes: int = 9, width: int = 16) -> nn.Module:
-    """Lesson 3: a small CNN that reads a colour patch and names its cell (a 5x5 first layer sees colour fringes)."""
+    """A small CNN that reads a colour patch and names its cell (a 5x5 first layer sees colour fringes)."""
     w = width
     return nn.Sequential(
         nn.Conv2d(3, w, 5, padding=2, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True), nn.MaxPool2d(2),
@@ -227,7 +227,7 @@ def _threads(num_threads):
 def train_position_classifier(P: torch.Tensor, y: torch.Tensor, num_classes: int, num_epochs: int = 3,
                               batch_size: int = 128, lr: float = 1e-2, width: int = 16, seed: int = 0,
                               num_threads: int | None = 1) -> nn.Module:
-    """Lesson 3: fit `position_net` on patches P and cells y with Adam; returns the trained network."""
+    """Fit `position_net` on patches P and cells y with Adam; returns the trained network."""
     if not (isinstance(P, torch.Tensor) and P.dim() == 4 and isinstance(y, torch.Tensor) and y.shape == (len(P),)):
         raise ValueError(f"P must be patches (N, 3, H, W) and y their N cells, got shapes "
                          f"{tuple(getattr(P, 'shape', ()))} and {tuple(getattr(y, 'shape', ()))}")
@@ -259,7 +259,7 @@ def _train(P, y, num_classes, num_epochs, batch_size, lr, width, seed):
 
 @torch.no_grad()
 def accuracy(net: nn.Module, P: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
-    """Lesson 3: the fraction of patches whose cell `net` names correctly."""
+    """The fraction of patches whose cell `net` names correctly."""
     with evaluating(net):
         hits = sum(int((net(P[i:i + batch_size]).argmax(1) == y[i:i + batch_size]).sum())
                    for i in range(0, len(P), batch_size))
@@ -270,7 +270,7 @@ def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: floa
                           num_test: int = 2000, grid: int = 3, num_epochs: int = 3, photos=None,
                           progress: bool = True, num_threads: int | None = 1, geometry: dict | None = None
                           ) -> dict[str, list[float]]:
-    """Lesson 3: held-out accuracy of the cell classifier per condition and seed (chance is 1 / grid**2).
+    """Held-out accuracy of the cell classifier per condition and seed (chance is 1 / grid**2).
 
     Conditions: "aberration" (the lens, colour kept), "projection" (the lens, then the
     green-magenta axis removed), "colour dropping" (the lens, one channel kept per patch), "no
@@ -294,7 +294,7 @@ def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: floa
 
 
 def image_geometry(side: int, grid: int = 3) -> dict:
-    """Lesson 6: crop, patch and margin of the aberration experiment in images of `side` px (its photos' proportions).
+    """Crop, patch and margin of the aberration experiment in images of `side` px (its photos' proportions).
 
     On the photos a 60 px crop (a 4 px margin) holds 3 x 3 cells of 20 px and 12 px patches; here the
     crop is nearly the whole image, and each patch three fifths of its cell.
@@ -321,7 +321,7 @@ def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, gr
 
 
 def format_table(table: dict[str, list[float]], chance: float, seeds=None) -> str:
-    """Lesson 3: the experiment's accuracies as a text table, one row per condition, mean last."""
+    """The experiment's accuracies as a text table, one row per condition, mean last."""
     seeds = list(seeds) if seeds is not None else list(range(len(next(iter(table.values())))))
     head = f"{'condition':<16}" + "".join(f"{'seed ' + str(s):>9}" for s in seeds) + f"{'mean':>9}"
     lines = [head, "-" * len(head)]
@@ -332,7 +332,7 @@ def format_table(table: dict[str, list[float]], chance: float, seeds=None) -> st
 
 
 def plot_aberration(photo="astronaut", strength: float = DEMO_STRENGTH, zoom: int = 40, size: int = 512):
-    """Lesson 3: a photo through an aberrated lens: close-ups of the centre and a corner, and green's shift field."""
+    """A photo through an aberrated lens: close-ups of the centre and a corner, and green's shift field."""
     import matplotlib.pyplot as plt
 
     X = load_photo(photo, size) if isinstance(photo, str) else to_float(torch.as_tensor(photo))
@@ -378,7 +378,7 @@ DEFENCES = ("none", "projection")
 
 
 def through_lens(X: torch.Tensor, strength: float = DEMO_STRENGTH) -> torch.Tensor:
-    """Lesson 3: gray images (N, 1, H, W) as colour photos through the lens: three equal channels, then green shrunk.
+    """Gray images (N, 1, H, W) as colour photos through the lens: three equal channels, then green shrunk.
 
     Each image is its own photo: the lens is centred on it. Colour images (N, 3, H, W) go through as they are.
     """
@@ -390,7 +390,7 @@ def through_lens(X: torch.Tensor, strength: float = DEMO_STRENGTH) -> torch.Tens
 
 @dataclasses.dataclass
 class LensRelativePositionTask(RelativePositionTask):
-    """Lesson 3: relative position on the course's images photographed through an aberrated lens, with an optional defence.
+    """Relative position on the course's images photographed through an aberrated lens, with an optional defence.
 
     The images (gray ones as three equal channels) become photos through `through_lens` (the exaggerated `DEMO_STRENGTH` by
     default); with `defence="projection"`, every pixel is projected (`project_colors`) before the
@@ -425,7 +425,7 @@ class LensRelativePositionTask(RelativePositionTask):
 
 def defence_study(seeds=(0, 1), k: int = 10, splits=(0,), strength: float = DEMO_STRENGTH, preset: str = "quick",
                   layers=("conv2", "conv4", "fc1", "fc2"), device=None, log=print) -> dict:
-    """Lesson 3: relative position through the lens, trained without and with projection; pretext and probe per seed.
+    """Relative position through the lens, trained without and with projection; pretext and probe per seed.
 
     Returns {"pretext": {defence: [per seed]}, "rows": the probe's rows (`probing`) (tasks named "lens, no
     defence", "lens, projection" and random weights), "settings": the training budget, "seeds"}.
@@ -457,7 +457,7 @@ def defence_study(seeds=(0, 1), k: int = 10, splits=(0,), strength: float = DEMO
 
 
 def defence_verdicts(study: dict) -> list[str]:
-    """Lesson 3: projection minus no defence, in pretext accuracy (by seed) and at each one's chosen probe layer."""
+    """Projection minus no defence, in pretext accuracy (by seed) and at each one's chosen probe layer."""
     a, b = "lens, projection", "lens, no defence"
     seeds = list(study["seeds"])
     lines = [compare(study["pretext"][a], study["pretext"][b], f"relative-position pretext accuracy, {a} minus {b}",
@@ -473,5 +473,5 @@ def defence_verdicts(study: dict) -> list[str]:
 
 
 def plot_results(table: dict, chance: float, title: str = "Which cell did the patch come from?", ax=None):
-    """Lesson 3: the cell classifier's accuracy per condition: a dot per seed, the mean with its 95% interval, chance."""
+    """The cell classifier's accuracy per condition: a dot per seed, the mean with its 95% interval, chance."""
     return plot_seed_dots(table, chance=chance, ax=ax, ylabel="held-out accuracy", title=title)

@@ -48,7 +48,7 @@ def _check_curve(curve, name: str = "best") -> Curve:
 
 
 def alignment_verdict(best: Curve) -> str:
-    """Lesson 4: is the last layer better or worse than the best earlier layer (chosen on the labelled images)?"""
+    """Is the last layer better or worse than the best earlier layer (chosen on the labelled images)?"""
     c = _check_curve(best)
     what = (f"{c.task}, {c.arch}, k={c.k}: last layer {c.last.layer} vs {c.earlier.layer}, the best earlier layer "
             f"on the labelled images")
@@ -61,7 +61,7 @@ def _drops(c: Curve) -> dict:
 
 
 def random_verdicts(best, task: str, arch: str, k: int) -> list[str]:
-    """Lesson 4: a pretext task against random weights of its arch: the chosen layers, then the last layer's fall.
+    """A pretext task against random weights of its arch: the chosen layers, then the last layer's fall.
 
     First: the pretext network at its chosen layer against random weights at theirs (does pretext
     training add anything?). Second: the last layer's change against the best earlier layer, pretext
@@ -81,7 +81,7 @@ def random_verdicts(best, task: str, arch: str, k: int) -> list[str]:
 
 
 def architecture_verdict(best, task: str, k: int, plain: str = "cnn", skip: str = "resnet") -> str:
-    """Lesson 4: the last layer's change against the best earlier layer, with (skip) minus without (plain) skips."""
+    """The last layer's change against the best earlier layer, with (skip) minus without (plain) skips."""
     entries = {c.arch: c for c in best if c.task == task and c.k == k}
     missing = [arch for arch in (plain, skip) if arch not in entries]
     if missing:
@@ -95,7 +95,7 @@ def architecture_verdict(best, task: str, k: int, plain: str = "cnn", skip: str 
 
 
 def pretext_points(table, pretext, k: int, layer: str = "best") -> list[dict]:
-    """Lesson 4: per network in `pretext` (rows task, arch, seed, pretext_accuracy, optional run): its downstream accuracy.
+    """Per network in `pretext` (rows task, arch, seed, pretext_accuracy, optional run): its downstream accuracy.
 
     layer="best" takes the layer chosen on the labelled images (cross-validated accuracy; the
     accuracy itself for rows without it), "last" the deepest layer; split 0 of the network's seed.
@@ -118,7 +118,7 @@ def pretext_points(table, pretext, k: int, layer: str = "best") -> list[dict]:
 
 
 def pretext_verdict(points, label: str) -> str:
-    """Lesson 4: the rank correlation of pretext and downstream accuracy over `points`, described, not decided.
+    """The rank correlation of pretext and downstream accuracy over `points`, described, not decided.
 
     Across tasks whose chance levels differ (4 rotations, 100 permutations, 8 positions) this is a
     different question from Kolesnikov et al.'s (one task, a varying network), so no verdict is drawn.
@@ -134,7 +134,7 @@ def pretext_verdict(points, label: str) -> str:
 
 
 def width_study(pretext) -> list[dict]:
-    """Lesson 4: the networks of Kolesnikov et al.'s question, from `train_networks`' pretext rows: one task, several networks.
+    """The networks of Kolesnikov et al.'s question, from `train_networks`' pretext rows: one task, several networks.
 
     The rows of group WIDTH_STUDY (one task at other widths) and that task's networks of the
     other archs trained on every seed the study has; all of them labelled WIDTH_STUDY.
@@ -157,7 +157,7 @@ def width_study(pretext) -> list[dict]:
 
 
 def width_study_points(table, study, k: int) -> list[dict]:
-    """Lesson 4: per network of the study and unit (seed, split): its pretext accuracy and the probe's test accuracy.
+    """Per network of the study and unit (seed, split): its pretext accuracy and the probe's test accuracy.
 
     The probe's layer is the one chosen for that network's curve on the labelled images
     (`best_layers`), the same layer for all its units.
@@ -183,7 +183,7 @@ def _rank_correlation(x, y) -> float:
 
 
 def width_study_verdict(table, study, k: int) -> str:
-    """Lesson 4: Kolesnikov et al.'s question: within each unit (seed, split), do the study's networks rank alike on both accuracies?
+    """Kolesnikov et al.'s question: within each unit (seed, split), do the study's networks rank alike on both accuracies?
 
     Per unit, the rank correlation between the networks' pretext accuracies and their probe
     accuracies (`width_study_points`); the helper's interval over seeds decides whether it is
@@ -208,7 +208,7 @@ def width_study_verdict(table, study, k: int) -> str:
 
 
 def plot_width_study(points, ax=None, title=None):
-    """Lesson 4: one dot per network and seed (mean over its splits): pretext accuracy against the probe's accuracy."""
+    """One dot per network and seed (mean over its splits): pretext accuracy against the probe's accuracy."""
     if not points:
         raise ValueError("points must hold rows from width_study_points(table, study, k); got none")
     fig, ax = figure_axes(ax, figsize=(5.5, 4))
@@ -232,7 +232,7 @@ def plot_width_study(points, ax=None, title=None):
 
 
 def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dict[str, list[str]]:
-    """Lesson 4: every verdict the lesson prints, recomputed from the table alone (the notebook prints these).
+    """Every verdict the lesson prints, recomputed from the table alone (the notebook prints these).
 
     'alignment': one per curve (task, arch, k); 'random': two per pretext curve with a random-weights
     curve beside it (`random_verdicts`); 'architecture': one per pretext task and k found in both
@@ -277,7 +277,7 @@ def verdicts(table, pretext=(), plain: str = "cnn", skip: str = "resnet") -> dic
 
 
 def selection_bias(table, **where) -> list[dict]:
-    """Lesson 4: per curve and unit, how much choosing the layer on the test set would have flattered it.
+    """Per curve and unit, how much choosing the layer on the test set would have flattered it.
 
     `bias` is the best test accuracy over the layers minus the test accuracy of the layer chosen on
     validation (never negative): what a report that picks its layer on the test set adds.
@@ -298,7 +298,7 @@ def selection_bias(table, **where) -> list[dict]:
 
 
 def plot_selection_bias(bias, ax=None, title=None):
-    """Lesson 4: one dot per curve and unit: test-chosen minus validation-chosen accuracy, in points."""
+    """One dot per curve and unit: test-chosen minus validation-chosen accuracy, in points."""
     if not bias:
         raise ValueError("bias must hold rows from selection_bias(table); got none")
     fig, ax = figure_axes(ax, figsize=(6, 3.5))
@@ -317,18 +317,18 @@ def plot_selection_bias(bias, ax=None, title=None):
 
 
 def of_arch(lines, arch: str) -> list[str]:
-    """Lesson 4: the verdict lines (from `verdicts`) about one arch: those whose bracket names it second."""
+    """The verdict lines (from `verdicts`) about one arch: those whose bracket names it second."""
     return [line for line in lines if line.split("]")[0].split(", ")[1:2] == [arch]]
 
 
 def published_table() -> list[dict]:
-    """Lesson 4: the published per-layer figures (PUBLISHED) as table rows (seed 0, k=None), to run best_layers on."""
+    """The published per-layer figures (PUBLISHED) as table rows (seed 0, k=None), to run best_layers on."""
     return [dict(task=p["task"], arch=p["arch"], seed=0, layer=layer, depth=depth, accuracy=acc / 100, k=None)
             for p in PUBLISHED for depth, (layer, acc) in enumerate(zip(p["layers"], p["accuracy"]), start=1)]
 
 
 def published_lines() -> list[str]:
-    """Lesson 4: the published per-layer figures (context, not this run), each with its best and last layer."""
+    """The published per-layer figures (context, not this run), each with its best and last layer."""
     best = {(c.task, c.arch): c for c in best_layers(published_table())}
     lines = []
     for p in PUBLISHED:
@@ -346,7 +346,7 @@ STYLES = {SUPERVISED: dict(color="black", linestyle="-"), RANDOM: dict(color="gr
 
 
 def plot_layers(table, arch: str = "cnn", k: int = 10, tasks=None, spread: str = "range", ax=None, title=None):
-    """Lesson 4: accuracy per layer, one line per task (mean over seeds) with a band for the spread over seeds.
+    """Accuracy per layer, one line per task (mean over seeds) with a band for the spread over seeds.
 
     spread="range" shades min to max over seeds, "std" mean +- one standard deviation; raw pixels
     are a horizontal dashed line.
@@ -387,7 +387,7 @@ def plot_layers(table, arch: str = "cnn", k: int = 10, tasks=None, spread: str =
 
 
 def layer_explorer(table):
-    """Lesson 4: switch architecture, label budget and tasks on the per-layer curves (a widget; a PNG outside Jupyter)."""
+    """Switch architecture, label budget and tasks on the per-layer curves (a widget; a PNG outside Jupyter)."""
     import ipywidgets as widgets
 
     check_table(table)
@@ -401,7 +401,7 @@ def layer_explorer(table):
 
 
 def plot_pretext_vs_downstream(points, ax=None, title=None):
-    """Lesson 4: one dot per network: pretext accuracy against downstream accuracy."""
+    """One dot per network: pretext accuracy against downstream accuracy."""
     fig, ax = figure_axes(ax, figsize=(5, 4))
     for run in sorted({p["run"] for p in points}, key=task_order):
         mine = [p for p in points if p["run"] == run]
@@ -421,7 +421,7 @@ def plot_pretext_vs_downstream(points, ax=None, title=None):
 # the run's record ------------------------------------------------------------------------------
 
 def record(table, pretext=(), **settings) -> None:
-    """Lesson 4: show the run's table and pretext accuracies as JSON, so the printed verdicts can be checked later."""
+    """Show the run's table and pretext accuracies as JSON, so the printed verdicts can be checked later."""
     from IPython.display import display
 
     payload = dict(table=check_table(table), pretext=list(pretext), settings=settings)
@@ -431,7 +431,7 @@ def record(table, pretext=(), **settings) -> None:
 
 
 def read_record(nb) -> dict:
-    """Lesson 4: the record an executed lesson notebook displayed (see `record`)."""
+    """The record an executed lesson notebook displayed (see `record`)."""
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             data = out.get("data", {})

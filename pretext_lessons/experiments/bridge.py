@@ -45,7 +45,7 @@ FINE_TUNE = dict(lr=0.01, batch_size=50, weight_decay=5e-4)
 # 1. the projection head ------------------------------------------------------------------------------
 
 def probe_view(net: ContrastiveNet) -> nn.Module:
-    """Lesson 7: the contrastive network as one chain of named layers: the trunk's, then `projection` (g(h)).
+    """The contrastive network as one chain of named layers: the trunk's, then `projection` (g(h)).
 
     The modules are shared with `net` (nothing is copied), so probing this view probes `net`.
     """
@@ -60,7 +60,7 @@ def probe_view(net: ContrastiveNet) -> nn.Module:
 
 @dataclasses.dataclass
 class ShuffledContrastiveTask(ContrastiveTask):
-    """Lesson 7: the no-signal control: the contrastive task with each view's partner drawn at random (never itself).
+    """The no-signal control: the contrastive task with each view's partner drawn at random (never itself).
 
     The network, the views and the budget are the contrastive task's; only the labels carry nothing.
     """
@@ -76,7 +76,7 @@ class ShuffledContrastiveTask(ContrastiveTask):
 
 def head_networks(preset: str = "quick", seed: int = 0, device=None, task: ContrastiveTask | None = None,
                   progress: bool = True) -> dict:
-    """Lesson 7: the contrastive network, its untrained network with the data's BatchNorm statistics and the control.
+    """The contrastive network, its untrained network with the data's BatchNorm statistics and the control.
 
     Returns {"contrastive": (net, history), results_table.RANDOM: net, SHUFFLED: (net, history)}; all three on
     the same images, width and budget (the task's preset).
@@ -94,7 +94,7 @@ def _fields(task) -> dict:
 
 
 def head_rows(networks: dict, seed: int = 0, ks=(10,), num_splits: int = 3) -> list[dict]:
-    """Lesson 7: lesson 4's probe rows for the three networks of `head_networks`, trunk layers and `projection`."""
+    """Lesson 4's probe rows for the three networks of `head_networks`, trunk layers and `projection`."""
     check_int("num_splits", num_splits, 2)
     nets = {"contrastive": networks["contrastive"][0], results_table.RANDOM: networks[results_table.RANDOM],
             SHUFFLED: networks[SHUFFLED][0]}
@@ -113,7 +113,7 @@ def _by_unit(rows, **where) -> dict:
 
 
 def paired_verdict(a: dict, b: dict, what: str, better_word: str, worse_word: str) -> Verdict | str:
-    """Lesson 7: the `core.stats` verdict of a[u] - b[u] over the (seed, split) units both hold, else a 'Not decided' line."""
+    """The `core.stats` verdict of a[u] - b[u] over the (seed, split) units both hold, else a 'Not decided' line."""
     units = sorted(set(a) & set(b))
     if len(units) < 2:
         return f"Not decided [{what}]: {len(units)} common (seed, split) unit, no interval."
@@ -122,7 +122,7 @@ def paired_verdict(a: dict, b: dict, what: str, better_word: str, worse_word: st
 
 
 def head_verdicts(rows, k: int = 10) -> dict[str, Verdict | str]:
-    """Lesson 7: h vs g(h) (primary), and the best trunk layer (chosen on the labelled images) vs the two references."""
+    """H vs g(h) (primary), and the best trunk layer (chosen on the labelled images) vs the two references."""
     net = results_table.select(rows, task="contrastive", k=k)
     trunk_layers = [layer for layer in dict.fromkeys(r["layer"] for r in net) if layer != PROJECTION]
     h = trunk_layers[-1]
@@ -142,7 +142,7 @@ def head_verdicts(rows, k: int = 10) -> dict[str, Verdict | str]:
 
 
 def plot_head(rows, k: int = 10, ax=None, title=None):
-    """Lesson 7: test accuracy per layer (trunk layers, then g(h)) for the three networks, splits as dots."""
+    """Test accuracy per layer (trunk layers, then g(h)) for the three networks, splits as dots."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -170,7 +170,7 @@ def plot_head(rows, k: int = 10, ax=None, title=None):
 # 2. which augmentations matter ---------------------------------------------------------------------------
 
 def ablation_arms(colour: bool = False) -> dict[str, tuple[str, ...]]:
-    """Lesson 7: the ablation's arms: every augmentation, then each one left out (blur and noise together).
+    """The ablation's arms: every augmentation, then each one left out (blur and noise together).
 
     On colour images jitter changes colour (saturation) and is an arm of its own (SimCLR Fig. 5 and 6);
     on grayscale images it changes brightness and contrast only and stays in every arm.
@@ -186,7 +186,7 @@ def ablation_arms(colour: bool = False) -> dict[str, tuple[str, ...]]:
 
 def ablation_rows(arms: dict, seed: int = 0, preset: str = "quick", k: int = 10, num_splits: int = 3,
                   layers=None, device=None, budget: dict | None = None) -> list[dict]:
-    """Lesson 7: one contrastive network per arm on `ABLATION_BUDGET`, probed at `layers` on the same splits; rows per arm."""
+    """One contrastive network per arm on `ABLATION_BUDGET`, probed at `layers` on the same splits; rows per arm."""
     budget = dict(ABLATION_BUDGET if budget is None else budget)
     rows, cache = [], {}
     for name, augmentations in arms.items():
@@ -200,7 +200,7 @@ def ablation_rows(arms: dict, seed: int = 0, preset: str = "quick", k: int = 10,
 
 
 def ablation_verdicts(rows, layer: str, reference: str = "all") -> list[Verdict | str]:
-    """Lesson 7: each arm against `reference` at `layer`, paired on splits (secondary comparisons, not corrected)."""
+    """Each arm against `reference` at `layer`, paired on splits (secondary comparisons, not corrected)."""
     arms = [a for a in dict.fromkeys(r["task"] for r in rows) if a != reference]
     return [paired_verdict(_by_unit(rows, task=reference, layer=layer), _by_unit(rows, task=arm, layer=layer),
                            f"augmentations: all vs {arm}, at {layer}", f"leaving it out ({arm}) hurts",
@@ -219,7 +219,7 @@ class _Pooled(nn.Module):
 
 
 def truncated(trunk: nn.Module, layer: str, target: int = DEFAULT_POOLED_SIZE) -> nn.Sequential:
-    """Lesson 7: a copy of the trunk up to and including `layer`, its output pooled as the probe pools it."""
+    """A copy of the trunk up to and including `layer`, its output pooled as the probe pools it."""
     names = list(trunk.layer_names)
     if layer not in names:
         raise ValueError(f"layer must be one of {names}, got {layer!r}")
@@ -229,7 +229,7 @@ def truncated(trunk: nn.Module, layer: str, target: int = DEFAULT_POOLED_SIZE) -
 
 def fine_tune_layer(net: nn.Module, layer: str, X_train, y_train, seed: int = 0, steps: int = FINE_TUNE_STEPS,
                     preprocess=None, **recipe) -> nn.Module:
-    """Lesson 7: the trunk up to `layer` plus a linear layer on its pooled features, every weight trained on the labels.
+    """The trunk up to `layer` plus a linear layer on its pooled features, every weight trained on the labels.
 
     SGD with Nesterov momentum for `steps` steps (the same at every label budget); `net` is left alone.
     """
@@ -264,7 +264,7 @@ def fine_tune_layer(net: nn.Module, layer: str, X_train, y_train, seed: int = 0,
 
 @torch.no_grad()
 def accuracy(model: nn.Module, X, y, preprocess=None) -> float:
-    """Lesson 7: the test accuracy of a fine-tuned classifier."""
+    """The test accuracy of a fine-tuned classifier."""
     X = to_float(X)
     X = preprocess(X) if preprocess is not None else X
     return float(torch.cat([model(X[i:i + 500]).argmax(1) for i in range(0, len(X), 500)]).eq(y).float().mean())
@@ -272,7 +272,7 @@ def accuracy(model: nn.Module, X, y, preprocess=None) -> float:
 
 def probe_and_fine_tune(networks, layers, ks=(10, 100), seed: int = 0, num_splits: int = 3,
                         steps: int = FINE_TUNE_STEPS, num_test: int = 1000) -> list[dict]:
-    """Lesson 7: rows (task, layer, k, split, protocol, accuracy): the linear probe and fine-tuning at each of `layers`.
+    """Rows (task, layer, k, split, protocol, accuracy): the linear probe and fine-tuning at each of `layers`.
 
     `networks` holds (task, net) pairs: a PretextTask (its name labels the rows, its preprocess shows
     the images) and its trained network. Both protocols read the same labelled images and test images.
@@ -295,7 +295,7 @@ def probe_and_fine_tune(networks, layers, ks=(10, 100), seed: int = 0, num_split
 
 
 def protocol_table_text(rows) -> str:
-    """Lesson 7: mean test accuracy per task, k, layer and protocol, as a text table."""
+    """Mean test accuracy per task, k, layer and protocol, as a text table."""
     groups = defaultdict(list)
     for r in rows:
         groups[(r["task"], r["k"], r["layer"], r["protocol"])].append(r["accuracy"])
@@ -313,7 +313,7 @@ def protocol_table_text(rows) -> str:
 
 
 def ordering_verdicts(rows, a: str, b: str, k: int, layer: str) -> dict[str, Verdict | str]:
-    """Lesson 7: at `layer` and `k`: a vs b under the probe, a vs b fine-tuned, and the difference between the two gaps.
+    """At `layer` and `k`: a vs b under the probe, a vs b fine-tuned, and the difference between the two gaps.
 
     "interaction" is (fine-tune a - fine-tune b) - (probe a - probe b) per split: better means fine-tuning
     favours `a` more than the probe does. The orderings differ only where both order verdicts are decided,
@@ -337,7 +337,7 @@ def ordering_verdicts(rows, a: str, b: str, k: int, layer: str) -> dict[str, Ver
 
 
 def orderings_differ(verdicts: dict) -> str:
-    """Lesson 7: one sentence: whether probe and fine-tuning order the two tasks in opposite directions, from the verdicts."""
+    """One sentence: whether probe and fine-tuning order the two tasks in opposite directions, from the verdicts."""
     probe, tune = verdicts["probe"], verdicts["fine-tune"]
     outcomes = [getattr(v, "outcome", "not shown") for v in (probe, tune)]
     if "not shown" in outcomes:
@@ -373,7 +373,7 @@ MAP = (
 
 
 def map_table_text(rows=MAP) -> str:
-    """Lesson 7: the map from the classic tasks to the modern ones as a text table."""
+    """The map from the classic tasks to the modern ones as a text table."""
     head = ("task", "pseudo label", "what the network must learn", "where the features are best (source)")
     keys = ("task", "pseudo_label", "must_learn", "best")
     widths = [max(len(h), *(len(r[k]) for r in rows)) for h, k in zip(head, keys)]

@@ -33,7 +33,7 @@ CRITERION = __doc__[__doc__.index("CRITERION"):__doc__.index("Where no budget")]
 
 
 def summarise(rows) -> list[dict]:
-    """Lesson 4: per (task, images, epochs, k): pretext minus calibrated random at the chosen layers, its interval, whether it shows.
+    """Per (task, images, epochs, k): pretext minus calibrated random at the chosen layers, its interval, whether it shows.
 
     `rows` hold task, images, epochs, seed, split, k, pretext (accuracy at the chosen layer) and
     random (the reference's, at its chosen layer). Needs 2 seeds per group; groups with fewer are left out.
@@ -58,20 +58,20 @@ def summarise(rows) -> list[dict]:
 
 
 def smallest_showing(summary_rows, k: int) -> dict | None:
-    """Lesson 4: the criterion's budget: the row with the fewest image passes at which some task shows at k (None: none)."""
+    """The criterion's budget: the row with the fewest image passes at which some task shows at k (None: none)."""
     showing = [r for r in summary_rows if r["k"] == k and r["shows"] and r["task"] != "supervised"]
     return min(showing, key=lambda r: (r["image_passes"], r["task"])) if showing else None
 
 
 def save(study: dict, path=STUDY_FILE) -> Path:
-    """Lesson 4: write the study (settings, criterion, rows, summary) as JSON."""
+    """Write the study (settings, criterion, rows, summary) as JSON."""
     path = Path(path)
     path.write_text(json.dumps(study, indent=1, sort_keys=True) + "\n")
     return path
 
 
 def load(path=STUDY_FILE) -> dict | None:
-    """Lesson 4: the saved study, or None when it has not been run on this course."""
+    """The saved study, or None when it has not been run on this course."""
     path = Path(path)
     if not path.exists():
         return None
@@ -83,7 +83,7 @@ def load(path=STUDY_FILE) -> dict | None:
 
 
 def plot(study: dict, ax=None, title=None):
-    """Lesson 4: pretext minus calibrated random at the chosen layers against image passes, per task and k: seed dots and intervals."""
+    """Pretext minus calibrated random at the chosen layers against image passes, per task and k: seed dots and intervals."""
     import matplotlib.pyplot as plt
 
     rows = study["summary"]
@@ -119,7 +119,7 @@ def plot(study: dict, ax=None, title=None):
 
 
 def text(study: dict) -> str:
-    """Lesson 4: the study's summary as a table, then the criterion's answer per k (printed by code, not typed)."""
+    """The study's summary as a table, then the criterion's answer per k (printed by code, not typed)."""
     lines = [f"{'task':<18} {'images':>7} {'epochs':>6} {'k':>4} {'pretext - random':>17} {'95% interval':<17} "
              f"{'seeds':>5} shows"]
     for r in study["summary"]:

@@ -20,13 +20,13 @@ from .table import RANDOM, SUPERVISED
 
 
 def random_net(arch: str = "cnn", seed: int = 0, preset: str = "quick") -> torch.nn.Module:
-    """Lesson 4: the baseline 'random': the architecture with random weights (the preset's width), frozen."""
+    """The baseline 'random': the architecture with random weights (the preset's width), frozen."""
     set_seed(seed)
     return make_backbone(arch, resolve_dataset().channels, resolve_preset(preset, arch=arch)["width"]).eval()
 
 
 def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 4: the images of `data.pretrain_split(num_images, seed)` with their true labels."""
+    """The images of `data.pretrain_split(num_images, seed)` with their true labels."""
     X, y = resolve_dataset().load("train")
     if not isinstance(num_images, int) or not 0 < num_images <= len(X):
         raise ValueError(f"num_images must be an integer between 1 and {len(X)}, got {num_images!r}")
@@ -36,7 +36,7 @@ def labelled_subset(num_images: int, seed: int = 0) -> tuple[torch.Tensor, torch
 
 def supervised_net(arch: str = "cnn", seed: int = 0, preset: str = "quick", num_images: int | None = None,
                    progress: bool = True, **overrides):
-    """Lesson 4: the baseline 'supervised' (trained with the true labels), cached by train_or_load; (net, history).
+    """The baseline 'supervised' (trained with the true labels), cached by train_or_load; (net, history).
 
     Without `num_images` and `num_epochs` it trains on the course's `matched_budget`, the budget of
     the pretext networks it is compared with, so lessons 1 to 5 share one supervised network per seed.
@@ -70,7 +70,7 @@ MATCHED_BUDGETS = {"quick": dict(num_images=4000, num_epochs=3), "full": dict(nu
 
 
 def matched_budget(preset: str = "quick", arch: str | None = None) -> dict:
-    """Lesson 4: the one budget a comparison trains every network on: images and epochs, fixed per preset.
+    """The one budget a comparison trains every network on: images and epochs, fixed per preset.
 
     `MATCHED_BUDGETS[preset]` on top of the preset's settings for `arch` (under autograding, the
     grading preset's), the images capped at the dataset's training split.
@@ -82,7 +82,7 @@ def matched_budget(preset: str = "quick", arch: str | None = None) -> dict:
 
 
 def training_plan(tasks=None, seeds=None, preset: str = "quick", budget: str = MATCHED, widths=None) -> list[dict]:
-    """Lesson 4: every network `train_networks` trains, one row each: name, task, arch, seed, width and its budget.
+    """Every network `train_networks` trains, one row each: name, task, arch, seed, width and its budget.
 
     `tasks` defaults to `course_tasks()`, `seeds` to {"cnn": (0,)} (arch -> seeds). `budget`:
     MATCHED trains every network, the supervised reference included, on the same images (the
@@ -127,7 +127,7 @@ def training_plan(tasks=None, seeds=None, preset: str = "quick", budget: str = M
 
 def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, log=print, budget: str = MATCHED,
                    widths=None, seconds: dict | None = None) -> tuple[list, list]:
-    """Lesson 4: every network the study compares, per arch and seed: each task, the supervised reference, random weights.
+    """Every network the study compares, per arch and seed: each task, the supervised reference, random weights.
 
     `tasks`, `seeds`, `budget` and `widths` as in `training_plan`, which says what each network
     trains on. Returns `networks`, a list of (task or baseline name, arch, seed, net), and
@@ -164,7 +164,7 @@ def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, l
 
 
 def budget_table(tasks=None, seeds=None, preset: str = "quick", budget: str = MATCHED, widths=None) -> list[dict]:
-    """Lesson 4: each network's pretraining budget, from `training_plan`: one row per network and arch, seeds counted.
+    """Each network's pretraining budget, from `training_plan`: one row per network and arch, seeds counted.
 
     Keys: network, arch, width, images, epochs, image_passes, batch_size, steps, seeds. Random
     weights have no budget. A pretext task that shows several inputs per image (rotation's four
@@ -181,7 +181,7 @@ def budget_table(tasks=None, seeds=None, preset: str = "quick", budget: str = MA
 
 
 def budget_table_text(rows) -> str:
-    """Lesson 4: `budget_table`'s rows as a text table."""
+    """`budget_table`'s rows as a text table."""
     lines = [f"{'network':<18} {'arch':<8} {'width':>5} {'images':>7} {'epochs':>6} {'image passes':>12} "
              f"{'batch':>5} {'steps':>6} {'seeds':>5}"]
     lines += [f"{b['network']:<18} {b['arch']:<8} {b['width']:>5} {b['images']:>7} {b['epochs']:>6} "

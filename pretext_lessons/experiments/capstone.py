@@ -33,7 +33,7 @@ BOX_KEYS = tuple(box[0] for box in PIPELINE_BOXES)
 
 
 def plot_pipeline(x=None, x_tilde=None, y_tilde=None, highlight=None, highlight_label: str = "you design this"):
-    """Lesson 0: the pretext-task pipeline as a diagram: notation on top, the course's code underneath.
+    """The pretext-task pipeline as a diagram: notation on top, the course's code underneath.
 
     Top row: pretext training on unlabelled images; bottom row: transfer with few labels. Give an
     image `x` and its transformed `x_tilde` (with pseudo label `y_tilde`) to draw them into the
@@ -117,7 +117,7 @@ def _as_long(permutations) -> torch.Tensor:
 
 
 def edge_solver(tiles: torch.Tensor, permutations, grid: int = 3) -> torch.Tensor:
-    """Lesson 6: solve jigsaw puzzles without learning: the permutation whose tile borders match best.
+    """Solve jigsaw puzzles without learning: the permutation whose tile borders match best.
 
     `tiles` (N, grid*grid, C, h, w) as `JigsawTask.make_batch` returns them, where the tile at
     position i comes from cell `permutations[y][i]`. For each candidate permutation, the cost is the
@@ -149,7 +149,7 @@ def edge_solver(tiles: torch.Tensor, permutations, grid: int = 3) -> torch.Tenso
 
 
 def central_crop(X: torch.Tensor, size: int) -> torch.Tensor:
-    """Lesson 6: the central size x size pixels of images X (N, C, H, W)."""
+    """The central size x size pixels of images X (N, C, H, W)."""
     check_int("size", size, 1, min(X.shape[-2:]))
     top, left = (X.shape[-2] - size) // 2, (X.shape[-1] - size) // 2
     return X[..., top:top + size, left:left + size]
@@ -170,7 +170,7 @@ EDGE_CONDITIONS = {
 
 def edge_shortcut(X: torch.Tensor, seeds=(0, 1, 2, 3), conditions=None, tile: int | None = None,
                   jitter: int | None = None) -> dict[str, list[float]]:
-    """Lesson 6: the edge solver's accuracy per condition (EDGE_CONDITIONS) and seed, on lesson 2's puzzles.
+    """The edge solver's accuracy per condition (EDGE_CONDITIONS) and seed, on lesson 2's puzzles.
 
     `tile` and `jitter` default to lesson 2's (`JigsawTask()`: they grow with the dataset's images).
     Seed i takes its own share of X (the i-th of len(seeds) equal parts) and draws its puzzles
@@ -199,7 +199,7 @@ def edge_shortcut(X: torch.Tensor, seeds=(0, 1, 2, 3), conditions=None, tile: in
 
 
 def versus(results: dict, a: str, b, what: str, better_word: str, worse_word: str, seeds) -> str:
-    """Lesson 6: the helper's verdict on condition `a` minus condition `b` (a name) or minus a level (a number: chance).
+    """The helper's verdict on condition `a` minus condition `b` (a name) or minus a level (a number: chance).
 
     `results` maps a condition to one accuracy per seed (as `edge_shortcut` and
     `aberration_experiment` return them); the seeds pair the two sides.
@@ -217,7 +217,7 @@ def versus(results: dict, a: str, b, what: str, better_word: str, worse_word: st
 
 
 def low_level_features(inputs: torch.Tensor) -> torch.Tensor:
-    """Lesson 6: statistics a network can read without understanding anything, per image or tile of a pretext input.
+    """Statistics a network can read without understanding anything, per image or tile of a pretext input.
 
     Per part (an image, a tile, a patch): mean and spread of the intensity, horizontal and
     vertical gradient energy, the mean of each border row and column, the centre of mass, and
@@ -244,7 +244,7 @@ def low_level_features(inputs: torch.Tensor) -> torch.Tensor:
 
 
 def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float = 0.75) -> dict:
-    """Lesson 6: how well a linear classifier on `low_level_features` predicts the task's pseudo labels.
+    """How well a linear classifier on `low_level_features` predicts the task's pseudo labels.
 
     Returns held-out `accuracy`, `chance` (the most frequent held-out label's share) and the
     number of images used. Far above chance means the labels leak through low-level cues: a
@@ -277,7 +277,7 @@ def low_level_probe(task, X: torch.Tensor, seed: int = 0, train_fraction: float 
 
 def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", device=None,
                      budget: str = budgets.MATCHED) -> list[tuple]:
-    """Lesson 6: (task, net, history) for every registered task (lessons 1 to 3 and any you registered).
+    """(task, net, history) for every registered task (lessons 1 to 3 and any you registered).
 
     `budget` as in `budgets.training_plan`: MATCHED (the default) trains every task on the same
     images for the same number of passes as lesson 4 did, so lesson 4's networks of `seed` are
@@ -293,7 +293,7 @@ def classic_networks(preset: str = "quick", seed: int = 0, arch: str = "cnn", de
 
 def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset: str = "quick",
                  num_splits: int = 3) -> list[dict]:
-    """Lesson 6: lesson 4's table (a row per task, layer and labelled split) for `networks`, with pixels and random weights.
+    """Lesson 4's table (a row per task, layer and labelled split) for `networks`, with pixels and random weights.
 
     `networks` is a list of (task, net) or (task, net, history); each trunk is probed with a linear
     classifier on `k` labelled images per class, whole images shown as `task.preprocess` shows them,
@@ -337,7 +337,7 @@ CHECK_LAYERS = 3  # the trunk's first layers are probed (the plain CNN's first c
 
 def probe_against_random(net: torch.nn.Module, untrained: torch.nn.Module, task: PretextTask, arch: str = "cnn",
                          seed: int = 0, k: int = 10, num_splits: int = CHECK_SPLITS, layers=None) -> list[dict]:
-    """Lesson 6: lesson 4's rows for a task's network and its untrained one (rows named `RANDOM`).
+    """Lesson 4's rows for a task's network and its untrained one (rows named `RANDOM`).
 
     Both trunks are probed on the same `num_splits` labelled splits of `seed` (k images per class), whole
     images shown as `task.preprocess` shows them; test features are computed once per network.
@@ -356,7 +356,7 @@ def probe_against_random(net: torch.nn.Module, untrained: torch.nn.Module, task:
 
 
 def layer_verdicts(rows, task_name: str, baseline: str = RANDOM) -> dict[str, Verdict]:
-    """Lesson 6: per layer, the `core.stats` verdict of `task_name`'s test accuracy against `baseline`'s, paired on (seed, split)."""
+    """Per layer, the `core.stats` verdict of `task_name`'s test accuracy against `baseline`'s, paired on (seed, split)."""
     verdicts = {}
     for layer in dict.fromkeys(r["layer"] for r in select(rows, task=task_name)):
         mine = {(r["seed"], r.get("split", 0)): r["accuracy"] for r in select(rows, task=task_name, layer=layer)}
@@ -374,7 +374,7 @@ def layer_verdicts(rows, task_name: str, baseline: str = RANDOM) -> dict[str, Ve
 def beats_random(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: str = "quick", k: int = 10,
                  num_splits: int = CHECK_SPLITS, num_layers: int = CHECK_LAYERS, device=None,
                  **overrides) -> dict[str, Verdict]:
-    """Lesson 6: is the task worth training? Its network against `random_with_statistics`, one verdict per layer.
+    """Is the task worth training? Its network against `random_with_statistics`, one verdict per layer.
 
     The network trains on `CHECK_BUDGET` (overrides on top) and its untrained baseline gets the
     BatchNorm statistics of the same images, so the two differ by the gradient steps alone; a task
@@ -390,7 +390,7 @@ def beats_random(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: st
 
 
 def shortcut_share(result: dict) -> float:
-    """Lesson 6: how much of the way from chance to 100% a `low_level_probe` result goes (0: chance, 1: every label)."""
+    """How much of the way from chance to 100% a `low_level_probe` result goes (0: chance, 1: every label)."""
     return (result["accuracy"] - result["chance"]) / max(1e-9, 1 - result["chance"])
 
 
@@ -401,7 +401,7 @@ CAPSTONE_SIZES = dict(k=10, num_test=300, scenes_train=120, scenes_test=200, whe
 
 def capstone_suite(networks, arch: str = "cnn", seed: int = 0, preset: str = "quick", sizes: dict | None = None,
                    num_splits: int = 2) -> list[dict]:
-    """Lesson 6: the suite's table for the capstone's networks ((task, net) or (task, net, history)) and random weights.
+    """The suite's table for the capstone's networks ((task, net) or (task, net, history)) and random weights.
 
     One pretraining seed: the labelled splits (`num_splits`) give the intervals, which then cover
     split noise only. `sizes` defaults to CAPSTONE_SIZES (smaller test sets than lesson 5's, for time).

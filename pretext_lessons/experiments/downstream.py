@@ -48,7 +48,7 @@ from .probing import SPLIT_STRIDE, downstream_split
 
 @dataclasses.dataclass(frozen=True)
 class DownstreamTask:
-    """Lesson 5: one downstream task of the suite: its name, metric, image size, target and what it stands for."""
+    """One downstream task of the suite: its name, metric, image size, target and what it stands for."""
 
     name: str
     metric: str
@@ -86,7 +86,7 @@ SIZES = dict(k=10, num_test=500, scenes_train=200, scenes_test=300, where_per_ce
 
 @dataclasses.dataclass
 class DownstreamData:
-    """Lesson 5: one downstream task's labelled and test images and targets, and where the test images came from.
+    """One downstream task's labelled and test images and targets, and where the test images came from.
 
     `y_*` are class indices (N,), or 0/1 presence (N, number of classes) for `scenes`. `test_sources`
     are the indices, in the dataset's test split, of every image shown in the test set (all images of a canvas).
@@ -103,7 +103,7 @@ class DownstreamData:
 
 
 def suite_geometry(dataset=None) -> dict:
-    """Lesson 5: the canvases' sizes for the dataset's image side: canvas, object sides, `where`'s sides, how to overlay.
+    """The canvases' sizes for the dataset's image side: canvas, object sides, `where`'s sides, how to overlay.
 
     At 28 px (Fashion-MNIST) these are CANVAS_SIZE, OBJECT_SIDES and WHERE_SIDES; other sides scale them.
     Gray images (objects on black) overlay keeping the brighter pixel; colour images are pasted on top.
@@ -116,7 +116,7 @@ def suite_geometry(dataset=None) -> dict:
 
 
 def coarse_groups(dataset=None) -> tuple:
-    """Lesson 5: the dataset's coarse groups ((name, class indices), ...): named ones, or a folder's classes by brightness.
+    """The dataset's coarse groups ((name, class indices), ...): named ones, or a folder's classes by brightness.
 
     Fashion-MNIST: tops, footwear, trousers/dresses/bags; CIFAR-10 and STL-10: vehicles, animals. An
     image folder has no known groups: its classes are sorted by the mean brightness of their training
@@ -140,7 +140,7 @@ def _brightness_groups(source) -> tuple:
 
 
 def coarse_labels(y: torch.Tensor, dataset=None) -> torch.Tensor:
-    """Lesson 5: the coarse group (index into `coarse_groups(dataset)`) of each class label."""
+    """The coarse group (index into `coarse_groups(dataset)`) of each class label."""
     source = resolve_dataset(dataset)
     table = torch.empty(source.num_classes, dtype=torch.int64)
     for g, (_, members) in enumerate(coarse_groups(source)):
@@ -149,7 +149,7 @@ def coarse_labels(y: torch.Tensor, dataset=None) -> torch.Tensor:
 
 
 def suite_tasks(dataset=None) -> dict:
-    """Lesson 5: {name: DownstreamTask} of the suite on the dataset: the same tasks as TASKS, with its sizes and classes."""
+    """{name: DownstreamTask} of the suite on the dataset: the same tasks as TASKS, with its sizes and classes."""
     source = resolve_dataset(dataset)
     if source.name == "fashion_mnist":
         return dict(TASKS)
@@ -177,7 +177,7 @@ def _resize(x: torch.Tensor, side: int) -> torch.Tensor:
 def make_canvases(X: torch.Tensor, num_canvases: int, generator: torch.Generator, size: int = CANVAS_SIZE,
                   max_objects: int = MAX_OBJECTS, sides=OBJECT_SIDES, grid: int | None = None, cells=None,
                   overlay: str = "brighter"):
-    """Lesson 5: canvases of images from X (uint8 (N, C, H, W)): (canvases, image indices, cell or None).
+    """Canvases of images from X (uint8 (N, C, H, W)): (canvases, image indices, cell or None).
 
     Each canvas gets 1..max_objects images, each resized to a side drawn from `sides` and put at a
     random place on black; where they overlap, `overlay` "brighter" keeps the brighter pixel (objects
@@ -239,7 +239,7 @@ def _presence(y_source: torch.Tensor, picks: torch.Tensor, num_classes: int | No
 
 
 def downstream_data(name: str, seed: int = 0, split: int = 0, sizes: dict | None = None) -> DownstreamData:
-    """Lesson 5: the labelled and test images of one downstream task for (seed, split), from the course's dataset."""
+    """The labelled and test images of one downstream task for (seed, split), from the course's dataset."""
     if name not in TASKS:
         raise ValueError(f"name must be one of {tuple(TASKS)}, got {name!r}")
     sizes = _sizes(sizes)
@@ -308,7 +308,7 @@ def _sizes(sizes) -> dict:
 
 
 def suite_data(seed: int = 0, split: int = 0, tasks=tuple(TASKS), sizes: dict | None = None) -> dict:
-    """Lesson 5: {task name: DownstreamData} for one (seed, split); `classes` and `coarse` share their images."""
+    """{task name: DownstreamData} for one (seed, split); `classes` and `coarse` share their images."""
     unknown = [t for t in tasks if t not in TASKS]
     if unknown:
         raise ValueError(f"tasks must be among {tuple(TASKS)}, got {unknown}")
@@ -319,7 +319,7 @@ def suite_data(seed: int = 0, split: int = 0, tasks=tuple(TASKS), sizes: dict | 
 
 
 def plot_canvases(data: DownstreamData, num: int = 8, ax=None):
-    """Lesson 5: the first test images of a downstream task with their targets as titles."""
+    """The first test images of a downstream task with their targets as titles."""
     import matplotlib.pyplot as plt
 
     num = min(num, len(data.X_test))

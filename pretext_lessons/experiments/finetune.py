@@ -48,7 +48,7 @@ MAX_GRAD_NORM = 1.0  # gradients are clipped to this norm: a few labelled images
 
 
 class CutNetwork(nn.Module):
-    """Lesson 5: a trunk cut after `layer`, its output pooled as the probe pools it, then the probe's classifier."""
+    """A trunk cut after `layer`, its output pooled as the probe pools it, then the probe's classifier."""
 
     def __init__(self, trunk: nn.Module, layer: str, classifier: nn.Module, target: int = DEFAULT_POOLED_SIZE):
         super().__init__()
@@ -83,7 +83,7 @@ def _images(X, preprocess):
 
 
 def train_cut(model: CutNetwork, X: torch.Tensor, y: torch.Tensor, lr: float, steps: int, seed: int = 0) -> CutNetwork:
-    """Lesson 5: fine-tune `model` (a copy) on images X (already preprocessed) with labels y; BatchNorm frozen."""
+    """Fine-tune `model` (a copy) on images X (already preprocessed) with labels y; BatchNorm frozen."""
     model = copy.deepcopy(model)
     if steps == 0:
         return model.eval()
@@ -109,7 +109,7 @@ def train_cut(model: CutNetwork, X: torch.Tensor, y: torch.Tensor, lr: float, st
 
 @torch.no_grad()
 def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
-    """Lesson 5: the share of images X (preprocessed) whose label y `model` predicts."""
+    """The share of images X (preprocessed) whose label y `model` predicts."""
     model.eval()
     right = sum(int((model(X[i:i + 500]).argmax(1) == y[i:i + 500]).sum()) for i in range(0, len(X), 500))
     return right / len(X)
@@ -117,7 +117,7 @@ def accuracy(model: nn.Module, X: torch.Tensor, y: torch.Tensor) -> float:
 
 def fine_tune_split(net: nn.Module, task, X_train, y_train, X_test, y_test, seed: int = 0, recipes=RECIPES,
                     C_grid=C_GRID, target: int = DEFAULT_POOLED_SIZE) -> dict:
-    """Lesson 5: the probe and the fine-tuned network on one labelled split, every choice made on the labelled images.
+    """The probe and the fine-tuned network on one labelled split, every choice made on the labelled images.
 
     Returns dict(layer, C, probe=test accuracy of the probe, fine_tuned=test accuracy after
     fine-tuning, lr, steps (the recipe chosen), cv=the recipes' cross-validated accuracies).
@@ -155,7 +155,7 @@ def fine_tune_split(net: nn.Module, task, X_train, y_train, X_test, y_test, seed
 
 
 def fine_tune_rows(networks, splits, ks=(10, 100), recipes=RECIPES) -> list[dict]:
-    """Lesson 5: for each (task or name, arch, seed, net) and k, the probe and fine-tuning on the split `splits(seed, k)`.
+    """For each (task or name, arch, seed, net) and k, the probe and fine-tuning on the split `splits(seed, k)`.
 
     `splits(seed, k)` returns (X_train, y_train, X_test, y_test) (e.g. `probing.downstream_split`'s
     first k per class). Rows: task, arch, seed, k, layer, C, probe, fine_tuned, lr, steps.
@@ -173,7 +173,7 @@ def fine_tune_rows(networks, splits, ks=(10, 100), recipes=RECIPES) -> list[dict
 
 
 def findings(rows, reference: str = "random", arch: str = "cnn") -> list:
-    """Lesson 5: per k and network: fine-tuned minus the reference fine-tuned the same way, and fine-tuned minus its probe.
+    """Per k and network: fine-tuned minus the reference fine-tuned the same way, and fine-tuned minus its probe.
 
     The pretext networks come before the no-signal controls, so the first question (the primary one
     of a summary) is a pretext network's fine-tuning against the reference's.
@@ -206,7 +206,7 @@ def findings(rows, reference: str = "random", arch: str = "cnn") -> list:
 
 
 def rows_text(rows) -> str:
-    """Lesson 5: the fine-tuning rows as a table: per network and k, the means over seeds and the recipes chosen."""
+    """The fine-tuning rows as a table: per network and k, the means over seeds and the recipes chosen."""
     groups = {}
     for r in rows:
         groups.setdefault((r["task"], r["arch"], r["k"]), []).append(r)

@@ -50,7 +50,7 @@ def _check_layer(net, layer: str) -> str:
 
 
 def first_filters(net: nn.Module) -> torch.Tensor:
-    """Lesson 1: the weights of the trunk's first convolution, (out_channels, in_channels, kh, kw)."""
+    """The weights of the trunk's first convolution, (out_channels, in_channels, kh, kw)."""
     for module in trunk_of(net).modules():
         if isinstance(module, nn.Conv2d):
             return module.weight.detach().float().cpu()
@@ -58,7 +58,7 @@ def first_filters(net: nn.Module) -> torch.Tensor:
 
 
 def plot_filters(networks: dict, max_filters: int = 16):
-    """Lesson 1: the first layer's filters of each network, one row per network, each filter stretched to its range."""
+    """The first layer's filters of each network, one row per network, each filter stretched to its range."""
     import matplotlib.pyplot as plt
 
     networks = _check_networks(networks)
@@ -79,13 +79,13 @@ def plot_filters(networks: dict, max_filters: int = 16):
 
 
 def features(net: nn.Module, X: torch.Tensor, layer: str, preprocess=None) -> torch.Tensor:
-    """Lesson 1: one layer's pooled features of images X (what the linear probe reads), (N, features)."""
+    """One layer's pooled features of images X (what the linear probe reads), (N, features)."""
     check_images(X)
     return layer_features(net, to_float(X), [_check_layer(net, layer)], preprocess=preprocess)[layer]
 
 
 def nearest_neighbours(F_query: torch.Tensor, F_gallery: torch.Tensor, k: int = 8) -> torch.Tensor:
-    """Lesson 1: the indices (Q, k) of the k gallery rows most similar to each query row (cosine, centred features)."""
+    """The indices (Q, k) of the k gallery rows most similar to each query row (cosine, centred features)."""
     k = check_int("k", k)
     if F_query.dim() != 2 or F_gallery.dim() != 2 or F_query.shape[1] != F_gallery.shape[1]:
         raise ValueError(f"F_query and F_gallery must be (N, features) with the same features, got "
@@ -100,7 +100,7 @@ def nearest_neighbours(F_query: torch.Tensor, F_gallery: torch.Tensor, k: int = 
 
 def plot_neighbours(networks: dict, query: torch.Tensor, gallery: torch.Tensor, y_gallery=None, y_query=None,
                     layers=("conv2", "fc2"), k: int = 8):
-    """Lesson 1: a query image and its k nearest gallery images per network and layer (green title: same class)."""
+    """A query image and its k nearest gallery images per network and layer (green title: same class)."""
     import matplotlib.pyplot as plt
 
     networks = _check_networks(networks)
@@ -133,7 +133,7 @@ def plot_neighbours(networks: dict, query: torch.Tensor, gallery: torch.Tensor, 
 
 
 def same_class_rate(F: torch.Tensor, y: torch.Tensor, k: int = 8) -> float:
-    """Lesson 1: how often an image's k nearest other images (cosine) share its class: a label-free feature check."""
+    """How often an image's k nearest other images (cosine) share its class: a label-free feature check."""
     if len(F) != len(y):
         raise ValueError(f"F and y must hold one row per image, got {len(F)} and {len(y)}")
     idx = nearest_neighbours(F, F, k + 1)[:, 1:]  # the first neighbour of an image is itself
@@ -141,7 +141,7 @@ def same_class_rate(F: torch.Tensor, y: torch.Tensor, k: int = 8) -> float:
 
 
 def embed_2d(F: torch.Tensor, method: str = "pca", seed: int = 0) -> torch.Tensor:
-    """Lesson 1: features (N, D) to 2-D: "pca" (the two directions of largest variance) or "tsne" (scikit-learn)."""
+    """Features (N, D) to 2-D: "pca" (the two directions of largest variance) or "tsne" (scikit-learn)."""
     if method not in EMBEDDINGS:
         raise ValueError(f"method must be one of {EMBEDDINGS}, got {method!r}")
     F = F.double()
@@ -158,7 +158,7 @@ def embed_2d(F: torch.Tensor, method: str = "pca", seed: int = 0) -> torch.Tenso
 
 def plot_embedding(networks: dict, X: torch.Tensor, y: torch.Tensor, layer: str = "fc2", method: str = "pca",
                    axes=None):
-    """Lesson 1: one layer's features of images X in 2-D, one panel per network, coloured by class."""
+    """One layer's features of images X in 2-D, one panel per network, coloured by class."""
     import matplotlib.pyplot as plt
 
     networks = _check_networks(networks)
@@ -181,7 +181,7 @@ def plot_embedding(networks: dict, X: torch.Tensor, y: torch.Tensor, layer: str 
 
 
 def filters_explorer(networks: dict):
-    """Lesson 1: choose a network, see its first-layer filters (a widget; a PNG outside Jupyter)."""
+    """Choose a network, see its first-layer filters (a widget; a PNG outside Jupyter)."""
     import ipywidgets as widgets
 
     networks = _check_networks(networks)
@@ -190,7 +190,7 @@ def filters_explorer(networks: dict):
 
 
 def neighbours_explorer(networks: dict, gallery: torch.Tensor, y_gallery: torch.Tensor, k: int = 8):
-    """Lesson 1: choose a network, a layer and a query image (from the gallery), see its nearest neighbours."""
+    """Choose a network, a layer and a query image (from the gallery), see its nearest neighbours."""
     import ipywidgets as widgets
 
     networks = _check_networks(networks)
@@ -208,7 +208,7 @@ def neighbours_explorer(networks: dict, gallery: torch.Tensor, y_gallery: torch.
 
 
 def embedding_explorer(networks: dict, X: torch.Tensor, y: torch.Tensor):
-    """Lesson 1: choose a network, a layer and PCA or t-SNE, see the features in 2-D coloured by class."""
+    """Choose a network, a layer and PCA or t-SNE, see the features in 2-D coloured by class."""
     import ipywidgets as widgets
 
     networks = _check_networks(networks)

@@ -34,14 +34,14 @@ STANDARD = "gap + jitter"
 
 
 def shortcut_conditions() -> dict[str, JigsawTask]:
-    """Lesson 2: the shortcut study's tasks: the lesson's puzzle, tiles that touch (same 7 px), no per-tile normalisation."""
+    """The shortcut study's tasks: the lesson's puzzle, tiles that touch (same 7 px), no per-tile normalisation."""
     return {STANDARD: JigsawTask(),
             "no gap, no jitter": JigsawTask(gap=0, jitter=0),
             "no per-tile normalisation": JigsawTask(normalize=False)}
 
 
 def permutation_conditions() -> dict[str, JigsawTask]:
-    """Lesson 2: the permutation-set study's tasks: 10, 100 and 1,000 greedy (max-minimum) permutations, 100 random."""
+    """The permutation-set study's tasks: 10, 100 and 1,000 greedy (max-minimum) permutations, 100 random."""
     return {"10, greedy": JigsawTask(num_classes=10),
             "100, greedy": JigsawTask(),
             "1000, greedy": JigsawTask(num_classes=1000),
@@ -50,7 +50,7 @@ def permutation_conditions() -> dict[str, JigsawTask]:
 
 @dataclasses.dataclass
 class Study:
-    """Lesson 2: what a study measured: probe rows (`table`'s format), pretext accuracy per seed, chance, budget."""
+    """What a study measured: probe rows (`table`'s format), pretext accuracy per seed, chance, budget."""
 
     conditions: dict
     seeds: tuple
@@ -73,7 +73,7 @@ class Study:
 
 def run_study(conditions: dict, seeds=(0, 1, 2), k: int = 10, splits=(0,), preset: str = "quick", device=None,
               layers=PROBE_LAYERS, log=print, reuse: Study | None = None, **overrides) -> Study:
-    """Lesson 2: train (or load) every condition for every seed, probe each trunk and random weights, per split.
+    """Train (or load) every condition for every seed, probe each trunk and random weights, per split.
 
     `overrides` go to `train_or_load` on top of `MINIATURE` (e.g. num_images=...). With `reuse` (an
     earlier study with the same budget, seeds, k, splits and layers), a condition with the same
@@ -120,13 +120,13 @@ def run_study(conditions: dict, seeds=(0, 1, 2), k: int = 10, splits=(0,), prese
 
 
 def pretext_verdict(study: Study, a: str, b: str, better: str, worse: str) -> Verdict:
-    """Lesson 2: held-out pretext accuracy, condition a minus condition b, paired by seed."""
+    """Held-out pretext accuracy, condition a minus condition b, paired by seed."""
     return compare(study.pretext[a], study.pretext[b], f"pretext accuracy, {a} minus {b}", better, worse,
                    seeds=list(study.seeds))
 
 
 def chance_verdict(study: Study, name: str) -> Verdict:
-    """Lesson 2: was the puzzle learned at all? Held-out pretext accuracy minus its chance level, per seed."""
+    """Was the puzzle learned at all? Held-out pretext accuracy minus its chance level, per seed."""
     if name not in study.chance:
         raise ValueError(f"name must be one of the study's conditions {sorted(study.chance)}, got {name!r}")
     return compare(study.pretext[name], [study.chance[name]] * len(study.pretext[name]),
@@ -135,7 +135,7 @@ def chance_verdict(study: Study, name: str) -> Verdict:
 
 
 def probe_verdict(study: Study, a: str, b: str, better: str, worse: str) -> Verdict:
-    """Lesson 2: probe accuracy at each one's chosen layer, a minus b, paired by (seed, split)."""
+    """Probe accuracy at each one's chosen layer, a minus b, paired by (seed, split)."""
     curves = study.curves
     ua, ub = dict(zip(curves[a].units, curves[a].best_values)), dict(zip(curves[b].units, curves[b].best_values))
     units = sorted(set(ua) & set(ub))
@@ -145,7 +145,7 @@ def probe_verdict(study: Study, a: str, b: str, better: str, worse: str) -> Verd
 
 
 def agreement(verdict: Verdict, paper: str) -> str:
-    """Lesson 2: whether a verdict agrees with what the paper found ("better" or "worse" for a minus b)."""
+    """Whether a verdict agrees with what the paper found ("better" or "worse" for a minus b)."""
     if paper not in ("better", "worse"):
         raise ValueError(f"paper must be 'better' or 'worse' (the paper's direction for a minus b), got {paper!r}")
     if verdict.outcome == "not shown":
@@ -154,14 +154,14 @@ def agreement(verdict: Verdict, paper: str) -> str:
 
 
 def budget_text(study: Study) -> str:
-    """Lesson 2: the training budget every network of a study had."""
+    """The training budget every network of a study had."""
     s = study.settings
     return (f"every network: {s['num_images']:,} unlabelled images x {s['num_epochs']} epochs, width {s['width']}, "
             f"batch {s['batch_size']}, lr {s['lr']}; {len(study.seeds)} seeds; probe with k={study.k} labels per class")
 
 
 def plot_study(study: Study, title: str = "", axes=None):
-    """Lesson 2: pretext accuracy (with each condition's chance) and probe accuracy (with random weights), seed dots."""
+    """Pretext accuracy (with each condition's chance) and probe accuracy (with random weights), seed dots."""
     import matplotlib.pyplot as plt
 
     names = list(study.conditions)
@@ -179,7 +179,7 @@ def plot_study(study: Study, title: str = "", axes=None):
 
 
 def study_table_text(study: Study) -> str:
-    """Lesson 2: the study as a table: per condition, chance, pretext and probe accuracy per seed and their mean."""
+    """The study as a table: per condition, chance, pretext and probe accuracy per seed and their mean."""
     curves = study.curves
     head = f"{'condition':<26} {'chance':>7} {'pretext per seed':<24} {'probe per seed':<24} {'chosen layer':<12}"
     lines = [head, "-" * len(head)]

@@ -55,7 +55,7 @@ _IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".
 
 
 def random_crops(X: torch.Tensor, crop: int, generator: torch.Generator) -> torch.Tensor:
-    """Lesson 5: one random crop x crop square per image of X (N, C, H, W), each at its own place."""
+    """One random crop x crop square per image of X (N, C, H, W), each at its own place."""
     N, C, H, W = X.shape
     check_int("crop", crop, 1, min(H, W))
     top = torch.randint(H - crop + 1, (N,), generator=generator, device=X.device)
@@ -68,7 +68,7 @@ def random_crops(X: torch.Tensor, crop: int, generator: torch.Generator) -> torc
 
 @dataclasses.dataclass
 class PhotoTask(PretextTask):
-    """Lesson 5: a pretext task (`inner`) on photos: each batch resized to `resize` px, a random `crop` px square
+    """A pretext task (`inner`) on photos: each batch resized to `resize` px, a random `crop` px square
     per image, then the inner task's batch. The network, the pseudo labels and `preprocess` are the inner task's."""
 
     inner: PretextTask | None = None
@@ -104,7 +104,7 @@ class PhotoTask(PretextTask):
 
 
 def photo_task(name: str = "jigsaw", preset: str = "full") -> PhotoTask:
-    """Lesson 5: the preset's jigsaw or rotation task on photos (geometry in PHOTO_PRESETS, attributed in the module)."""
+    """The preset's jigsaw or rotation task on photos (geometry in PHOTO_PRESETS, attributed in the module)."""
     settings = photo_preset(preset)
     if name not in PHOTO_TASKS:
         raise ValueError(f"name must be one of {PHOTO_TASKS}, got {name!r}")
@@ -115,7 +115,7 @@ def photo_task(name: str = "jigsaw", preset: str = "full") -> PhotoTask:
 
 
 def photo_preset(preset: str) -> dict:
-    """Lesson 5: the settings of a photo preset ('full' or 'tiny', PHOTO_PRESETS), with a clear error for any other."""
+    """The settings of a photo preset ('full' or 'tiny', PHOTO_PRESETS), with a clear error for any other."""
     if preset not in PHOTO_PRESETS:
         raise ValueError(f"preset must be one of {tuple(PHOTO_PRESETS)}, got {preset!r}")
     return PHOTO_PRESETS[preset]
@@ -124,17 +124,17 @@ def photo_preset(preset: str) -> dict:
 # the photos ---------------------------------------------------------------------------------------
 
 def default_photos() -> str:
-    """Lesson 5: the photo set used when none is named: $PRETEXT_LESSONS_PHOTOS, else STL-10's unlabelled split."""
+    """The photo set used when none is named: $PRETEXT_LESSONS_PHOTOS, else STL-10's unlabelled split."""
     return os.environ.get(PHOTOS_VARIABLE) or "stl10"
 
 
 def stl10_root() -> Path:
-    """Lesson 5: where STL-10 is kept (the course's data folder, as `data.load_dataset('stl10')` keeps it)."""
+    """Where STL-10 is kept (the course's data folder, as `data.load_dataset('stl10')` keeps it)."""
     return data_dir() / "stl10"
 
 
 def how_to_get_photos(photos=None) -> str:
-    """Lesson 5: one line saying how to get the unlabelled photos named by `photos`."""
+    """One line saying how to get the unlabelled photos named by `photos`."""
     photos = photos or default_photos()
     if str(photos).lower().replace("-", "") == "stl10":
         return (f"unlabelled photos: STL-10's unlabelled split (100,000 images of 96 px, 2.6 GB download) is not in "
@@ -146,7 +146,7 @@ def how_to_get_photos(photos=None) -> str:
 
 
 def photos_available(photos=None) -> bool:
-    """Lesson 5: whether the photo set can be read without a download (STL-10's unlabelled file, or a folder of images)."""
+    """Whether the photo set can be read without a download (STL-10's unlabelled file, or a folder of images)."""
     photos = photos or default_photos()
     if str(photos).lower().replace("-", "") == "stl10":
         return (stl10_root() / "stl10_binary" / "unlabeled_X.bin").is_file()
@@ -155,7 +155,7 @@ def photos_available(photos=None) -> bool:
 
 
 def load_photos(photos=None, num_images: int | None = None, side: int = 256, download: bool = False) -> torch.Tensor:
-    """Lesson 5: unlabelled photos as uint8 (N, 3, s, s): STL-10's unlabelled split (96 px, as stored) or a folder's
+    """Unlabelled photos as uint8 (N, 3, s, s): STL-10's unlabelled split (96 px, as stored) or a folder's
     images (each resized so its short side is `side`, centre-cropped square), the first `num_images`."""
     photos = photos or default_photos()
     if num_images is not None:
@@ -187,7 +187,7 @@ def load_photos(photos=None, num_images: int | None = None, side: int = 256, dow
 
 def pretrain_on_photos(task: str = "jigsaw", preset: str = "full", photos=None, seed: int = 0, arch: str | None = None,
                        device=None, progress: bool = True, **train):
-    """Lesson 5: (net, history) of `task` trained on the photos with the preset's recipe, cached by `train_or_load`.
+    """(net, history) of `task` trained on the photos with the preset's recipe, cached by `train_or_load`.
 
     `photos`: a uint8 tensor (N, 3, s, s), 'stl10', or a folder (default `default_photos()`); the
     last `num_val` of them are held out for the pretext accuracy. `arch` defaults to the preset's

@@ -31,7 +31,7 @@ STRIDE = 1000  # labelled split j of seed s draws its images with seed s + STRID
 
 
 def turn(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Lesson 5: each image X[i] turned by y[i] quarter turns counter-clockwise."""
+    """Each image X[i] turned by y[i] quarter turns counter-clockwise."""
     out = X.clone()
     for q in range(4):
         sel = y == q
@@ -41,7 +41,7 @@ def turn(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 
 def orientation_split(seed: int = 0, split: int = 0, k: int = K, num_test: int = NUM_TEST):
-    """Lesson 5: (X_train, y_train, X_test, y_test) of the `orientation` task: k labelled images per turn.
+    """(X_train, y_train, X_test, y_test) of the `orientation` task: k labelled images per turn.
 
     Labelled images come from the training split (drawn with seed + STRIDE * split), test images from
     the test split (drawn with the seed alone, so the splits of a seed share them); each image gets
@@ -63,7 +63,7 @@ def orientation_split(seed: int = 0, split: int = 0, k: int = K, num_test: int =
 
 
 def probe_orientation(networks, splits=(0,), k: int = K, num_test: int = NUM_TEST) -> list[dict]:
-    """Lesson 5: lesson 4's rows (every layer, C and layer chosen on the labelled images) of each network on `orientation`.
+    """Lesson 4's rows (every layer, C and layer chosen on the labelled images) of each network on `orientation`.
 
     `networks` as `budgets.train_networks` returns them; rows carry downstream=NAME.
     """
@@ -93,7 +93,7 @@ def _chosen_task(curves, table, arch):
 
 
 def control_findings(orientation_rows, classes_rows, arch: str = "cnn", aligned: str = "rotation") -> list:
-    """Lesson 5: the positive control's questions, each a `summary.Finding`; the task move first.
+    """The positive control's questions, each a `summary.Finding`; the task move first.
 
     1. On `orientation`: the pretext task chosen there (on validation accuracy) minus the one chosen for
        the classes, each at its own chosen layer (does the best task move?). When both choices agree,
@@ -137,7 +137,7 @@ def control_findings(orientation_rows, classes_rows, arch: str = "cnn", aligned:
 
 
 def variance_sources(rows, task: str, arch: str = "cnn", num_test: int | None = None) -> dict:
-    """Lesson 5: the two sources of variance of a network's accuracy at its chosen layer, in points.
+    """The two sources of variance of a network's accuracy at its chosen layer, in points.
 
     `test_se`: the binomial standard error of one seed's accuracy from its `num_test` test images
     (sqrt(p (1 - p) / n), at the mean accuracy); `seed_sd`: the standard deviation of the per-seed
@@ -159,7 +159,7 @@ def variance_sources(rows, task: str, arch: str = "cnn", num_test: int | None = 
 
 
 def variance_text(sources) -> str:
-    """Lesson 5: `variance_sources` rows as lines: which source sets the interval."""
+    """`variance_sources` rows as lines: which source sets the interval."""
     lines = []
     for s in sources:
         lines.append(f"{s['task']:<20} {s['arch']:<6} at {s['layer']:<6}: accuracy {s['accuracy']:.1f}%, test-set "
@@ -169,7 +169,7 @@ def variance_text(sources) -> str:
 
 
 def from_suite(table, downstream_name: str = "classes") -> list[dict]:
-    """Lesson 5: lesson 5's suite rows of one downstream task as lesson 4's rows (accuracy, val_accuracy), for `control_findings`."""
+    """Lesson 5's suite rows of one downstream task as lesson 4's rows (accuracy, val_accuracy), for `control_findings`."""
     return [dict(task=r["task"], arch=r["arch"], seed=r["seed"], split=r["split"], layer=r["layer"], depth=r["depth"],
                  accuracy=r["score"], val_accuracy=r["val_score"], C=r["C"], k=None)
             for r in table if r["downstream"] == downstream_name]

@@ -63,7 +63,7 @@ def network_name_and_preprocess(task, preprocess=None):
 
 
 def budget_indices(y: torch.Tensor, k: int) -> torch.Tensor:
-    """Lesson 4: the positions of the first k images of each class in y (nested: a smaller k takes a prefix)."""
+    """The positions of the first k images of each class in y (nested: a smaller k takes a prefix)."""
     if not isinstance(y, torch.Tensor) or y.dim() != 1:
         raise TypeError(f"y must be a 1-D tensor of labels, got {type(y).__name__}"
                         f"{' of shape ' + str(tuple(y.shape)) if isinstance(y, torch.Tensor) else ''}")
@@ -88,7 +88,7 @@ def check_ks(ks) -> tuple[int, ...]:
 
 
 def downstream_split(ks=(10,), seed: int = 0, num_test: int | None = 2000, split: int = 0):
-    """Lesson 4: labelled split number `split` of a seed, for the largest k in `ks` (every smaller k is its first k per class).
+    """Labelled split number `split` of a seed, for the largest k in `ks` (every smaller k is its first k per class).
 
     Every split of a seed has its own labelled images and the seed's test images (those of split 0):
     a comparison over splits measures what the choice of labelled images changes.
@@ -105,7 +105,7 @@ def downstream_split(ks=(10,), seed: int = 0, num_test: int | None = 2000, split
 
 def probe_features(F_train: dict, y_train: torch.Tensor, F_test: dict, y_test: torch.Tensor, ks=(10,),
                    C_grid=C_GRID, tol: float = PROBE_TOL, seed: int = 0) -> dict[int, dict[str, dict]]:
-    """Lesson 4: per label budget and layer, C chosen on a validation half of the labelled images, then tested once.
+    """Per label budget and layer, C chosen on a validation half of the labelled images, then tested once.
 
     Returns {k: {layer: dict(accuracy=test accuracy at the chosen C, val_accuracy=its cross-validated
     accuracy, C=the chosen C)}}. The test images and labels are used only for `accuracy`, after every choice.
@@ -132,7 +132,7 @@ def probe_features(F_train: dict, y_train: torch.Tensor, F_test: dict, y_test: t
 def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,), split=None, layers=None,
                   target: int = DEFAULT_POOLED_SIZE, C_grid=C_GRID, preprocess=None,
                   num_test: int | None = 2000, split_index: int = 0, feature_cache: dict | None = None) -> list[dict]:
-    """Lesson 4: probe every layer of one frozen network at each label budget; the rows of the results table.
+    """Probe every layer of one frozen network at each label budget; the rows of the results table.
 
     `task` is a PretextTask (its name labels the rows, its `preprocess` shows whole images to the
     trunk) or a name. The split defaults to `downstream_split(ks, seed, split=split_index)`; features
@@ -160,7 +160,7 @@ def probe_network(net: torch.nn.Module, task, arch: str, seed: int = 0, ks=(10,)
 
 
 def preprocess_key(preprocess):
-    """Lesson 4: what names a preprocess in a results key: None, a task's method with the task's config, else False."""
+    """What names a preprocess in a results key: None, a task's method with the task's config, else False."""
     if preprocess is None:
         return None
     owner = getattr(preprocess, "__self__", None)
@@ -194,7 +194,7 @@ def _probe_network(net, trunk, name, preprocess, arch, seed, ks, split, layers, 
 
 def probe_pixels(seed: int = 0, ks=(10,), archs=("cnn",), split=None, C_grid=C_GRID,
                  num_test: int | None = 2000, split_index: int = 0) -> list[dict]:
-    """Lesson 4: the raw-pixel baseline (one 'layer' at depth 0), one row per arch so every arch's table has it."""
+    """The raw-pixel baseline (one 'layer' at depth 0), one row per arch so every arch's table has it."""
     if isinstance(archs, str):
         archs = (archs,)
     ks = check_ks(ks)
@@ -209,7 +209,7 @@ def probe_pixels(seed: int = 0, ks=(10,), archs=("cnn",), split=None, C_grid=C_G
 
 def probe_networks(networks, ks=(10,), num_test: int | None = 2000, C_grid=C_GRID, splits=(0,),
                    target: int = DEFAULT_POOLED_SIZE) -> list[dict]:
-    """Lesson 4: the results table: every layer of every network in `networks` (from `train_networks`) and raw pixels.
+    """The results table: every layer of every network in `networks` (from `train_networks`) and raw pixels.
 
     Each seed gets the labelled splits numbered in `splits` (`downstream_split(..., split=j)`), shared
     by all the networks of that seed: a (seed, split) pair is the unit every comparison is paired on.
@@ -236,7 +236,7 @@ def probe_networks(networks, ks=(10,), num_test: int | None = 2000, C_grid=C_GRI
 
 def width_control(networks, ks=(10,), num_test: int | None = 2000, splits=(0,), arch: str = "cnn",
                   target: int | None = None) -> list[dict]:
-    """Lesson 4: the control for width: `arch`'s networks probed with every layer pooled to about the fc width.
+    """The control for width: `arch`'s networks probed with every layer pooled to about the fc width.
 
     `target` defaults to the width of the arch's last layer (128 for the quick CNN): conv maps are
     average-pooled to the spatial side that brings them closest to it, vectors pass through. The
@@ -260,7 +260,7 @@ def width_control(networks, ks=(10,), num_test: int | None = 2000, splits=(0,), 
 
 def pooled_sizes(arch: str = "cnn", width: int = 16, image_size: int | None = None, in_channels: int | None = None,
                  target: int = DEFAULT_POOLED_SIZE) -> dict[str, tuple[tuple[int, ...], int]]:
-    """Lesson 4: per layer of a backbone, the activation shape (C, H, W) or (D,) and the features kept after pooling.
+    """Per layer of a backbone, the activation shape (C, H, W) or (D,) and the features kept after pooling.
 
     `image_size` and `in_channels` default to those of the course's dataset (`use_dataset`).
     """
@@ -274,7 +274,7 @@ def pooled_sizes(arch: str = "cnn", width: int = 16, image_size: int | None = No
 
 def probe_single(F_train: dict, y_train, F_test: dict, y_test, C_grid=C_GRID, seed: int = 0, tol=PROBE_TOL,
                  max_iter: int = 200) -> dict:
-    """Lesson 5: {layer: dict(score, val_score, C)}: C per layer by cross-validation on the labelled images, tested once."""
+    """{layer: dict(score, val_score, C)}: C per layer by cross-validation on the labelled images, tested once."""
     scores = cross_validate(F_train, y_train, C_grid, CV_FOLDS, seed, tol, CV_ROUNDS)
     out = {}
     for name in F_train:
@@ -285,7 +285,7 @@ def probe_single(F_train: dict, y_train, F_test: dict, y_test, C_grid=C_GRID, se
 
 
 def probe_multilabel(F_train: dict, Y_train, F_test: dict, Y_test, C_grid=C_GRID, seed: int = 0, tol=PROBE_TOL) -> dict:
-    """Lesson 5: {layer: dict(score=test mAP, val_score, C)}: one logistic regression per class, C by held-out mAP."""
+    """{layer: dict(score=test mAP, val_score, C)}: one logistic regression per class, C by held-out mAP."""
     g = torch.Generator().manual_seed(seed)
     half = torch.zeros(len(Y_train), dtype=torch.bool)
     half[torch.randperm(len(Y_train), generator=g)[: len(Y_train) // 2]] = True

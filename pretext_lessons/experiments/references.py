@@ -38,7 +38,7 @@ def _norms(net: torch.nn.Module) -> list:
 
 
 def calibrate_batchnorm(net: torch.nn.Module, batches) -> torch.nn.Module:
-    """Lesson 4: set every BatchNorm layer's running statistics to the plain average over `batches` (no gradient step).
+    """Set every BatchNorm layer's running statistics to the plain average over `batches` (no gradient step).
 
     Each batch passes in train mode with momentum None (a cumulative average), so the running mean
     is the mean over all inputs when the batches are of equal size, and the running variance the
@@ -66,7 +66,7 @@ def calibrate_batchnorm(net: torch.nn.Module, batches) -> torch.nn.Module:
 
 def calibrated_random(task: PretextTask | None = None, arch: str = "cnn", seed: int = 0, preset: str = "quick",
                       X: torch.Tensor | None = None, **overrides) -> torch.nn.Module:
-    """Lesson 4: the random reference: the task's untrained network, BatchNorm statistics set on its inputs.
+    """The random reference: the task's untrained network, BatchNorm statistics set on its inputs.
 
     The weights are `train_or_load`'s starting weights for (task, arch, seed); the statistics are
     those of the task's inputs (`task.make_batch`) on X (default: the preset's pretraining images of
@@ -91,7 +91,7 @@ def calibrated_random(task: PretextTask | None = None, arch: str = "cnn", seed: 
 
 
 def initial_statistics(net: torch.nn.Module) -> torch.nn.Module:
-    """Lesson 4: a copy of `net` whose BatchNorm layers hold their initial statistics (mean 0, variance 1), as random_net's."""
+    """A copy of `net` whose BatchNorm layers hold their initial statistics (mean 0, variance 1), as random_net's."""
     import copy
 
     other = copy.deepcopy(net)
@@ -102,7 +102,7 @@ def initial_statistics(net: torch.nn.Module) -> torch.nn.Module:
 
 @dataclasses.dataclass
 class NoSignal(PretextTask):
-    """Lesson 4: the no-signal control of a task: its inputs, with labels permuted within each batch (independent of the image).
+    """The no-signal control of a task: its inputs, with labels permuted within each batch (independent of the image).
 
     The network, inputs, label set and label frequencies are the task's; only the link between an
     input and its label is cut, by a permutation drawn from the batch's generator (so a run repeats
@@ -137,7 +137,7 @@ class NoSignal(PretextTask):
 
 @dataclasses.dataclass
 class ProbedAs(PretextTask):
-    """Lesson 4: a reference network's label in a results table, shown images as `base` shows them (never trained).
+    """A reference network's label in a results table, shown images as `base` shows them (never trained).
 
     `name` is f"{kind}-{base.name}" (e.g. "random-jigsaw"); `preprocess` is the base task's, so a
     probe shows the reference whole images exactly as it shows the base task's network.
@@ -165,7 +165,7 @@ class ProbedAs(PretextTask):
 
 def no_signal_net(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: str = "quick", device=None,
                   **overrides):
-    """Lesson 4: the no-signal control of `task` on its budget (overrides as for train_or_load), cached; (net, history)."""
+    """The no-signal control of `task` on its budget (overrides as for train_or_load), cached; (net, history)."""
     if not isinstance(task, PretextTask):
         raise TypeError(f"task must be a PretextTask, got {type(task).__name__}")
     return train_or_load(NoSignal(base=task), arch=arch, preset=preset, seed=seed, device=device, progress=False,
@@ -173,7 +173,7 @@ def no_signal_net(task: PretextTask, arch: str = "cnn", seed: int = 0, preset: s
 
 
 def probe_preprocess(task):
-    """Lesson 4: the preprocessing a reference is probed through when compared with `task`'s network (None: as is)."""
+    """The preprocessing a reference is probed through when compared with `task`'s network (None: as is)."""
     if isinstance(task, NoSignal):
         return task.base.preprocess
     return task.preprocess if isinstance(task, PretextTask) else None
@@ -187,7 +187,7 @@ MIN_GAIN = 0.005  # a longer schedule must add at least this much held-out accur
 
 
 def accuracy(net: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
-    """Lesson 4: the share of images whose true class `net` (a classifier over the classes) predicts."""
+    """The share of images whose true class `net` (a classifier over the classes) predicts."""
     device = next(net.parameters()).device
     right = 0
     with evaluating(net), torch.no_grad():
@@ -199,7 +199,7 @@ def accuracy(net: torch.nn.Module, X: torch.Tensor, y: torch.Tensor, batch_size:
 
 def supervised_reference(arch: str = "cnn", seed: int = 0, preset: str = "quick", num_labels: int = 4000,
                          ladder=EPOCH_LADDER, device=None, log=None) -> tuple[torch.nn.Module, dict]:
-    """Lesson 4: the supervised reference trained until its held-out accuracy stops rising; (net, report).
+    """The supervised reference trained until its held-out accuracy stops rising; (net, report).
 
     `num_labels` labelled training images of `seed` (as `budgets.labelled_subset`): `HELD_OUT` of them
     are held out, the rest train one network per schedule in `ladder` (cached by train_or_load); the
@@ -241,7 +241,7 @@ def supervised_reference(arch: str = "cnn", seed: int = 0, preset: str = "quick"
 
 
 def supervised_text(report: dict) -> str:
-    """Lesson 4: one line on the supervised reference: label budget, epochs, train and held-out accuracy, why it stopped."""
+    """One line on the supervised reference: label budget, epochs, train and held-out accuracy, why it stopped."""
     return (f"supervised reference ({report['arch']}, seed {report['seed']}): {report['labels']} labels "
             f"({report['trained_on']} trained on, {report['held_out']} held out), {report['num_epochs']} epochs; "
             f"train accuracy {report['train_accuracy']:.1%}, held-out {report['held_out_accuracy']:.1%} "

@@ -58,7 +58,7 @@ def _features(trunk, X, layers, target, preprocess, cache, key):
 def probe_suite(net: nn.Module, task, arch: str, seed: int = 0, split: int = 0, data: dict | None = None,
                 layers=None, target: int = DEFAULT_POOLED_SIZE, C_grid=C_GRID, sizes: dict | None = None,
                 feature_cache: dict | None = None) -> list[dict]:
-    """Lesson 5: every layer of one frozen network on every downstream task of `data` (default: the whole suite).
+    """Every layer of one frozen network on every downstream task of `data` (default: the whole suite).
 
     `task` is a PretextTask (its name labels the rows, its `preprocess` shows images to the trunk)
     or a name. Features of an image set are computed once (`feature_cache` keeps them between
@@ -102,7 +102,7 @@ def _probe_suite(net, trunk, name, preprocess, arch, seed, split, data, layers, 
 
 def probe_suite_networks(networks, splits=(0,), tasks=tuple(TASKS), sizes: dict | None = None, C_grid=C_GRID,
                    target: int = DEFAULT_POOLED_SIZE, log=None) -> list[dict]:
-    """Lesson 5: the results table of `probe_suite` for every (task, arch, seed, net) of `networks`, on every split."""
+    """The results table of `probe_suite` for every (task, arch, seed, net) of `networks`, on every split."""
     splits = [check_int("splits", j, lowest=0) for j in splits]
     data = {}
     table = []
@@ -119,7 +119,7 @@ def probe_suite_networks(networks, splits=(0,), tasks=tuple(TASKS), sizes: dict 
 
 
 def curves(table, downstream: str, **where):
-    """Lesson 5: `table.Curve`s (layers chosen on the labelled images) of one downstream task, per (task, arch)."""
+    """`table.Curve`s (layers chosen on the labelled images) of one downstream task, per (task, arch)."""
     rows = select(table, downstream=downstream, **where)
     if not rows:
         raise ValueError(f"the table holds no rows for downstream={downstream!r} and {where}; it holds "
@@ -143,7 +143,7 @@ def _values_at(table, task, downstream, arch, layer) -> dict:
 
 
 def grid(table, arch: str) -> list[dict]:
-    """Lesson 5: per (pretext or reference network, downstream task): the layer chosen on the labelled images and its score.
+    """Per (pretext or reference network, downstream task): the layer chosen on the labelled images and its score.
 
     Each cell: task, downstream, metric, layer, score (mean test score at that layer over units), n (units).
     """
@@ -160,7 +160,7 @@ def grid(table, arch: str) -> list[dict]:
 
 
 def layer_moves(table, arch: str, reference: str = "classes") -> list[str]:
-    """Lesson 5: does the best layer move with the downstream task? Per pretext task and downstream task d:
+    """Does the best layer move with the downstream task? Per pretext task and downstream task d:
     on d, the layer chosen for d against the layer chosen for `reference`, paired on (seed, split) units."""
     lines = []
     for task in _pretext_tasks(table, arch):
@@ -179,7 +179,7 @@ def layer_moves(table, arch: str, reference: str = "classes") -> list[str]:
 
 
 def task_moves(table, arch: str, reference: str = "classes") -> list[str]:
-    """Lesson 5: does the best pretext task move with the downstream task? On each downstream task d, the pretext task
+    """Does the best pretext task move with the downstream task? On each downstream task d, the pretext task
     chosen for d (highest mean validation score at its chosen layer) against the one chosen for `reference`."""
     def chosen(d):
         cs = [c for c in curves(table, d, arch=arch) if c.task in _pretext_tasks(table, arch)]
@@ -204,7 +204,7 @@ def task_moves(table, arch: str, reference: str = "classes") -> list[str]:
 
 
 def figure_verdicts(table, task: str = "jigsaw", downstream: str = "scenes", archs=("resnet", "cnn")) -> list[str]:
-    """Lesson 5: the seed figure's verdicts: per arch, the last layer against the best earlier one, and pretext
+    """The seed figure's verdicts: per arch, the last layer against the best earlier one, and pretext
     against random weights at the layers each chose."""
     lines = []
     for arch in archs:
@@ -233,7 +233,7 @@ REFERENCE_STYLES = {SUPERVISED: dict(color="black", linestyle="-"), RANDOM: dict
 
 
 def layer_intervals(table, task: str, downstream: str, arch: str) -> list[dict]:
-    """Lesson 5: per layer of one curve: per-seed scores (splits averaged), their mean and a 95% t interval over seeds
+    """Per layer of one curve: per-seed scores (splits averaged), their mean and a 95% t interval over seeds
     (`seed_plots.mean_interval`, through `core.stats`)."""
     rows = select(table, task=task, downstream=downstream, arch=arch)
     if not rows:
@@ -251,7 +251,7 @@ def layer_intervals(table, task: str, downstream: str, arch: str) -> list[dict]:
 
 
 def plot_curves(table, task: str, downstream: str, arch: str, references=(SUPERVISED, RANDOM), ax=None, title=None):
-    """Lesson 5: the score per layer of one pretext network on one downstream task: a dot per seed, the mean and its
+    """The score per layer of one pretext network on one downstream task: a dot per seed, the mean and its
     95% interval over seeds, with the reference networks' curves beside it (layers on x, score on y)."""
     fig, ax = figure_axes(ax, figsize=(6, 4))
     shown = [task] + [r for r in references if r != task and select(table, task=r, downstream=downstream, arch=arch)]
@@ -280,7 +280,7 @@ def plot_curves(table, task: str, downstream: str, arch: str, references=(SUPERV
 
 
 def plot_grid(table, arch: str, ax=None, title=None):
-    """Lesson 5: the grid network x downstream task: each cell the chosen layer and its score, coloured by the score
+    """The grid network x downstream task: each cell the chosen layer and its score, coloured by the score
     minus random weights' (at the layer they chose), in points."""
     cells = grid(table, arch)
     tasks = sorted({c["task"] for c in cells if c["task"] != RANDOM}, key=task_order)
@@ -308,7 +308,7 @@ def plot_grid(table, arch: str, ax=None, title=None):
 
 
 def curve_explorer(table):
-    """Lesson 5: choose a pretext task, a downstream task and an arch: the layer curves with their intervals."""
+    """Choose a pretext task, a downstream task and an arch: the layer curves with their intervals."""
     import ipywidgets as widgets
 
     check_rows(table)

@@ -27,33 +27,33 @@ CONTROL_TASKS = ("rotation",)  # the tasks whose no-signal control the lessons t
 
 @dataclasses.dataclass(frozen=True)
 class Finding:
-    """Lessons 4 and 5: a question, its comparison and the per-seed means of its differences (the figure's dots)."""
+    """A question, its comparison and the per-seed means of its differences (the figure's dots)."""
 
     question: Question
     seed_means: dict
 
 
 def own_preprocess(task) -> bool:
-    """Lesson 4: whether `task` shows whole images its own way (so its random reference must be probed that way too)."""
+    """Whether `task` shows whole images its own way (so its random reference must be probed that way too)."""
     if isinstance(task, NoSignal):
         task = task.base
     return isinstance(task, PretextTask) and type(task).preprocess is not PretextTask.preprocess
 
 
 def random_name(task_name: str) -> str:
-    """Lesson 4: the rows of the random reference probed as `task_name`'s network is: `random-<task>`."""
+    """The rows of the random reference probed as `task_name`'s network is: `random-<task>`."""
     return f"{RANDOM}-{task_name}"
 
 
 def no_signal_name(task_name: str) -> str:
-    """Lesson 4: the rows of `task_name`'s no-signal control."""
+    """The rows of `task_name`'s no-signal control."""
     return f"{NO_SIGNAL}-{task_name}"
 
 
 # the networks ------------------------------------------------------------------------------------
 
 def control_networks(tasks, seeds, preset: str = "quick", device=None, control_tasks=CONTROL_TASKS) -> list:
-    """Lesson 4: the no-signal controls of `control_tasks`, per arch and seed, on the matched budget: (task, arch, seed, net).
+    """The no-signal controls of `control_tasks`, per arch and seed, on the matched budget: (task, arch, seed, net).
 
     Trained once and cached by train_or_load, so lessons 4 and 5 share them.
     """
@@ -71,7 +71,7 @@ def control_networks(tasks, seeds, preset: str = "quick", device=None, control_t
 
 
 def reference_networks(tasks, seeds, preset: str = "quick") -> list:
-    """Lesson 4: per task with its own preprocessing, arch and seed, its calibrated random network: (ProbedAs, arch, seed, net).
+    """Per task with its own preprocessing, arch and seed, its calibrated random network: (ProbedAs, arch, seed, net).
 
     The weights are the task's network's starting weights and the BatchNorm statistics those of its
     inputs on the matched budget's images, so the reference differs from the trained network by the
@@ -90,7 +90,7 @@ def reference_networks(tasks, seeds, preset: str = "quick") -> list:
 
 
 def probe_references(references, ks=(10,), num_test: int | None = 2000, splits=(0,)) -> list[dict]:
-    """Lesson 4: the results-table rows of reference or control networks (task, arch, seed, net), on `alignment`'s splits.
+    """The results-table rows of reference or control networks (task, arch, seed, net), on `alignment`'s splits.
 
     Each is probed through its task's preprocessing; unlike `probing.probe_networks`, no raw-pixel
     rows are added (the lesson's table has them already).
@@ -108,7 +108,7 @@ probe_controls = probe_references  # the no-signal controls are probed the same 
 
 
 def initial_statistics_rows(networks, ks=(10,), num_test: int | None = 2000, splits=(0,), arch: str = "cnn") -> list[dict]:
-    """Lesson 4: the shared random networks of `arch` probed again with BatchNorm's initial statistics (rows INITIAL)."""
+    """The shared random networks of `arch` probed again with BatchNorm's initial statistics (rows INITIAL)."""
     rows = []
     for task, net_arch, seed, net in networks:
         if task == RANDOM and net_arch == arch:
@@ -122,7 +122,7 @@ def initial_statistics_rows(networks, ks=(10,), num_test: int | None = 2000, spl
 # the questions -----------------------------------------------------------------------------------
 
 def finding(question: str, a: dict, b: dict, better: str, worse: str, bounds=(-1.0, 1.0)):
-    """Lessons 4 and 5: a[u] - b[u] over the (seed, split) units both hold, as a Finding; None with fewer than 2 seeds."""
+    """A[u] - b[u] over the (seed, split) units both hold, as a Finding; None with fewer than 2 seeds."""
     units = sorted(set(a) & set(b))
     if len(units) < 2 or len({u[0] for u in units}) < 2:
         return None  # fewer than 2 seeds: no interval over seeds
@@ -148,7 +148,7 @@ def _fall(curve) -> dict:
 
 
 def reference_of(curves: dict, task: str) -> str | None:
-    """Lesson 4: the random reference a task's curve is compared with: `random-<task>` where present, else `random`."""
+    """The random reference a task's curve is compared with: `random-<task>` where present, else `random`."""
     base = task[len(NO_SIGNAL) + 1:] if task.startswith(NO_SIGNAL + "-") else task
     for name in (random_name(base), RANDOM):
         if name in curves:
@@ -157,7 +157,7 @@ def reference_of(curves: dict, task: str) -> str | None:
 
 
 def lesson4_findings(table, arch: str = "cnn", k: int = 10, primary_task: str = "rotation") -> list[Finding]:
-    """Lesson 4: the questions of the layer-alignment lesson for `arch` at `k`, primary first.
+    """The questions of the layer-alignment lesson for `arch` at `k`, primary first.
 
     Per pretext task: its chosen layer against the calibrated random reference's chosen layer
     (better than random?), against its no-signal control where the table has one (better than
@@ -207,7 +207,7 @@ def _pretext_tasks(curves) -> list[str]:
 
 
 def alignment_findings(table, arch: str = "cnn", k: int = 10) -> list[Finding]:
-    """Lesson 4: per pretext task, its last layer minus its best earlier layer (chosen on the labelled images)."""
+    """Per pretext task, its last layer minus its best earlier layer (chosen on the labelled images)."""
     curves = {c.task: c for c in results_table.best_layers(table, arch=arch, k=k)}
     out = []
     for task in sorted(_pretext_tasks(curves)):
@@ -221,7 +221,7 @@ def alignment_findings(table, arch: str = "cnn", k: int = 10) -> list[Finding]:
 
 
 def architecture_findings(table, k: int = 10, plain: str = "cnn", skip: str = "resnet") -> list[Finding]:
-    """Lesson 4: per pretext task in both archs, the last layer's fall with skip connections minus without."""
+    """Per pretext task in both archs, the last layer's fall with skip connections minus without."""
     p = {c.task: c for c in results_table.best_layers(table, arch=plain, k=k)}
     s = {c.task: c for c in results_table.best_layers(table, arch=skip, k=k)}
     out = []
@@ -234,7 +234,7 @@ def architecture_findings(table, k: int = 10, plain: str = "cnn", skip: str = "r
 
 
 def lesson4_all(table, archs=("cnn", "resnet"), k: int = 10, primary_task: str = "rotation") -> list[Finding]:
-    """Lesson 4: every question of the lesson, the primary (`primary_task` - random on the first arch) first.
+    """Every question of the lesson, the primary (`primary_task` - random on the first arch) first.
 
     Per arch: `lesson4_findings` (against the references) and `alignment_findings` (does the last
     layer fall?); then `architecture_findings` where both archs were probed.
@@ -250,7 +250,7 @@ def lesson4_all(table, archs=("cnn", "resnet"), k: int = 10, primary_task: str =
 
 
 def initial_statistics_findings(table, arch: str = "cnn", k: int = 10) -> list[Finding]:
-    """Lesson 4: per layer, the calibrated random network minus the same weights with BatchNorm's initial statistics."""
+    """Per layer, the calibrated random network minus the same weights with BatchNorm's initial statistics."""
     layers = [r["layer"] for r in results_table.select(table, task=INITIAL, arch=arch, k=k)]
     out = []
     for layer in dict.fromkeys(layers):
@@ -262,19 +262,19 @@ def initial_statistics_findings(table, arch: str = "cnn", k: int = 10) -> list[F
 
 
 def table_text(findings, primary: int | None = 0, correction: str = HOLM) -> str:
-    """Lessons 4 and 5: the summary table of `findings` (`core.stats.summary_text`), the first one primary."""
+    """The summary table of `findings` (`core.stats.summary_text`), the first one primary."""
     if not findings:
         return "No question could be decided: every comparison needs at least 2 seeds on both sides."
     return summary_text(summary([f.question for f in findings], primary, correction))
 
 
 def verdict_rows(findings, primary: int | None = 0, correction: str = HOLM) -> list[dict]:
-    """Lessons 4 and 5: `core.stats.summary`'s rows for `findings` (what the table prints)."""
+    """`core.stats.summary`'s rows for `findings` (what the table prints)."""
     return summary([f.question for f in findings], primary, correction) if findings else []
 
 
 def plot_findings(findings, primary: int | None = 0, correction: str = HOLM, ax=None, title=None):
-    """Lessons 4 and 5: one row per question: a dot per pretraining seed (its splits averaged), the mean and its interval."""
+    """One row per question: a dot per pretraining seed (its splits averaged), the mean and its interval."""
     import matplotlib.pyplot as plt
 
     if not findings:
@@ -302,7 +302,7 @@ def plot_findings(findings, primary: int | None = 0, correction: str = HOLM, ax=
 
 
 def verdict_lines(findings, primary: int | None = 0, correction: str = HOLM, only: str | None = None) -> list[str]:
-    """Lessons 4 and 5: one sentence per question, printed by code from the table (nothing typed by hand).
+    """One sentence per question, printed by code from the table (nothing typed by hand).
 
     Roles and Holm corrections are those of the whole list; `only` keeps the questions starting with it.
     """
@@ -318,7 +318,7 @@ def verdict_lines(findings, primary: int | None = 0, correction: str = HOLM, onl
 
 
 def has_rows(table, name: str) -> bool:
-    """Lessons 4 and 5: whether the table holds rows of the network `name`."""
+    """Whether the table holds rows of the network `name`."""
     return any(r["task"] == name for r in table)
 
 
@@ -343,7 +343,7 @@ def _chosen_task(table, curves: dict, downstream_name: str, arch: str) -> str | 
 
 def lesson5_findings(table, arch: str = "cnn", reference: str = "classes", primary_downstream: str = "scenes",
                      primary_task: str = "jigsaw"):
-    """Lesson 5: every question of the suite for `arch`, as Findings (the primary first), and the lines of the non-questions.
+    """Every question of the suite for `arch`, as Findings (the primary first), and the lines of the non-questions.
 
     The primary comparison is the seed figure's (Goyal et al.'s): `primary_task` minus its calibrated
     random reference on `primary_downstream`, each at its chosen layer; then the moves, then the rest.

@@ -45,7 +45,7 @@ def _keys_of(row: dict) -> tuple:
 
 
 def check_rows(table, keys=None) -> list[dict]:
-    """Lessons 4 and 5: check that `table` is a list of dicts holding `keys`, and say what is wrong.
+    """Check that `table` is a list of dicts holding `keys`, and say what is wrong.
 
     `keys` defaults to each row's format: `SUITE_ROW_KEYS` for a row with `downstream`, else `ROW_KEYS`.
     """
@@ -62,7 +62,7 @@ def check_rows(table, keys=None) -> list[dict]:
 
 
 def check_table(table) -> list[dict]:
-    """Lessons 4 and 5: `check_rows`, and every accuracy or score a fraction in [0, 1]."""
+    """`check_rows`, and every accuracy or score a fraction in [0, 1]."""
     for i, row in enumerate(check_rows(table)):
         score = "score" if "downstream" in row else "accuracy"
         if not 0 <= row[score] <= 1:
@@ -71,7 +71,7 @@ def check_table(table) -> list[dict]:
 
 
 def select(table, **where) -> list[dict]:
-    """Lessons 4 and 5: the rows whose columns equal the given values, e.g. select(table, arch="cnn", k=10)."""
+    """The rows whose columns equal the given values, e.g. select(table, arch="cnn", k=10)."""
     columns = ROW_KEYS + PROBE_KEYS + tuple(k for k in SUITE_ROW_KEYS if k not in ROW_KEYS + PROBE_KEYS)
     unknown = set(where) - set(columns)
     if unknown:
@@ -81,7 +81,7 @@ def select(table, **where) -> list[dict]:
 
 @dataclasses.dataclass(frozen=True)
 class LayerStats:
-    """Lesson 4: one layer's test accuracy over units (seed, split): mean, standard deviation, worst, best, number."""
+    """One layer's test accuracy over units (seed, split): mean, standard deviation, worst, best, number."""
 
     layer: str
     depth: int
@@ -100,7 +100,7 @@ class LayerStats:
 
 @dataclasses.dataclass(frozen=True)
 class Curve:
-    """Lesson 4: one curve (a task, an arch, a label budget k) over its units (seed, split), with its layers chosen.
+    """One curve (a task, an arch, a label budget k) over its units (seed, split), with its layers chosen.
 
     Layers are chosen on the labelled images only: `best` has the highest mean cross-validated
     accuracy over the units, `earlier` the highest among the layers before the last (`chosen_on`
@@ -142,7 +142,7 @@ class Curve:
 
 
 def summarise(table, **where) -> list[dict]:
-    """Lesson 4: per (task, arch, k, layer): mean, std, min, max of the test accuracy over units, and n units."""
+    """Per (task, arch, k, layer): mean, std, min, max of the test accuracy over units, and n units."""
     groups = defaultdict(list)
     for row in select(table, **where):
         groups[(row["task"], row["arch"], row["k"], row["depth"], row["layer"])].append(row["accuracy"])
@@ -155,7 +155,7 @@ def unit(row) -> tuple[int, int]:
 
 
 def best_layers(table, **where) -> list[Curve]:
-    """Lesson 4: one `Curve` per (task, arch, k), its layers chosen on the labelled images (see `Curve`).
+    """One `Curve` per (task, arch, k), its layers chosen on the labelled images (see `Curve`).
 
     Ties go to the shallowest layer. Single-layer entries (raw pixels) are left out; only units
     measured at every layer of a curve count.
@@ -184,7 +184,7 @@ def best_layers(table, **where) -> list[Curve]:
 
 
 def best_table_text(best) -> str:
-    """Lesson 4: the `best_layers` curves as a text table: chosen layer, its test mean and range, the last layer."""
+    """The `best_layers` curves as a text table: chosen layer, its test mean and range, the last layer."""
     lines = [f"{'task':<18} {'arch':<6} {'k':>4}  {'chosen layer':<12} {'test mean':>9}  {'range':<11} "
              f"{'units pick it':<13} {'last layer':<10} {'last is lower by':>16}"]
     for c in sorted(best, key=lambda c: (c.arch, c.k, task_order(c.task))):

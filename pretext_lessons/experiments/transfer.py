@@ -28,7 +28,7 @@ SHORT_FIT_ITER = 5  # the "short" probe fit of the protocol comparison: L-BFGS s
 @phase("training")
 def fine_tune(net: nn.Module, task, X_train, y_train, seed: int = 0, num_classes: int | None = None,
               **recipe) -> nn.Module:
-    """Lesson 5: a copy of `net`'s trunk with a new linear head, every weight trained on the labelled images.
+    """A copy of `net`'s trunk with a new linear head, every weight trained on the labelled images.
 
     The recipe is `FINE_TUNE` (overrides by keyword); the images are shown as the pretext task showed
     them (`task.preprocess`). Returns the classifier (trunk + head) in eval mode; `net` is left alone.
@@ -67,7 +67,7 @@ def _fine_tune_epochs(model, opt, X, y_train, g, settings):
 
 @torch.no_grad()
 def fine_tune_accuracy(model: nn.Module, task, X_test, y_test) -> float:
-    """Lesson 5: the test accuracy of a fine-tuned classifier (images shown as its pretext task showed them)."""
+    """The test accuracy of a fine-tuned classifier (images shown as its pretext task showed them)."""
     _, preprocess = network_name_and_preprocess(task, preprocess=None)
     X = to_float(X_test)
     X = preprocess(X) if preprocess is not None else X
@@ -77,7 +77,7 @@ def fine_tune_accuracy(model: nn.Module, task, X_test, y_test) -> float:
 
 def fine_tune_networks(networks, splits=(0,), downstream: str = "classes", sizes: dict | None = None,
                        **recipe) -> list[dict]:
-    """Lesson 5: fine-tune every network of `networks` on one downstream task's labelled images of each split.
+    """Fine-tune every network of `networks` on one downstream task's labelled images of each split.
 
     Rows: task, arch, seed, split, downstream, score (test accuracy). Random weights fine-tuned are
     the same architecture trained from scratch on the same labels with the same recipe.
@@ -97,7 +97,7 @@ def fine_tune_networks(networks, splits=(0,), downstream: str = "classes", sizes
 
 
 def fine_tune_verdicts(tuned, table, arch: str = "cnn", downstream: str = "classes") -> list[str]:
-    """Lesson 5: per pretext task: fine-tuned from pretext weights vs from random weights, and fine-tuned vs its
+    """Per pretext task: fine-tuned from pretext weights vs from random weights, and fine-tuned vs its
     linear probe at the layer chosen on the labelled images; paired on (seed, split) units."""
     by = defaultdict(dict)
     for r in tuned:
@@ -131,7 +131,7 @@ EARLIER = "res4"
 
 def protocol_rows(networks, splits=(0,), downstream: str = "classes", sizes: dict | None = None,
                   C_grid=C_GRID) -> list[dict]:
-    """Lesson 5: for each ResNet of `networks` and each protocol in PROTOCOLS: the last layer's score minus res4's.
+    """For each ResNet of `networks` and each protocol in PROTOCOLS: the last layer's score minus res4's.
 
     The short and the long fit share C (chosen per layer by cross-validation with the long fit);
     res4 is fitted the same way as the last layer in each protocol. Rows: task, arch, seed, split,
@@ -165,7 +165,7 @@ def protocol_rows(networks, splits=(0,), downstream: str = "classes", sizes: dic
 
 
 def protocol_verdicts(rows, task: str = "jigsaw") -> list[str]:
-    """Lesson 5: the last layer against res4 under each protocol, then the part of the disagreement each change of
+    """The last layer against res4 under each protocol, then the part of the disagreement each change of
     protocol explains: the drop under Kolesnikov's protocol minus the drop under Goyal's, and each step alone."""
     drops = defaultdict(dict)
     for r in rows:

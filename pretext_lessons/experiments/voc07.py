@@ -76,13 +76,13 @@ ROW_KEYS = ("task", "arch", "seed", "layer", "depth", "features", "map", "map_11
 # 1. the data ------------------------------------------------------------------------------------------
 
 def default_voc_root() -> Path:
-    """Lesson 5: where VOC 2007 is looked for: $PRETEXT_LESSONS_VOC, else the course's data folder's `voc`."""
+    """Where VOC 2007 is looked for: $PRETEXT_LESSONS_VOC, else the course's data folder's `voc`."""
     env = os.environ.get(VOC_VARIABLE)
     return Path(env).expanduser() if env else data_dir() / "voc"
 
 
 def voc_folder(root=None) -> Path:
-    """Lesson 5: the VOC 2007 folder inside `root` (torchvision's layout: root/VOCdevkit/VOC2007)."""
+    """The VOC 2007 folder inside `root` (torchvision's layout: root/VOCdevkit/VOC2007)."""
     return Path(root if root is not None else default_voc_root()).expanduser() / "VOCdevkit" / "VOC2007"
 
 
@@ -93,12 +93,12 @@ def _missing(root, split: str) -> list[str]:
 
 
 def voc_available(root=None) -> bool:
-    """Lesson 5: whether both VOC 2007 splits (trainval and test) are in `root` (default `default_voc_root()`)."""
+    """Whether both VOC 2007 splits (trainval and test) are in `root` (default `default_voc_root()`)."""
     return not any(_missing(root, split) for split in VOC_SPLITS)
 
 
 def how_to_get_voc(root=None) -> str:
-    """Lesson 5: one line saying how to get PASCAL VOC 2007 into `root` (torchvision downloads it once, about 900 MB)."""
+    """One line saying how to get PASCAL VOC 2007 into `root` (torchvision downloads it once, about 900 MB)."""
     root = Path(root if root is not None else default_voc_root()).expanduser()
     return (f"PASCAL VOC 2007 is not in {root}; get it once (about 900 MB) with: python -c \"from torchvision.datasets "
             f"import VOCDetection; [VOCDetection('{root}', year='2007', image_set=s, download=True) for s in "
@@ -107,7 +107,7 @@ def how_to_get_voc(root=None) -> str:
 
 @dataclasses.dataclass
 class VOCData:
-    """Lesson 5: one VOC 2007 split: images X (uint8, N x 3 x size x size), labels (N, 20) 0/1 (a non-difficult object
+    """One VOC 2007 split: images X (uint8, N x 3 x size x size), labels (N, 20) 0/1 (a non-difficult object
     of the class is in the image), ignore (N, 20) bool (only difficult objects of the class: left out for it), ids."""
 
     X: torch.Tensor
@@ -131,7 +131,7 @@ def _labels_of(target) -> tuple[list[int], list[int]]:
 
 def load_voc07(root=None, split: str = "trainval", size: int = 224, download: bool = False,
                max_images: int | None = None, workers: int | None = None) -> VOCData:
-    """Lesson 5: a VOC 2007 split read with torchvision's `VOCDetection` (downloads only with `download=True`).
+    """A VOC 2007 split read with torchvision's `VOCDetection` (downloads only with `download=True`).
 
     Each image: short side resized to round(size * 256 / 224), centre crop of `size` px. `max_images`
     keeps the first ones (a quick look); `workers` processes decode the JPEGs (default: up to 8).
@@ -175,7 +175,7 @@ def load_voc07(root=None, split: str = "trainval", size: int = 224, download: bo
 # 2. the score -----------------------------------------------------------------------------------------
 
 def ap_11_point(scores, labels) -> float:
-    """Lesson 5: VOC 2007's 11-point interpolated AP: the mean over recall r in 0, 0.1, ..., 1 of the best precision
+    """VOC 2007's 11-point interpolated AP: the mean over recall r in 0, 0.1, ..., 1 of the best precision
     at a recall of r or more (0 where none reaches r). Reported beside the non-interpolated AP."""
     scores, labels = torch.as_tensor(scores).double(), torch.as_tensor(labels).double()
     if scores.dim() != 1 or scores.shape != labels.shape:
@@ -192,12 +192,12 @@ def ap_11_point(scores, labels) -> float:
 
 
 def scorable(labels: torch.Tensor, ignore: torch.Tensor) -> list[int]:
-    """Lesson 5: the classes with at least one positive image among those not ignored (all 20 on VOC 2007's test)."""
+    """The classes with at least one positive image among those not ignored (all 20 on VOC 2007's test)."""
     return [j for j in range(labels.shape[1]) if int(labels[~ignore[:, j], j].sum()) > 0]
 
 
 def class_aps(scores, labels, ignore=None, classes=None, eleven_point: bool = False) -> dict[int, float]:
-    """Lesson 5: {class: AP} over the images not ignored for that class, for `classes` (default: every scorable one)."""
+    """{class: AP} over the images not ignored for that class, for `classes` (default: every scorable one)."""
     scores, labels = torch.as_tensor(scores), torch.as_tensor(labels)
     ignore = torch.zeros_like(labels, dtype=torch.bool) if ignore is None else torch.as_tensor(ignore, dtype=torch.bool)
     if scores.dim() != 2 or scores.shape != labels.shape or ignore.shape != labels.shape:
@@ -209,7 +209,7 @@ def class_aps(scores, labels, ignore=None, classes=None, eleven_point: bool = Fa
 
 
 def voc_map(scores, labels, ignore=None, eleven_point: bool = False) -> float:
-    """Lesson 5: mAP: the mean of `class_aps` over the scorable classes (non-interpolated AP, or VOC07's 11-point)."""
+    """MAP: the mean of `class_aps` over the scorable classes (non-interpolated AP, or VOC07's 11-point)."""
     aps = class_aps(scores, labels, ignore, eleven_point=eleven_point)
     if not aps:
         raise ValueError("labels must hold a positive image for at least one class")
@@ -219,7 +219,7 @@ def voc_map(scores, labels, ignore=None, eleven_point: bool = False) -> float:
 # 3. the probe -----------------------------------------------------------------------------------------
 
 def l2_normalise(F_: torch.Tensor) -> torch.Tensor:
-    """Lesson 5: each row of F_ (N, D) divided by its Euclidean norm (VISSL's SVM features); a zero row stays zero."""
+    """Each row of F_ (N, D) divided by its Euclidean norm (VISSL's SVM features); a zero row stays zero."""
     return F_ / F_.norm(dim=1, keepdim=True).clamp_min(1e-12)
 
 
@@ -262,7 +262,7 @@ def _blas_threads(limit: int):
 
 def probe_voc07(F_train: torch.Tensor, train: VOCData, F_test: torch.Tensor, test: VOCData, C_grid=(0.1, 1.0),
                 folds: int = 3, seed: int = 0, tol=PROBE_TOL, workers: int | None = None) -> dict:
-    """Lesson 5: one layer's VOC07 score: L2-normalised features, a logistic probe per class with C chosen per class by
+    """One layer's VOC07 score: L2-normalised features, a logistic probe per class with C chosen per class by
     `folds`-fold cross-validated AP on trainval, the test split scored once. Difficult-only image-class pairs are
     negatives in fitting and cross-validation and left out of the test AP (VISSL's rule; the module's docstring).
 
@@ -313,7 +313,7 @@ def probe_voc07(F_train: torch.Tensor, train: VOCData, F_test: torch.Tensor, tes
 
 def voc_features(net, X: torch.Tensor, layers=None, target: int = 9216, preprocess=None,
                  chunk: int = 500) -> dict[str, torch.Tensor]:
-    """Lesson 5: each layer's pooled features of the frozen trunk on uint8 images X, `chunk` images at a time."""
+    """Each layer's pooled features of the frozen trunk on uint8 images X, `chunk` images at a time."""
     trunk = trunk_of(net)
     layers = list(layers or trunk.layer_names)
     parts = {name: [] for name in layers}
@@ -327,7 +327,7 @@ def voc_features(net, X: torch.Tensor, layers=None, target: int = 9216, preproce
 
 def probe_layers(net, task, arch: str, seed: int, train: VOCData, test: VOCData, preset: str = "full",
                  layers=None) -> list[dict]:
-    """Lesson 5: rows (ROW_KEYS) of one frozen network on voc07, one per layer; kept beside the checkpoints
+    """Rows (ROW_KEYS) of one frozen network on voc07, one per layer; kept beside the checkpoints
     (`results.load_or_measure`) so a second run reads them. `task` names the rows; its `preprocess` shows images."""
     settings = _voc_preset(preset)
     trunk = trunk_of(net)
@@ -363,7 +363,7 @@ def _voc_preset(preset: str) -> dict:
 
 def seed_figure(preset: str = "full", voc_root=None, photos=None, tasks=("jigsaw",), seeds=(0,), arch: str | None = None,
                 device=None, progress: bool = True, log=print) -> list[dict]:
-    """Lesson 5: Goyal et al.'s figure: each pretext network trained on photos (`photo_pretraining`), and random
+    """Goyal et al.'s figure: each pretext network trained on photos (`photo_pretraining`), and random
     weights with BatchNorm statistics from the same photos, probed layer by layer on VOC 2007 (rows ROW_KEYS).
 
     `photos`: a uint8 tensor, 'stl10' or a folder (default `photo_pretraining.default_photos()`);
@@ -400,7 +400,7 @@ def seed_figure(preset: str = "full", voc_root=None, photos=None, tasks=("jigsaw
 
 
 def figure_lines(rows, task: str = "jigsaw") -> list[str]:
-    """Lesson 5: the figure read from its rows: per network the layer chosen on trainval (cross-validated mAP), its
+    """The figure read from its rows: per network the layer chosen on trainval (cross-validated mAP), its
     test mAP and the last layer's; with two seeds or more, the last layer against the best earlier one as a verdict."""
     lines = []
     for name in sorted({r["task"] for r in rows}, key=lambda n: (n == RANDOM, n)):
@@ -429,7 +429,7 @@ def figure_lines(rows, task: str = "jigsaw") -> list[str]:
 
 
 def plot_seed_figure(rows, ax=None, title=None):
-    """Lesson 5: test mAP per layer on VOC 2007, one line per network (a dot per seed), random weights dotted."""
+    """Test mAP per layer on VOC 2007, one line per network (a dot per seed), random weights dotted."""
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -457,7 +457,7 @@ def plot_seed_figure(rows, ax=None, title=None):
 
 
 def format_table(rows) -> str:
-    """Lesson 5: the rows as a Markdown table: one line per layer, one column per network (test mAP, %)."""
+    """The rows as a Markdown table: one line per layer, one column per network (test mAP, %)."""
     names = sorted({(r["task"], r["arch"]) for r in rows}, key=lambda n: (n[0] == RANDOM, n))
     layers = sorted({(r["depth"], r["layer"]) for r in rows})
     out = ["| layer | features | " + " | ".join(f"{t} {a}" for t, a in names) + " |",
@@ -475,7 +475,7 @@ def format_table(rows) -> str:
 # 5. whether to run it ----------------------------------------------------------------------------------
 
 def lesson_plan(preset: str = "quick", voc_root=None, photos=None) -> tuple[bool, str]:
-    """Lesson 5: (run, one line): whether the lesson runs the seed figure on VOC 2007, and what to print.
+    """(run, one line): whether the lesson runs the seed figure on VOC 2007, and what to print.
 
     It runs in the `full` preset when VOC 2007 and the unlabelled photos are both on disk; otherwise
     the line says what is missing and how to get it. Nothing is read beyond a few file checks.
@@ -494,7 +494,7 @@ def lesson_plan(preset: str = "quick", voc_root=None, photos=None) -> tuple[bool
 
 
 def preflight(preset: str = "quick", voc_root=None, photos=None) -> list[str]:
-    """Lesson 5: what `python -m pretext_lessons course --preset full` prints before running the lessons: the
+    """What `python -m pretext_lessons course --preset full` prints before running the lessons: the
     data the seed figure on VOC 2007 still needs and how to get them (nothing for other presets)."""
     if preset != "full":
         return []
@@ -517,7 +517,7 @@ _FIXTURE_COLOURS = ((230, 40, 40), (40, 200, 40), (40, 60, 230), (230, 200, 30),
 
 def make_voc_fixture(root, num_trainval: int = 40, num_test: int = 24, size: int = 80, classes=FIXTURE_CLASSES,
                      seed: int = 0) -> Path:
-    """Lesson 5: a tiny PASCAL VOC 2007 folder made offline (tests, `benchmarks/bench_voc07.py --tiny`): JPEGs of one
+    """A tiny PASCAL VOC 2007 folder made offline (tests, `benchmarks/bench_voc07.py --tiny`): JPEGs of one
     to three coloured boxes on noise, one colour per class, XML annotations (about one object in eight marked
     difficult) and ImageSets/Main/trainval.txt and test.txt, under root/VOCdevkit/VOC2007. Returns root."""
     from xml.sax.saxutils import escape

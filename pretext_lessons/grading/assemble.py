@@ -32,7 +32,7 @@ def _extras(sub_cells, known: set, fixed_hashes: set) -> tuple[dict, dict]:
 
 
 def assemble(exercise: Exercise, submission) -> tuple[object, list[str]]:
-    """Lesson 0: the notebook to execute for `submission` and the notes about what was replaced or missing."""
+    """The notebook to execute for `submission` and the notes about what was replaced or missing."""
     solution = exercise.solution
     known = {grade_id(c) for c in solution.cells if grade_id(c)}
     fixed = {source_hash(c.source) for c in exercise.released.cells if not is_answer(c)}

@@ -13,7 +13,7 @@ MATCH_THRESHOLD = 0.34  # share of an exercise's fixed cells a submission must c
 
 @dataclass
 class Exercise:
-    """Lesson 0: one exercise: its solutions notebook, released notebook, questions and cell fingerprints."""
+    """One exercise: its solutions notebook, released notebook, questions and cell fingerprints."""
 
     name: str
     path: Path
@@ -53,7 +53,7 @@ class Exercise:
 
 
 def load_exercise(path) -> Exercise:
-    """Lesson 0: read and release one solutions notebook."""
+    """Read and release one solutions notebook."""
     path = Path(path)
     solution = read_notebook(path)
     released = release_notebook(solution, path.name)
@@ -68,14 +68,14 @@ def _catalog(folder: str, stamp: tuple) -> dict[str, Exercise]:
 
 
 def catalog(solutions=None) -> dict[str, Exercise]:
-    """Lesson 0: name -> Exercise for every solutions notebook (re-read when a file changes)."""
+    """Name -> Exercise for every solutions notebook (re-read when a file changes)."""
     folder = Path(solutions or SOLUTIONS).resolve()
     stamp = tuple((p.name, p.stat().st_mtime_ns) for p in solution_paths(folder))
     return _catalog(str(folder), stamp)
 
 
 def identify(nb, exercises: dict[str, Exercise]) -> tuple[str | None, float]:
-    """Lesson 0: the exercise a notebook's cells belong to (None when none matches) and the share matched."""
+    """The exercise a notebook's cells belong to (None when none matches) and the share matched."""
     hashes = {source_hash(c.get("source", "")) for c in nb.get("cells", [])}
     best, share = None, 0.0
     for name, ex in exercises.items():
@@ -86,7 +86,7 @@ def identify(nb, exercises: dict[str, Exercise]) -> tuple[str | None, float]:
 
 
 def named_exercise(path: Path, exercises: dict[str, Exercise]) -> str | None:
-    """Lesson 0: the exercise a file's name or folders name (longest match first), else None."""
+    """The exercise a file's name or folders name (longest match first), else None."""
     for part in [path.stem] + [p.name for p in path.parents][:3]:
         hits = [name for name in exercises if name in part]
         if hits:
@@ -95,7 +95,7 @@ def named_exercise(path: Path, exercises: dict[str, Exercise]) -> str | None:
 
 
 def kinds_table(exercises: dict[str, Exercise]) -> str:
-    """Lesson 0: per exercise, its bars (points, autograded share, share without the idea) and each graded item.
+    """Per exercise, its bars (points, autograded share, share without the idea) and each graded item.
 
     An item reads `grade_id kind points`, with `hand` for one graded by hand and `*` for one that passes
     without the lesson's idea.

@@ -18,7 +18,7 @@ REQUIRED_KEYS = ("schema_version", "grade", "locked", "solution")
 
 
 class ExerciseFormatError(ValueError):
-    """Lesson 0: an exercise notebook whose metadata or markers are wrong; lists every problem found."""
+    """An exercise notebook whose metadata or markers are wrong; lists every problem found."""
 
     def __init__(self, problems: list[str]):
         self.problems = list(problems)
@@ -26,53 +26,53 @@ class ExerciseFormatError(ValueError):
 
 
 def meta(cell) -> dict:
-    """Lesson 0: the cell's nbgrader metadata ({} when it has none)."""
+    """The cell's nbgrader metadata ({} when it has none)."""
     value = cell.get("metadata", {}).get("nbgrader", {})
     return value if isinstance(value, dict) else {}
 
 
 def grade_id(cell) -> str | None:
-    """Lesson 0: the cell's nbgrader grade_id, or None."""
+    """The cell's nbgrader grade_id, or None."""
     return meta(cell).get("grade_id")
 
 
 def is_answer(cell) -> bool:
-    """Lesson 0: a cell the student writes in (nbgrader `solution`)."""
+    """A cell the student writes in (nbgrader `solution`)."""
     return bool(meta(cell).get("solution"))
 
 
 def is_test(cell) -> bool:
-    """Lesson 0: an autograded test cell (graded code that is not an answer)."""
+    """An autograded test cell (graded code that is not an answer)."""
     m = meta(cell)
     return bool(m.get("grade")) and not m.get("solution") and cell.get("cell_type") == "code"
 
 
 def is_manual(cell) -> bool:
-    """Lesson 0: an answer graded by hand (a graded answer cell, usually markdown)."""
+    """An answer graded by hand (a graded answer cell, usually markdown)."""
     m = meta(cell)
     return bool(m.get("grade")) and bool(m.get("solution"))
 
 
 def question_of(gid: str) -> str:
-    """Lesson 0: the question a grade_id belongs to: the part before the first `_` (q1_tests -> q1)."""
+    """The question a grade_id belongs to: the part before the first `_` (q1_tests -> q1)."""
     return gid.split("_", 1)[0]
 
 
 def source_hash(source: str) -> str:
-    """Lesson 0: a checksum of a cell's source, blind to trailing white space."""
+    """A checksum of a cell's source, blind to trailing white space."""
     text = "\n".join(line.rstrip() for line in source.strip().splitlines())
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def points_of(cell) -> float:
-    """Lesson 0: the points a graded cell is worth (0 for others)."""
+    """The points a graded cell is worth (0 for others)."""
     m = meta(cell)
     return float(m.get("points", 0) or 0) if m.get("grade") else 0.0
 
 
 @dataclass
 class Question:
-    """Lesson 0: one graded question: its answer cells, test cells, manual cells and points."""
+    """One graded question: its answer cells, test cells, manual cells and points."""
 
     name: str
     answers: list[str] = field(default_factory=list)
@@ -94,7 +94,7 @@ ITEM_KEY = "pretext_lessons"
 
 
 def item_kind(cell) -> tuple[str, bool]:
-    """Lesson 0: a graded cell's (kind, needs_idea) from its metadata; a ValueError names the cell when it is missing."""
+    """A graded cell's (kind, needs_idea) from its metadata; a ValueError names the cell when it is missing."""
     item = cell.get("metadata", {}).get(ITEM_KEY, {})
     kind, needs_idea = item.get("kind"), item.get("needs_idea")
     if kind not in ITEM_KINDS or not isinstance(needs_idea, bool):
@@ -104,7 +104,7 @@ def item_kind(cell) -> tuple[str, bool]:
 
 
 def questions(nb) -> dict[str, Question]:
-    """Lesson 0: the notebook's questions in order, keyed by question name (q1, q2, ...)."""
+    """The notebook's questions in order, keyed by question name (q1, q2, ...)."""
     found: dict[str, Question] = {}
     for cell in nb["cells"]:
         gid = grade_id(cell)
@@ -123,7 +123,7 @@ def questions(nb) -> dict[str, Question]:
 
 
 def points_table(nb) -> str:
-    """Lesson 0: a markdown table of the notebook's questions and points, for its first cell."""
+    """A markdown table of the notebook's questions and points, for its first cell."""
     rows = ["| question | points | graded |", "| --- | --- | --- |"]
     for name, q in questions(nb).items():
         how = [w for w, p in (("by tests", q.auto_points), ("by hand", q.manual_points)) if p]
@@ -140,7 +140,7 @@ _END = {SOLUTION: END_SOLUTION, HIDDEN: END_HIDDEN}
 
 @dataclass(frozen=True)
 class Line:
-    """Lesson 0: one line of a cell as the markers place it: its region (None, solution, hidden) and marker role."""
+    """One line of a cell as the markers place it: its region (None, solution, hidden) and marker role."""
 
     number: int
     text: str
@@ -149,7 +149,7 @@ class Line:
 
 
 def parse_markers(source: str) -> tuple[list[Line], list[str]]:
-    """Lesson 0: the one reader of nbgrader's BEGIN/END SOLUTION and BEGIN/END HIDDEN TESTS markers.
+    """The one reader of nbgrader's BEGIN/END SOLUTION and BEGIN/END HIDDEN TESTS markers.
 
     Returns every line with its region, and the marker problems found (nested, unbalanced).
     """
@@ -175,27 +175,27 @@ def parse_markers(source: str) -> tuple[list[Line], list[str]]:
 
 
 def has_region(source: str, region: str) -> bool:
-    """Lesson 0: whether a cell opens a region of this kind (SOLUTION or HIDDEN)."""
+    """Whether a cell opens a region of this kind (SOLUTION or HIDDEN)."""
     return any(line.marker == "begin" and line.region == region for line in parse_markers(source)[0])
 
 
 def remove_hidden_tests(source: str) -> str:
-    """Lesson 0: drop every `### BEGIN HIDDEN TESTS` .. `### END HIDDEN TESTS` region, markers included."""
+    """Drop every `### BEGIN HIDDEN TESTS` .. `### END HIDDEN TESTS` region, markers included."""
     return "\n".join(line.text for line in parse_markers(source)[0] if line.region != HIDDEN)
 
 
 def hidden_code(source: str) -> list[str]:
-    """Lesson 0: the lines inside the hidden-test regions of a cell (markers left out)."""
+    """The lines inside the hidden-test regions of a cell (markers left out)."""
     return [line.text for line in parse_markers(source)[0] if line.region == HIDDEN and line.marker is None]
 
 
 def has_code(source: str) -> bool:
-    """Lesson 0: whether a cell holds more than comments and blank lines."""
+    """Whether a cell holds more than comments and blank lines."""
     return any(line.strip() and not line.strip().startswith("#") for line in source.split("\n"))
 
 
 def cell_problems(cell, index: int) -> list[str]:
-    """Lesson 0: what is wrong with one cell's metadata or markers (empty when nothing)."""
+    """What is wrong with one cell's metadata or markers (empty when nothing)."""
     raw = cell.get("metadata", {}).get("nbgrader")
     source = cell.get("source", "")
     where = f"cell {index}" + (f" ({raw.get('grade_id')})" if isinstance(raw, dict) and raw.get("grade_id") else "")
@@ -236,7 +236,7 @@ def cell_problems(cell, index: int) -> list[str]:
 
 
 def validate(nb, name: str = "notebook") -> None:
-    """Lesson 0: raise ExerciseFormatError naming notebook, cell and problem for every fault found."""
+    """Raise ExerciseFormatError naming notebook, cell and problem for every fault found."""
     problems, seen = [], {}
     kernel = nb.get("metadata", {}).get("kernelspec", {}).get("language", "python")
     if kernel != "python":
@@ -256,7 +256,7 @@ def validate(nb, name: str = "notebook") -> None:
 
 
 def read_notebook(path) -> object:
-    """Lesson 0: read a notebook file (nbformat 4) without validating its cells."""
+    """Read a notebook file (nbformat 4) without validating its cells."""
     return nbformat.read(Path(path), as_version=4)
 
 
@@ -264,7 +264,7 @@ STUDENT_ID = "STUDENT_ID"  # the name an exercise's `student` answer cell assign
 
 
 def declared_student_id(nb) -> str | None:
-    """Lesson 0: the `STUDENT_ID = "..."` a notebook's answer cells set first (None when none sets a plain string).
+    """The `STUDENT_ID = "..."` a notebook's answer cells set first (None when none sets a plain string).
 
     Read from the cell's text, never by running it, so the grader knows the id a submission's
     question data were drawn from before it executes anything.
@@ -287,13 +287,13 @@ def declared_student_id(nb) -> str | None:
 
 
 def uses_student_id(nb) -> bool:
-    """Lesson 0: whether an exercise draws question data from a `STUDENT_ID` (it has an answer cell setting it)."""
+    """Whether an exercise draws question data from a `STUDENT_ID` (it has an answer cell setting it)."""
     return any(cell.get("cell_type") == "code" and is_answer(cell) and STUDENT_ID in cell.get("source", "")
                for cell in nb.get("cells", []))
 
 
 def with_student_id(nb, student_id: str):
-    """Lesson 0: a copy of a notebook whose `STUDENT_ID` cell sets `student_id` (one student's answer key)."""
+    """A copy of a notebook whose `STUDENT_ID` cell sets `student_id` (one student's answer key)."""
     if not isinstance(student_id, str) or not student_id.strip():
         raise ValueError(f"student_id must be a non-empty string, got {student_id!r}")
     out = copy.deepcopy(nb)

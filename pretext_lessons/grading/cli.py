@@ -16,7 +16,7 @@ COMMANDS = ("release", "grade", "merge-grades", "questions", "student")
 
 
 def add_commands(sub) -> None:
-    """Lesson 0: add `release`, `grade`, `merge-grades`, `questions` and `student` to the course's argument parser."""
+    """Add `release`, `grade`, `merge-grades`, `questions` and `student` to the course's argument parser."""
     rel = sub.add_parser("release", help="write exercises/ from solutions/ (as nbgrader generate_assignment)")
     rel.add_argument("--check", action="store_true", help="only check that exercises/ is in sync; exit 1 if not")
     rel.add_argument("--solutions", help="folder of solutions notebooks (default: solutions/)")
@@ -55,7 +55,7 @@ def add_commands(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Lesson 0: run a parsed `release`, `grade`, `merge-grades` or `questions` command; returns the exit status."""
+    """Run a parsed `release`, `grade`, `merge-grades` or `questions` command; returns the exit status."""
     commands = {"release": _release, "grade": _grade, "merge-grades": _merge, "questions": _questions,
                 "student": _student}
     try:

@@ -45,7 +45,7 @@ def _positive(name: str, value) -> float:
 
 
 def grading_env(threads: int, token: str, extra: dict | None = None, pythonpath: str | None = None) -> dict:
-    """Lesson 0: the whole environment of a grading kernel, built from an allow-list.
+    """The whole environment of a grading kernel, built from an allow-list.
 
     Grading mode on, headless plots, a share of the cores, a marker, the variables of
     `sandbox.ENV_ALLOWED` the grader has (locale, time zone, the course's dataset choice), a PATH
@@ -73,7 +73,7 @@ def grading_env(threads: int, token: str, extra: dict | None = None, pythonpath:
 
 @dataclass
 class Confinement:
-    """Lesson 0: how each kernel is held: the sandbox's bwrap (None: none), what it hides, the memory limit."""
+    """How each kernel is held: the sandbox's bwrap (None: none), what it hides, the memory limit."""
 
     bwrap: str | None = None
     package_root: Path | None = None  # the package copy a sandboxed kernel imports (sandbox.package_copy)
@@ -86,7 +86,7 @@ class Confinement:
 
 
 def preamble(exercise: Exercise) -> str:
-    """Lesson 0: the code run before each test cell: the exercise's own imports and helpers, bound again.
+    """The code run before each test cell: the exercise's own imports and helpers, bound again.
 
     The import statements and function definitions of the exercise's fixed cells (set-up, helpers),
     with the check helpers' module reloaded first, so that a student's `expect = lambda *a, **k: None`
@@ -127,7 +127,7 @@ def preamble(exercise: Exercise) -> str:
 
 
 def rebind_job(exercise: Exercise) -> dict:
-    """Lesson 0: the runner's rebind code for an exercise: {"snapshots": {fixed cell: code}, "tests": {test cell: code}}."""
+    """The runner's rebind code for an exercise: {"snapshots": {fixed cell: code}, "tests": {test cell: code}}."""
     plan = rebind_plan(exercise.solution)
     return {"snapshots": {gid: snapshot_code(names) for gid, names in plan.snapshots.items()},
             "tests": {gid: restore_code(names) for gid, names in plan.tests.items()}}
@@ -136,7 +136,7 @@ def rebind_job(exercise: Exercise) -> dict:
 def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int = 1,
             confinement: Confinement | None = None, code_before_tests: str = "",
             rebind: dict | None = None) -> tuple[object, str | None, int]:
-    """Lesson 0: run a notebook in a fresh kernel under a supervisor process of its own.
+    """Run a notebook in a fresh kernel under a supervisor process of its own.
 
     Returns the executed notebook (or the one given, unexecuted, when the supervisor left no
     result), an error text or None, and the number of processes the submission left running
@@ -222,7 +222,7 @@ def _read(path: Path):
 def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: float = CELL_TIMEOUT,
               timeout: float = NOTEBOOK_TIMEOUT, threads: int = 1, confinement: Confinement | None = None,
               executed_dir=None) -> dict:
-    """Lesson 0: the report of one submission (never raises for a bad submission)."""
+    """The report of one submission (never raises for a bad submission)."""
     path = Path(path)
     start = time.perf_counter()
     expected = exercise or named_exercise(path, exercises)
@@ -280,7 +280,7 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
 
 
 def parse_shard(shard) -> tuple[int, int] | None:
-    """Lesson 0: "K/N" (or (K, N)) as (K, N) with 1 <= K <= N; None stays None."""
+    """"K/N" (or (K, N)) as (K, N) with 1 <= K <= N; None stays None."""
     if shard is None:
         return None
     parts = shard.split("/") if isinstance(shard, str) else shard
@@ -294,13 +294,13 @@ def parse_shard(shard) -> tuple[int, int] | None:
 
 
 def shard_of(paths: list[Path], shard) -> list[Path]:
-    """Lesson 0: the submissions of shard K of N: every N-th of the paths sorted by name, from the K-th on."""
+    """The submissions of shard K of N: every N-th of the paths sorted by name, from the K-th on."""
     k, n = parse_shard(shard)
     return sorted(paths, key=str)[k - 1::n]
 
 
 def confinement(sandbox=True, memory_gb: float = MEMORY_GB, package_root=None) -> Confinement:
-    """Lesson 0: the sandbox and memory limit the kernels get.
+    """The sandbox and memory limit the kernels get.
 
     `sandbox` True (the default) requires bubblewrap and raises a RuntimeError saying why there is
     none; False grades without it (the instructor's explicit --no-sandbox), said once at start.
@@ -329,7 +329,7 @@ def confinement(sandbox=True, memory_gb: float = MEMORY_GB, package_root=None) -
 def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, solutions=None,
           cell_timeout: float = CELL_TIMEOUT, timeout: float = NOTEBOOK_TIMEOUT, progress: bool = False,
           sandbox=True, memory_gb: float = MEMORY_GB, shard=None, executed_dir=None) -> list[dict]:
-    """Lesson 0: grade notebooks (paths) against solutions/; `jobs` at a time; reports returned and, with `out`, written.
+    """Grade notebooks (paths) against solutions/; `jobs` at a time; reports returned and, with `out`, written.
 
     Each submission runs in a fresh kernel with PRETEXT_LESSONS_GRADING=1, under a supervisor process
     of its own, with a per-cell and a per-notebook time limit and a memory limit (`memory_gb`, 0 for

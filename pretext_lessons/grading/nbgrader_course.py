@@ -23,7 +23,7 @@ c.Exchange.root = {exchange!r}
 
 def make_course(dest, solutions=None, course_id: str = COURSE_ID, names=None,
                 timeout: int = NBGRADER_CELL_TIMEOUT, exchange=None) -> Path:
-    """Lesson 0: write an nbgrader course folder: nbgrader_config.py and source/<exercise>/<exercise>.ipynb."""
+    """Write an nbgrader course folder: nbgrader_config.py and source/<exercise>/<exercise>.ipynb."""
     if not isinstance(course_id, str) or not course_id.replace("-", "").replace("_", "").isalnum():
         raise ValueError(f"course_id must be letters, digits, '-' or '_', got {course_id!r}")
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout < 1:

@@ -58,7 +58,7 @@ def _parse(source: str):
 
 
 def bound_names(source: str) -> tuple[set, set]:
-    """Lesson 0: (values, definitions) a cell binds at its top level; two empty sets for a cell that does not parse."""
+    """(values, definitions) a cell binds at its top level; two empty sets for a cell that does not parse."""
     tree = _parse(source)
     binder = _Binder()
     if tree is not None:
@@ -67,7 +67,7 @@ def bound_names(source: str) -> tuple[set, set]:
 
 
 def read_names(source: str) -> set:
-    """Lesson 0: every name a cell reads (anywhere: a function or comprehension it defines may read a global)."""
+    """Every name a cell reads (anywhere: a function or comprehension it defines may read a global)."""
     tree = _parse(source)
     if tree is None:
         return set()
@@ -76,14 +76,14 @@ def read_names(source: str) -> set:
 
 @dataclass
 class RebindPlan:
-    """Lesson 0: per fixed cell, the values to keep a copy of after it; per test cell, the values to bind again before it."""
+    """Per fixed cell, the values to keep a copy of after it; per test cell, the values to bind again before it."""
 
     snapshots: dict = field(default_factory=dict)  # fixed cell grade_id -> [names]
     tests: dict = field(default_factory=dict)  # test cell grade_id -> [names]
 
 
 def rebind_plan(solution) -> RebindPlan:
-    """Lesson 0: the plan for a solutions notebook, from its cells' text.
+    """The plan for a solutions notebook, from its cells' text.
 
     A test's name is bound again when the test reads it, does not bind it itself (then it
     recomputes it), some fixed cell before the test binds it as a value, and no answer cell of the
@@ -149,10 +149,10 @@ for _name in {names!r}:
 
 
 def snapshot_code(names) -> str:
-    """Lesson 0: code (run with `_ns` the user's namespace) that keeps a copy of `names` in the kernel's store."""
+    """Code (run with `_ns` the user's namespace) that keeps a copy of `names` in the kernel's store."""
     return SNAPSHOT.format(store=STORE, names=list(names))
 
 
 def restore_code(names) -> str:
-    """Lesson 0: code (run with `_ns` the user's namespace) that binds `names` again from the store; raises when one is missing."""
+    """Code (run with `_ns` the user's namespace) that binds `names` again from the store; raises when one is missing."""
     return RESTORE.format(store=STORE, names=list(names))

@@ -35,7 +35,7 @@ def _released(nb):
 
 
 def release_cell(cell):
-    """Lesson 0: the student's version of one cell (a new cell; the argument is left alone)."""
+    """The student's version of one cell (a new cell; the argument is left alone)."""
     single = nbformat.v4.new_notebook(cells=[copy.deepcopy(cell)],
                                       metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
                                                                "language": "python"}})
@@ -43,7 +43,7 @@ def release_cell(cell):
 
 
 def release_notebook(nb, name: str = "notebook"):
-    """Lesson 0: the released notebook of a solutions notebook (validated first; a new notebook).
+    """The released notebook of a solutions notebook (validated first; a new notebook).
 
     Released by nbgrader's own preprocessors, as `nbgrader generate_assignment` does (answer regions
     become stubs, hidden tests vanish, outputs are cleared, cells locked and checksummed), so
@@ -55,13 +55,13 @@ def release_notebook(nb, name: str = "notebook"):
 
 
 def notebook_text(nb) -> str:
-    """Lesson 0: the exact text a notebook is stored as (so two releases compare byte for byte)."""
+    """The exact text a notebook is stored as (so two releases compare byte for byte)."""
     text = nbformat.writes(nb)
     return text if text.endswith("\n") else text + "\n"
 
 
 def visible_tests(nb) -> dict:
-    """Lesson 0: a released notebook's (or path's) questions and their visible test cells, in order.
+    """A released notebook's (or path's) questions and their visible test cells, in order.
 
     {question: {"tests": [[grade_id, source], ...], "by": "tests" | "hand"}}; hidden regions removed.
     """
@@ -74,13 +74,13 @@ def visible_tests(nb) -> dict:
 
 
 def visible_tests_text(texts: dict[str, str]) -> str:
-    """Lesson 0: the packaged visible tests (JSON text) of released notebooks given as file name -> text."""
+    """The packaged visible tests (JSON text) of released notebooks given as file name -> text."""
     tests = {Path(name).stem: visible_tests(nbformat.reads(text, as_version=4)) for name, text in texts.items()}
     return json.dumps(tests, indent=1, sort_keys=True) + "\n"
 
 
 def read_visible_tests() -> dict:
-    """Lesson 0: the packaged visible tests ({} when the file is missing or unreadable)."""
+    """The packaged visible tests ({} when the file is missing or unreadable)."""
     try:
         return json.loads(PACKAGED_TESTS.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -88,7 +88,7 @@ def read_visible_tests() -> dict:
 
 
 def solution_paths(solutions=None) -> list[Path]:
-    """Lesson 0: the solutions notebooks, in lesson order."""
+    """The solutions notebooks, in lesson order."""
     folder = Path(solutions or SOLUTIONS)
     if not folder.is_dir():
         raise FileNotFoundError(f"solutions must be a folder of exercise notebooks; {folder} does not exist")
@@ -96,7 +96,7 @@ def solution_paths(solutions=None) -> list[Path]:
 
 
 def released_texts(solutions=None) -> dict[str, str]:
-    """Lesson 0: file name -> released text for every solutions notebook; all problems raised together."""
+    """File name -> released text for every solutions notebook; all problems raised together."""
     texts, problems = {}, []
     for path in solution_paths(solutions):
         try:
@@ -109,7 +109,7 @@ def released_texts(solutions=None) -> dict[str, str]:
 
 
 def release(solutions=None, exercises=None) -> list[Path]:
-    """Lesson 0: write exercises/ from solutions/ (and remove released notebooks whose solution is gone)."""
+    """Write exercises/ from solutions/ (and remove released notebooks whose solution is gone)."""
     out = Path(exercises or EXERCISES)
     texts = released_texts(solutions)
     out.mkdir(parents=True, exist_ok=True)
@@ -130,7 +130,7 @@ def release(solutions=None, exercises=None) -> list[Path]:
 
 
 def out_of_sync(solutions=None, exercises=None) -> list[str]:
-    """Lesson 0: why exercises/ differs from a fresh release of solutions/ (empty when in sync)."""
+    """Why exercises/ differs from a fresh release of solutions/ (empty when in sync)."""
     out = Path(exercises or EXERCISES)
     texts = released_texts(solutions)
     problems = [f"{name}: missing from {out}" for name in texts if not (out / name).exists()]

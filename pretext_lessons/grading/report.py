@@ -21,7 +21,7 @@ STATUS_WORDS = {
 
 
 def summary(report: dict) -> str:
-    """Lesson 0: a report as text a student or an instructor reads (no hidden test code, ever)."""
+    """A report as text a student or an instructor reads (no hidden test code, ever)."""
     lines = [f"Submission: {report['submission']}",
              f"Student: {report['student']}    Exercise: {report['exercise'] or 'unknown'}"
              + (f"    STUDENT_ID: {report['student_id']}" if report.get("student_id") else ""),
@@ -69,7 +69,7 @@ TAIL_COLUMNS = {"notes": "what the grader noted: replaced or deleted cells, proc
 
 
 def gradebook_rows(reports: list[dict]) -> tuple[list[str], list[dict]]:
-    """Lesson 0: the gradebook's columns (GRADEBOOK_COLUMNS, a column per question, TAIL_COLUMNS) and one row per submission, by path."""
+    """The gradebook's columns (GRADEBOOK_COLUMNS, a column per question, TAIL_COLUMNS) and one row per submission, by path."""
     reports = sorted(reports, key=lambda r: str(r["submission"]))
     names = []
     for r in reports:
@@ -91,7 +91,7 @@ def gradebook_rows(reports: list[dict]) -> tuple[list[str], list[dict]]:
 
 
 def write_gradebook(reports: list[dict], path: Path) -> Path:
-    """Lesson 0: write gradebook.csv (whole, through a temporary file: a reader never sees half of it)."""
+    """Write gradebook.csv (whole, through a temporary file: a reader never sees half of it)."""
     columns, rows = gradebook_rows(reports)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
@@ -103,7 +103,7 @@ def write_gradebook(reports: list[dict], path: Path) -> Path:
 
 
 class ReportWriter:
-    """Lesson 0: writes each report (JSON and text) as its submission finishes, and the gradebook so far.
+    """Writes each report (JSON and text) as its submission finishes, and the gradebook so far.
 
     Results survive whatever happens later in the batch: a grader stopped half-way leaves every
     finished submission's report and row behind.
@@ -133,7 +133,7 @@ class ReportWriter:
 
 
 def write_reports(reports: list[dict], out: Path) -> list[Path]:
-    """Lesson 0: write REPORT.json and REPORT.txt per submission and gradebook.csv into `out`."""
+    """Write REPORT.json and REPORT.txt per submission and gradebook.csv into `out`."""
     writer = ReportWriter(out)
     written = []
     for r in reports:
@@ -143,12 +143,12 @@ def write_reports(reports: list[dict], out: Path) -> list[Path]:
 
 
 def is_report(data) -> bool:
-    """Lesson 0: whether a JSON value is one of the grader's submission reports."""
+    """Whether a JSON value is one of the grader's submission reports."""
     return isinstance(data, dict) and {"submission", "student", "status", "questions", "points"} <= set(data)
 
 
 def merge_grades(folders, out) -> Path:
-    """Lesson 0: one gradebook.csv (and the class summary) in `out` from the reports of several shards' folders."""
+    """One gradebook.csv (and the class summary) in `out` from the reports of several shards' folders."""
     folders = check_paths("folders", folders, "dir", "folders of grading reports")
     reports, seen = [], {}
     for folder in folders:
@@ -179,12 +179,12 @@ MOST_FREQUENT = 3  # failure messages listed per question
 
 
 def failure_kind(message: str) -> str:
-    """Lesson 0: a failure message with its numbers blanked, so that per-student variants of one mistake group."""
+    """A failure message with its numbers blanked, so that per-student variants of one mistake group."""
     return re.sub(r"[-+]?\d+(?:[.,]\d+)*(?:e[-+]?\d+)?%?", "#", message).strip()
 
 
 def outcome(report: dict, question: dict) -> str:
-    """Lesson 0: which of OUTCOMES one question of one report had."""
+    """Which of OUTCOMES one question of one report had."""
     if report["status"] != "graded" or question["status"] == "not graded":
         return "not graded"
     if question.get("untouched"):
@@ -197,7 +197,7 @@ def outcome(report: dict, question: dict) -> str:
 
 
 def class_summary(reports: list[dict]) -> dict:
-    """Lesson 0: per exercise and question: each outcome's count, the score counts, the commonest failures.
+    """Per exercise and question: each outcome's count, the score counts, the commonest failures.
 
     {exercise: {"submissions": n, "questions": {question: {"points": max, "outcomes": {outcome: n},
     "scores": {points: n}, "failures": [(message, n), ...], "untouched": n}}}, plus
@@ -232,7 +232,7 @@ def class_summary(reports: list[dict]) -> dict:
 
 
 def summary_page(summary_data: dict, picture: str = SUMMARY_PICTURE) -> str:
-    """Lesson 0: the class summary as a markdown page (the picture linked at the top)."""
+    """The class summary as a markdown page (the picture linked at the top)."""
     lines = ["# Class summary", "", f"![outcome per question]({picture})", "",
              "Per question: how many submissions got full marks, partial marks, zero although the answer "
              "was changed, or left it untouched; the autograded score counts; the most frequent failure "
@@ -261,7 +261,7 @@ def summary_page(summary_data: dict, picture: str = SUMMARY_PICTURE) -> str:
 
 
 def summary_picture(summary_data: dict, path: Path) -> Path:
-    """Lesson 0: one horizontal bar per question, split by outcome (share of submissions), saved as PNG."""
+    """One horizontal bar per question, split by outcome (share of submissions), saved as PNG."""
     from matplotlib.figure import Figure  # the grader's extra: the students' self-check never draws
 
     rows = [(f"{exercise} {name}", q["outcomes"], ex["submissions"])
@@ -283,7 +283,7 @@ def summary_picture(summary_data: dict, path: Path) -> Path:
 
 
 def write_class_summary(reports: list[dict], out: Path) -> list[Path]:
-    """Lesson 0: write class_summary.md and class_summary.png into `out` (next to gradebook.csv)."""
+    """Write class_summary.md and class_summary.png into `out` (next to gradebook.csv)."""
     out = Path(out)
     data = class_summary(reports)
     picture = summary_picture(data, out / SUMMARY_PICTURE)

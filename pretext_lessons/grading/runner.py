@@ -67,7 +67,7 @@ _verdict = {nonce!r} + ':' + ('' if _value is None else repr(_value))
 
 
 def verdict_expression(source: str, preamble: str, nonce: str, restore: str = "") -> str:
-    """Lesson 0: the expression that runs one test cell in the kernel; its value starts with `nonce`.
+    """The expression that runs one test cell in the kernel; its value starts with `nonce`.
 
     Before the test: `preamble` in the user's namespace (helpers bound again), then `restore` with
     `_ns` the user's namespace (fixed data bound again, see rebind.restore_code). The test's last
@@ -79,12 +79,12 @@ def verdict_expression(source: str, preamble: str, nonce: str, restore: str = ""
 
 
 def code_expression(code: str) -> str:
-    """Lesson 0: an expression that execs `code` with `_ns` the user's namespace and returns 'ok' (see rebind)."""
+    """An expression that execs `code` with `_ns` the user's namespace and returns 'ok' (see rebind)."""
     return _EXPRESSION.format(harness=code + "\n_verdict = 'ok'\n")
 
 
 def read_verdict(reply: dict, key: str, nonce: str) -> dict:
-    """Lesson 0: a test's grader status from the execute reply of its expression.
+    """A test's grader status from the execute reply of its expression.
 
     Passed only when the expression returned a text that starts with the nonce; an error in the
     test comes back as the expression's error; anything else (no value, a value without the nonce,
@@ -136,7 +136,7 @@ def _is_test(cell) -> bool:
 
 
 def kernel_manager(workdir: Path, prefix: list[str]) -> AsyncKernelManager:
-    """Lesson 0: a kernel manager for this grading kernel: `prefix` (the sandbox) before the kernel's command.
+    """A kernel manager for this grading kernel: `prefix` (the sandbox) before the kernel's command.
 
     The kernel talks over Unix sockets in workdir/ipc, which a sandbox without a network still shares.
     """
@@ -158,7 +158,7 @@ FILE_BYTES = 2**30  # the largest file a kernel may write (RLIMIT_FSIZE): a writ
 
 
 def limits(memory_bytes: int, file_bytes: int = FILE_BYTES):
-    """Lesson 0: the function the kernel's process runs before it starts: no core files, at most `memory_bytes`
+    """The function the kernel's process runs before it starts: no core files, at most `memory_bytes`
     of address space, no file larger than `file_bytes`."""
     def apply():
         # best effort: some systems (macOS) refuse RLIMIT_AS; the kernel then runs without the limit
@@ -291,7 +291,7 @@ class _Run:
 
 async def run_notebook(nb, cell_timeout: float, notebook_timeout: float, cwd: str, km, env: dict | None = None,
                        kernel_log=None, memory_bytes: int = 0, preamble: str = "", rebind: dict | None = None) -> None:
-    """Lesson 0: execute `nb` in place, cell by cell, under both time limits.
+    """Execute `nb` in place, cell by cell, under both time limits.
 
     `env` is the kernel's whole environment (default: this process's); `kernel_log` an open file
     for the kernel's own output; `preamble` code run before each test cell; `rebind` the code that
@@ -340,7 +340,7 @@ async def _run_cells(run: _Run, nb, cell_timeout: float, notebook_timeout: float
 
 
 def supervise(job: dict) -> dict:
-    """Lesson 0: run one job (see grader.execute) to the end; the executed notebook and an error text or None."""
+    """Run one job (see grader.execute) to the end; the executed notebook and an error text or None."""
     workdir = Path(job["workdir"])
     nb = nbformat.read(job["notebook"], as_version=4)
     km = kernel_manager(workdir, job.get("kernel_prefix", []))

@@ -29,7 +29,7 @@ _said = set()
 
 
 def say_once(message: str) -> None:
-    """Lesson 0: print a note about the grader's set-up once per process."""
+    """Print a note about the grader's set-up once per process."""
     if message not in _said:
         _said.add(message)
         print(f"grade: {message}", file=sys.stderr, flush=True)
@@ -37,7 +37,7 @@ def say_once(message: str) -> None:
 
 @functools.lru_cache(maxsize=1)
 def bwrap_status() -> tuple[str | None, str]:
-    """Lesson 0: (path of a working bwrap, "") or (None, why there is no sandbox here)."""
+    """(path of a working bwrap, "") or (None, why there is no sandbox here)."""
     path = shutil.which("bwrap")
     if path is None:
         return None, f"bubblewrap (bwrap) is not installed; {INSTALL_HINT}"
@@ -58,7 +58,7 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def prepare_home(workdir: Path) -> dict:
-    """Lesson 0: a private home and data folder for a sandboxed kernel; the environment entries that name them.
+    """A private home and data folder for a sandboxed kernel; the environment entries that name them.
 
     Fashion-MNIST is bound read-only from the grader's cache; small caches (jigsaw permutations,
     matplotlib's font list) are copied so the kernel neither recomputes them nor writes to ours.
@@ -90,7 +90,7 @@ PACKAGE_SKIP = ("__pycache__", "*.pyc", "*.pyo", ".*")
 
 
 def package_copy(dest: Path, source: Path | None = None) -> Path:
-    """Lesson 0: copy the course's package into `dest`/pretext_lessons (no caches, no dot files), compiled; returns `dest`.
+    """Copy the course's package into `dest`/pretext_lessons (no caches, no dot files), compiled; returns `dest`.
 
     The copy is what a sandboxed kernel imports: the course folder itself (its `.git`, `solutions/`,
     `exercises/`, build outputs) is never shown to a submission. It is compiled here because the
@@ -106,7 +106,7 @@ def package_copy(dest: Path, source: Path | None = None) -> Path:
 
 
 def python_paths() -> list[Path]:
-    """Lesson 0: the folders the kernel's Python runs from (the virtual environment and its base Python), read-only."""
+    """The folders the kernel's Python runs from (the virtual environment and its base Python), read-only."""
     paths = [Path(sys.prefix), Path(sys.base_prefix), Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()]
     exe = Path(sys.executable)
     paths += [exe.parent, exe.resolve().parent.parent]
@@ -132,7 +132,7 @@ def _bwrap_has_size(bwrap: str) -> bool:
 
 
 def visible_paths(workdir: Path, package_root: Path) -> dict:
-    """Lesson 0: what a sandboxed kernel sees, by role: read-only system, Python, package, data; writable workdir.
+    """What a sandboxed kernel sees, by role: read-only system, Python, package, data; writable workdir.
 
     Documented in the README ("What a submission sees"); `bwrap_prefix` builds its command from it.
     """
@@ -144,7 +144,7 @@ def visible_paths(workdir: Path, package_root: Path) -> dict:
 
 
 def bwrap_prefix(bwrap: str, workdir: Path, package_root: Path) -> list[str]:
-    """Lesson 0: the command that starts a kernel in the sandbox (the kernel's own command follows it).
+    """The command that starts a kernel in the sandbox (the kernel's own command follows it).
 
     The kernel's file system is built from nothing: the system's programs and libraries, a few
     files of /etc, the Python it runs, the package copy in `package_root` (see `package_copy`) and
@@ -175,7 +175,7 @@ def bwrap_prefix(bwrap: str, workdir: Path, package_root: Path) -> list[str]:
 
 
 def marked_processes(token: str) -> list[int]:
-    """Lesson 0: the pids of processes whose environment carries MARKER=token (Linux /proc; [] elsewhere)."""
+    """The pids of processes whose environment carries MARKER=token (Linux /proc; [] elsewhere)."""
     wanted = f"{MARKER}={token}".encode()
     pids = []
     try:
@@ -195,7 +195,7 @@ def marked_processes(token: str) -> list[int]:
 
 
 def end_processes(token: str, groups=()) -> int:
-    """Lesson 0: kill the process groups `groups` and every process marked with `token`; how many marked ones there were.
+    """Kill the process groups `groups` and every process marked with `token`; how many marked ones there were.
 
     A process may fork while its siblings die, so the scan repeats until it finds none.
     """

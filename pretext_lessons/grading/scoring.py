@@ -9,21 +9,21 @@ MAX_MESSAGE = 600  # a message is for reading; a dumped tensor or stack is cut
 
 
 def hidden_lines(exercise: Exercise) -> list[str]:
-    """Lesson 0: the lines of the exercise's hidden tests, which no message may reveal."""
+    """The lines of the exercise's hidden tests, which no message may reveal."""
     lines = [line.strip() for cell in exercise.solution.cells for line in hidden_code(cell.source)
              if len(line.strip()) >= MIN_REDACTED_LINE]
     return sorted(set(lines), key=len, reverse=True)
 
 
 def redact(message: str, hidden: list[str]) -> str:
-    """Lesson 0: `message` with any verbatim line of hidden test code replaced by [hidden test code], cut to size."""
+    """`message` with any verbatim line of hidden test code replaced by [hidden test code], cut to size."""
     for line in hidden:
         message = message.replace(line, "[hidden test code]")
     return message if len(message) <= MAX_MESSAGE else message[:MAX_MESSAGE] + " [...]"
 
 
 def failure_message(info: dict) -> str:
-    """Lesson 0: what went wrong in a cell, from its recorded error (never its source)."""
+    """What went wrong in a cell, from its recorded error (never its source)."""
     ename, evalue = info.get("ename", ""), str(info.get("evalue", "")).strip()
     if info.get("status") in ("timeout", "died", "out_of_memory", "not_run") or ename == "CheckFailed":
         return evalue
@@ -37,7 +37,7 @@ def failure_message(info: dict) -> str:
 
 
 def earned(cell, info: dict, points: float) -> float:
-    """Lesson 0: points for a test cell: all if it ran cleanly, a number it displays as partial credit (as nbgrader)."""
+    """Points for a test cell: all if it ran cleanly, a number it displays as partial credit (as nbgrader)."""
     if info.get("status") != "ok":
         return 0.0
     for out in cell.get("outputs", []):
@@ -50,7 +50,7 @@ def earned(cell, info: dict, points: float) -> float:
 
 
 def score(exercise: Exercise, executed) -> dict:
-    """Lesson 0: per question: points, maximum, status, failures (messages only) and written answers."""
+    """Per question: points, maximum, status, failures (messages only) and written answers."""
     hidden = hidden_lines(exercise)
     cells = {grade_id(c): c for c in executed.cells
              if grade_id(c) and "grader_role" not in c.metadata}
@@ -92,7 +92,7 @@ def score(exercise: Exercise, executed) -> dict:
 
 
 def fixed_cell_errors(exercise: Exercise, executed) -> list[str]:
-    """Lesson 0: notes for the exercise's own cells (set-up, data, training) that failed, which cost later tests."""
+    """Notes for the exercise's own cells (set-up, data, training) that failed, which cost later tests."""
     graded = {g for q in exercise.questions.values() for g in q.answers + q.tests + q.manual}
     hidden = hidden_lines(exercise)
     notes = []

@@ -23,7 +23,7 @@ PACKAGE_DIR = str(Path(__file__).resolve().parent.parent)
 
 @dataclass
 class TestOutcome:
-    """Lesson 0: one visible test cell's result."""
+    """One visible test cell's result."""
 
     cell: str
     passed: bool
@@ -32,7 +32,7 @@ class TestOutcome:
 
 @dataclass
 class CheckResult:
-    """Lesson 0: what `check` found for each question; shown as text in the notebook."""
+    """What `check` found for each question; shown as text in the notebook."""
 
     exercise: str
     outcomes: dict = field(default_factory=dict)  # question -> [TestOutcome]
@@ -74,7 +74,7 @@ def _session_notebook() -> str | None:
 
 
 def exercise_tests(exercise: str | None) -> tuple[str, dict]:
-    """Lesson 0: an exercise's name and visible tests ({question: {"tests": [[cell, source]], "by": ...}}).
+    """An exercise's name and visible tests ({question: {"tests": [[cell, source]], "by": ...}}).
 
     `exercise` is a notebook path, an exercise name (a renamed copy's name finds its exercise),
     or None for the notebook this kernel serves.
@@ -137,7 +137,7 @@ def _compile(source: str, filename: str):
 
 
 def run_test(source: str, name: str, namespace: dict) -> TestOutcome:
-    """Lesson 0: run one visible test cell on a copy of `namespace`; a message the student can act on."""
+    """Run one visible test cell on a copy of `namespace`; a message the student can act on."""
     filename = f"<test {name}>"
     lines = source.split("\n")
     try:
@@ -161,7 +161,7 @@ def run_test(source: str, name: str, namespace: dict) -> TestOutcome:
 
 
 def check(question: str | None = None, exercise: str | None = None, namespace: dict | None = None) -> CheckResult:
-    """Lesson 0: run the visible tests of `question` (all questions when None) of an exercise on your answers."""
+    """Run the visible tests of `question` (all questions when None) of an exercise on your answers."""
     name, found = exercise_tests(exercise)
     if question is not None and not isinstance(question, str):
         raise TypeError(f"question must be a question name like 'q1', got {type(question).__name__}")

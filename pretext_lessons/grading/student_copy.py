@@ -16,7 +16,7 @@ STUDENT_COMMAND = "python -m pretext_lessons student OUT"
 
 
 def write_student_copy(out, root=None, solutions=None) -> list[Path]:
-    """Lesson 0: write the students' copy of the course into the new or empty folder `out`; the files written.
+    """Write the students' copy of the course into the new or empty folder `out`; the files written.
 
     `exercises/` is released from `solutions/` here (hidden tests removed, answers replaced by
     stubs, by nbgrader's own preprocessors), never copied, so a stale or hand-edited exercises/

@@ -7,17 +7,17 @@ import torch
 
 
 class CheckFailed(AssertionError):
-    """Lesson 0: a failed exercise check; its message tells the student what to fix."""
+    """A failed exercise check; its message tells the student what to fix."""
 
 
 def expect(condition, message: str) -> None:
-    """Lesson 0: fail with `message` unless `condition` holds."""
+    """Fail with `message` unless `condition` holds."""
     if not condition:
         raise CheckFailed(message)
 
 
 def expect_tensor(x, name: str, shape=None, dtype=None) -> torch.Tensor:
-    """Lesson 0: check that `x` is a tensor with the given shape (None entries match anything) and dtype."""
+    """Check that `x` is a tensor with the given shape (None entries match anything) and dtype."""
     expect(isinstance(x, torch.Tensor), f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     if dtype is not None:
         expect(x.dtype == dtype, f"{name}: expected dtype {dtype}, got {x.dtype}")
@@ -29,7 +29,7 @@ def expect_tensor(x, name: str, shape=None, dtype=None) -> torch.Tensor:
 
 
 def expect_labels(y, name: str, num_classes: int) -> torch.Tensor:
-    """Lesson 0: check pseudo labels: a 1-D int64 tensor with values in 0..num_classes-1."""
+    """Check pseudo labels: a 1-D int64 tensor with values in 0..num_classes-1."""
     expect_tensor(y, name, shape=(None,), dtype=torch.int64)
     if len(y):
         lo, hi = int(y.min()), int(y.max())
@@ -39,7 +39,7 @@ def expect_labels(y, name: str, num_classes: int) -> torch.Tensor:
 
 
 def expect_close(actual, expected, name: str, atol: float = 1e-5) -> None:
-    """Lesson 0: check two tensors agree element-wise; report the worst position."""
+    """Check two tensors agree element-wise; report the worst position."""
     expect_tensor(actual, name, shape=tuple(expected.shape))
     diff = (actual.double() - expected.double()).abs()
     worst = int(diff.argmax()) if diff.numel() else 0
@@ -52,7 +52,7 @@ STUDENT_ID_NAME = "STUDENT_ID"  # the variable an exercise's `student` answer ce
 
 
 def variant_seed(student_id, question: str) -> int:
-    """Lesson 0: the seed of one question's data for one student: the same wherever the notebook runs.
+    """The seed of one question's data for one student: the same wherever the notebook runs.
 
     Drawn from the `STUDENT_ID` the student types into the notebook (not from the file's name: the
     graders run a copy under another name), so the self-check, the course's grader and nbgrader's
@@ -69,5 +69,5 @@ def variant_seed(student_id, question: str) -> int:
 
 
 def variant_generator(student_id, question: str) -> torch.Generator:
-    """Lesson 0: a torch.Generator seeded with `variant_seed(student_id, question)`, for a question's data."""
+    """A torch.Generator seeded with `variant_seed(student_id, question)`, for a question's data."""
     return torch.Generator().manual_seed(variant_seed(student_id, question))

@@ -42,14 +42,14 @@ class SlicedChannel(AsyncZMQSocketChannel):
 
 
 class SlicedKernelClient(AsyncKernelClient):
-    """Lesson 0: the kernel client of every notebook the course executes (see `SlicedChannel`)."""
+    """The kernel client of every notebook the course executes (see `SlicedChannel`)."""
 
     shell_channel_class = Type(SlicedChannel)
     iopub_channel_class = Type(SlicedChannel)
 
 
 def kernel_env(**extra) -> dict:
-    """Lesson 0: the environment entries a kernel needs to import this package (PYTHONPATH), plus `extra`.
+    """The environment entries a kernel needs to import this package (PYTHONPATH), plus `extra`.
 
     The one place the kernels' PYTHONPATH is built (the grader, the tests, the benchmarks). The course
     folder comes first, as an absolute path: a kernel starts in its notebook's folder, where a relative
@@ -67,7 +67,7 @@ def kernel_env(**extra) -> dict:
 
 
 def lesson_paths(folder: str = "notebooks") -> list[Path]:
-    """Lesson 0: the notebooks of a course folder, in lesson order."""
+    """The notebooks of a course folder, in lesson order."""
     path = ROOT / folder
     if not path.is_dir():
         raise FileNotFoundError(f"folder must be one of the course's folders (notebooks, solutions, exercises); "
@@ -76,7 +76,7 @@ def lesson_paths(folder: str = "notebooks") -> list[Path]:
 
 
 def set_preset(nb, preset: str) -> bool:
-    """Lesson 0: write `PRESET = "<preset>"` in the notebook's settings cell (the first code cell that sets PRESET).
+    """Write `PRESET = "<preset>"` in the notebook's settings cell (the first code cell that sets PRESET).
 
     Returns whether a cell was changed (a notebook without a PRESET line is left as it is); the line's
     comment is kept, so the executed copy shows the value it ran with.
@@ -92,7 +92,7 @@ def set_preset(nb, preset: str) -> bool:
 
 def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None = None,
                      allow_errors: bool = False, cwd=None, preset: str | None = None):
-    """Lesson 0: run a notebook top to bottom in a fresh kernel; returns the executed notebook and seconds.
+    """Run a notebook top to bottom in a fresh kernel; returns the executed notebook and seconds.
 
     `env` entries are set in the kernel's environment (e.g. the grading variable), on top of the
     threads and wait policy of `core.threads.thread_env`; the executed copy is written to
@@ -143,7 +143,7 @@ def execute_notebook(path, out_path=None, timeout: int = 600, env: dict | None =
 
 def run_course(folder: str = "notebooks", out_dir=None, names=None, dataset=None,
                preset: str | None = None) -> dict[str, float]:
-    """Lesson 0: execute every lesson in order, keep the executed copies in build/, return seconds per lesson.
+    """Execute every lesson in order, keep the executed copies in build/, return seconds per lesson.
 
     With `dataset` (a name or a folder of images) every lesson runs on it: the kernels get
     $PRETEXT_LESSONS_DATASET, which `use_dataset` in each lesson prefers to the notebook's DATASET line.

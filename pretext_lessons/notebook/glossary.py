@@ -116,20 +116,20 @@ HEADING = re.compile(r"^#+ .*$", re.M)  # a heading names a topic; the prose und
 
 
 def prose(markdown: str) -> str:
-    """Lesson 0: a markdown cell's prose: headings, code spans and link targets blanked (positions kept)."""
+    """A markdown cell's prose: headings, code spans and link targets blanked (positions kept)."""
     blank = lambda m: " " * len(m.group(0))
     return HEADING.sub(blank, LINK.sub(blank, CODE_SPAN.sub(blank, markdown)))
 
 
 def glossary_markdown() -> str:
-    """Lesson 0: the "words you will meet" box, as markdown."""
+    """The "words you will meet" box, as markdown."""
     lines = ["Each is defined again where a lesson first uses it.", ""]
     lines += [f"- **{entry['term']}**: {entry['definition']}" for entry in GLOSSARY]
     return "\n".join(lines)
 
 
 def first_use_problems(cells: list[str], lesson: str = "lesson") -> list[str]:
-    """Lesson 0: for markdown cells in reading order, the terms whose first use has no definition beside it."""
+    """For markdown cells in reading order, the terms whose first use has no definition beside it."""
     if isinstance(cells, str) or not all(isinstance(c, str) for c in cells):
         raise TypeError(f"cells must be a list of markdown strings, got {type(cells).__name__}")
     problems = []

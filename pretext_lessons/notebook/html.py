@@ -23,14 +23,14 @@ with its figures. The exercises are in <code>exercises/</code> of the course's r
 
 
 def notebook_title(nb) -> str:
-    """Lesson 0: the first line of a notebook's first cell, without the markdown heading marks."""
+    """The first line of a notebook's first cell, without the markdown heading marks."""
     if not nb.cells:
         raise ValueError("nb must have at least one cell (the title), got an empty notebook")
     return "".join(nb.cells[0].source).strip().splitlines()[0].lstrip("# ").strip()
 
 
 def write_html(executed=None, out=None) -> Path:
-    """Lesson 0: each executed lesson in `executed` (default build/notebooks) as an HTML page in `out`, and an index.
+    """Each executed lesson in `executed` (default build/notebooks) as an HTML page in `out`, and an index.
 
     Widget state is dropped, so each explorer shows its static figure and the pages work offline.
     Returns the index's path.

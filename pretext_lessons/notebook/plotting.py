@@ -9,7 +9,7 @@ from ..core.profile import phase, profile_plotting
 
 
 def as_image(image, name: str = "image") -> torch.Tensor:
-    """Lesson 0: one image, (H, W), (C, H, W) or (1, C, H, W) with 1 or 3 channels, uint8 or float, as float (C, H, W)."""
+    """One image, (H, W), (C, H, W) or (1, C, H, W) with 1 or 3 channels, uint8 or float, as float (C, H, W)."""
     if not isinstance(image, torch.Tensor):
         try:
             image = torch.as_tensor(image)
@@ -29,7 +29,7 @@ def as_image(image, name: str = "image") -> torch.Tensor:
 
 
 def imshow(ax, image, rescale=False, cmap="gray"):
-    """Lesson 0: draw one image on `ax`, gray (in `cmap`) or colour, pixels as squares, no ticks.
+    """Draw one image on `ax`, gray (in `cmap`) or colour, pixels as squares, no ticks.
 
     rescale=False clips to [0, 1]; True stretches the image's own range to [0, 1] (normalised
     tiles and patches, which have no fixed range); "auto" stretches only an image outside [0, 1].
@@ -58,7 +58,7 @@ def figure_axes(ax=None, figsize=(5, 3.5)):
 
 @phase("plotting")
 def plot_history(history, ax=None, title=None):
-    """Lesson 0: training loss and pretext accuracy per epoch, from `fit`'s History."""
+    """Training loss and pretext accuracy per epoch, from `fit`'s History."""
     for key in ("epoch", "loss", "train_acc"):
         if key not in history:
             raise ValueError(f"history must come from fit() and hold {key!r}; it holds {sorted(history)}")
@@ -82,7 +82,7 @@ def plot_history(history, ax=None, title=None):
 
 @phase("plotting")
 def show_images(X, titles=None, ncols: int = 8, size: float = 1.4, cmap="gray"):
-    """Lesson 0: a grid of images (N, C, H, W) or (N, H, W), with optional titles."""
+    """A grid of images (N, C, H, W) or (N, H, W), with optional titles."""
     X = to_float(torch.as_tensor(X))
     if X.dim() == 3:
         X = X.unsqueeze(1)
@@ -106,7 +106,7 @@ def show_images(X, titles=None, ncols: int = 8, size: float = 1.4, cmap="gray"):
 
 @phase("plotting")
 def plot_confusion(y_true, y_pred, labels, ax=None, title="Confusion matrix", normalize: bool = True):
-    """Lesson 0: a confusion matrix (rows: true, columns: predicted), as fractions of each row."""
+    """A confusion matrix (rows: true, columns: predicted), as fractions of each row."""
     y_true, y_pred = torch.as_tensor(y_true), torch.as_tensor(y_pred)
     k = len(labels)
     M = torch.zeros(k, k)
@@ -130,7 +130,7 @@ def plot_confusion(y_true, y_pred, labels, ax=None, title="Confusion matrix", no
 
 @phase("plotting")
 def plot_probe(results: dict, ax=None, title="Linear probe per layer", label=None):
-    """Lesson 0: linear-probe accuracy per layer, from `linear_probe`'s dict (several dicts: several lines)."""
+    """Linear-probe accuracy per layer, from `linear_probe`'s dict (several dicts: several lines)."""
     fig, ax = figure_axes(ax)
     series = results if all(isinstance(v, dict) for v in results.values()) else {label or "network": results}
     for name, accs in series.items():

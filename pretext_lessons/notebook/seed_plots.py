@@ -15,7 +15,7 @@ from .plotting import figure_axes
 
 
 def mean_interval(values, seeds=None) -> tuple[float, float, float]:
-    """Lesson 1: the mean of per-seed values and its 95% t interval (low = high = mean for a single value)."""
+    """The mean of per-seed values and its 95% t interval (low = high = mean for a single value)."""
     values = [float(v) for v in values]
     if not values:
         raise ValueError("values must hold at least one number, got none")
@@ -26,7 +26,7 @@ def mean_interval(values, seeds=None) -> tuple[float, float, float]:
 
 
 def per_seed_means(units, values) -> dict:
-    """Lesson 1: values measured per (seed, split) unit, averaged over the splits of each seed: {seed: mean}."""
+    """Values measured per (seed, split) unit, averaged over the splits of each seed: {seed: mean}."""
     per_seed = {}
     for (seed, _), value in zip(units, values):
         per_seed.setdefault(seed, []).append(float(value))
@@ -36,7 +36,7 @@ def per_seed_means(units, values) -> dict:
 @phase("plotting")
 def plot_seed_dots(groups: dict, chance=None, ax=None, ylabel: str = "accuracy", title: str | None = None,
                    percent: bool = True, reference: dict | None = None):
-    """Lesson 1: one column per group: a dot per seed, the mean with its 95% interval, and chance.
+    """One column per group: a dot per seed, the mean with its 95% interval, and chance.
 
     `groups` maps a name to its per-seed values (fractions). `chance` is one level for every group
     (a dashed line) or a dict of levels per group (a short dash under each). `reference` maps a

@@ -38,7 +38,7 @@ suppress_warnings = ["mystnb.unknown_mime_type", "myst.xref_missing", "myst.head
 
 
 def github_repo(url: str | None) -> str | None:
-    """Lesson 0: "owner/name" of a github.com URL (https or git+https, with or without .git), else None."""
+    """"owner/name" of a github.com URL (https or git+https, with or without .git), else None."""
     if not url:
         return None
     m = re.match(r"^(?:git\+)?https://github\.com/([\w.-]+)/([\w.-]+?)(?:\.git)?/?$", url.strip())
@@ -46,7 +46,7 @@ def github_repo(url: str | None) -> str | None:
 
 
 def run_box(name: str, repo: str | None) -> str:
-    """Lesson 0: the "run this lesson" box of lesson `name` (a notebook's file name), as MyST markdown."""
+    """The "run this lesson" box of lesson `name` (a notebook's file name), as MyST markdown."""
     local = (f"* **On your machine** (in the course's folder): `make lab`, then open `notebooks/{name}`; "
              f"or `.venv/bin/jupyter lab notebooks/{name}` once `make setup` has run.")
     if repo:
@@ -62,7 +62,7 @@ def run_box(name: str, repo: str | None) -> str:
 
 
 def front_page(readme: str, names: list[str]) -> str:
-    """Lesson 0: the site's front page: the README's title, opening paragraph and syllabus, and the sidebar's toctree."""
+    """The site's front page: the README's title, opening paragraph and syllabus, and the sidebar's toctree."""
     title = next((l[2:].strip() for l in readme.splitlines() if l.startswith("# ")), "pretext-lessons")
     body = readme.split("\n## ", 1)[0].split("\n", 1)[-1].strip() if readme.startswith("# ") else ""
     syllabus = re.search(r"\n## Syllabus\n(.*?)(?=\n## |\Z)", readme, re.S)
@@ -76,7 +76,7 @@ def front_page(readme: str, names: list[str]) -> str:
 
 
 def site_notebook(nb, name: str, repo: str | None):
-    """Lesson 0: an executed lesson made ready for the site: widget views dropped, the run box after the title."""
+    """An executed lesson made ready for the site: widget views dropped, the run box after the title."""
     nb = nbformat.from_dict(nb)
     nb.metadata.pop("widgets", None)
     for cell in nb.cells:
@@ -94,7 +94,7 @@ def site_notebook(nb, name: str, repo: str | None):
 
 
 def write_sources(executed, src, readme=None, repo_url=None) -> list[Path]:
-    """Lesson 0: the site's Sphinx sources in `src`: conf.py, the front page and the executed lessons."""
+    """The site's Sphinx sources in `src`: conf.py, the front page and the executed lessons."""
     executed, src = Path(executed), Path(src)
     pages = sorted(executed.glob("[0-9][0-9]_*.ipynb"))
     if not pages:
@@ -117,7 +117,7 @@ def write_sources(executed, src, readme=None, repo_url=None) -> list[Path]:
 
 
 def build_site(executed=None, out=None, readme=None, repo_url=None) -> Path:
-    """Lesson 0: build the website from the executed lessons (default build/notebooks) into `out` (build/html).
+    """Build the website from the executed lessons (default build/notebooks) into `out` (build/html).
 
     Offline: Sphinx reads the executed notebooks and writes static pages; nothing runs again.
     Returns the front page's path.

@@ -23,7 +23,7 @@ EXPLORER_DPI = 90  # one resolution for the live picture and the static fallback
 
 
 def figure_png(fig, dpi: int = 80) -> bytes:
-    """Lesson 0: a matplotlib figure as PNG bytes (the static fallback of every explorer)."""
+    """A matplotlib figure as PNG bytes (the static fallback of every explorer)."""
     if not isinstance(fig, Figure):
         raise TypeError(f"fig must be a matplotlib Figure, got {type(fig).__name__}")
     buf = io.BytesIO()
@@ -42,7 +42,7 @@ def _as_figure(result) -> Figure:
 
 
 class Explorer(ipywidgets.interactive):
-    """Lesson 0: controls over a redrawn figure; its display also carries the latest drawing as a PNG."""
+    """Controls over a redrawn figure; its display also carries the latest drawing as a PNG."""
 
     def __init__(self, plot_fn, **controls):
         self.plot_fn, self.png, self.error = plot_fn, b"", None
@@ -69,7 +69,7 @@ class Explorer(ipywidgets.interactive):
 
 
 def explorer(plot_fn, **controls) -> Explorer:
-    """Lesson 0: an interactive view of `plot_fn(**values)`: each control redraws the figure.
+    """An interactive view of `plot_fn(**values)`: each control redraws the figure.
 
     `controls` are ipywidgets (or anything `ipywidgets.interactive` accepts: a (min, max) pair, a
     list of options, `ipywidgets.fixed(value)`), one per parameter of `plot_fn` to explore; the
@@ -96,7 +96,7 @@ def explorer(plot_fn, **controls) -> Explorer:
 
 
 def explorer_images(images=None, name: str = "images", min_size: int = 1) -> torch.Tensor:
-    """Lesson 0: the images an explorer browses, float (N, C, H, W) on the CPU; by default one test image per class of the course's dataset."""
+    """The images an explorer browses, float (N, C, H, W) on the CPU; by default one test image per class of the course's dataset."""
     if images is None:
         images = class_examples("test")[0]
     check_images(images, name=name, min_size=min_size)
@@ -106,5 +106,5 @@ def explorer_images(images=None, name: str = "images", min_size: int = 1) -> tor
 
 
 def image_slider(images: torch.Tensor) -> ipywidgets.IntSlider:
-    """Lesson 0: the slider that picks an explorer's image by its index in `images`."""
+    """The slider that picks an explorer's image by its index in `images`."""
     return ipywidgets.IntSlider(0, 0, len(images) - 1, description="image", continuous_update=False)

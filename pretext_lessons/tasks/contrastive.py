@@ -35,7 +35,7 @@ MASKED = -1e4  # a view's similarity with itself: never the answer
 # 1. labels ----------------------------------------------------------------------------------------
 
 def check_augmentations(augmentations) -> tuple[str, ...]:
-    """Lesson 7: the augmentations as a tuple of names from AUGMENTATIONS, or a ValueError naming the bad one."""
+    """The augmentations as a tuple of names from AUGMENTATIONS, or a ValueError naming the bad one."""
     if isinstance(augmentations, str) or not isinstance(augmentations, (tuple, list)):
         raise ValueError(f"augmentations must be a tuple of names from {AUGMENTATIONS}, got {augmentations!r}")
     unknown = [a for a in augmentations if a not in AUGMENTATIONS]
@@ -49,7 +49,7 @@ def _uniform(n, low, high, generator, device):
 
 
 def augment(X: torch.Tensor, generator: torch.Generator | None = None, augmentations=AUGMENTATIONS) -> torch.Tensor:
-    """Lesson 7: one random view of each image of X (N, C, H, W) in [0, 1], all randomness from `generator`.
+    """One random view of each image of X (N, C, H, W) in [0, 1], all randomness from `generator`.
 
     crop: a random square crop of 25% to 100% of the area, resized back (bilinear); flip: left-right
     with probability 1/2; jitter: brightness and contrast (and saturation on colour images) scaled by
@@ -103,7 +103,7 @@ def augment(X: torch.Tensor, generator: torch.Generator | None = None, augmentat
 
 
 def partner_index(num_images: int, device=None) -> torch.Tensor:
-    """Lesson 7: the pseudo labels of 2N views stacked [first views; second views]: view i's partner is i + N, and back."""
+    """The pseudo labels of 2N views stacked [first views; second views]: view i's partner is i + N, and back."""
     check_int("num_images", num_images)
     n = torch.arange(num_images, device=device)
     return torch.cat([n + num_images, n])
@@ -111,7 +111,7 @@ def partner_index(num_images: int, device=None) -> torch.Tensor:
 
 def two_views(X: torch.Tensor, generator: torch.Generator | None = None,
               augmentations=AUGMENTATIONS) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 7: two random views of each image, stacked (2N, C, H, W), and each view's partner index (2N,).
+    """Two random views of each image, stacked (2N, C, H, W), and each view's partner index (2N,).
 
     views[i] and views[i + N] come from image i: that is the pseudo label, the image's identity in
     the batch (Dosovitskiy et al. 2014's surrogate classes, with the batch as the other classes).
@@ -126,7 +126,7 @@ def two_views(X: torch.Tensor, generator: torch.Generator | None = None,
 @register_task(in_course=False)
 @dataclasses.dataclass
 class ContrastiveTask(PretextTask):
-    """Lesson 7: find the other view of the same image among the 2N - 1 other views of the batch (NT-Xent)."""
+    """Find the other view of the same image among the 2N - 1 other views of the batch (NT-Xent)."""
 
     # labels are positions in a batch of views: the largest batch of views a label can index
     num_classes: int = 1024
@@ -159,7 +159,7 @@ class ContrastiveTask(PretextTask):
 # 3. network: trunk, projection head, similarities of every view with every other --------------------
 
 class ContrastiveNet(nn.Module):
-    """Lesson 7: trunk (h), a two-layer projection head (g(h), SimCLR's nonlinear head), cosine similarities / temperature.
+    """Trunk (h), a two-layer projection head (g(h), SimCLR's nonlinear head), cosine similarities / temperature.
 
     `forward(views)` returns (2N, 2N) logits: row i holds view i's similarity with every view, its own
     masked out, so a cross-entropy against `partner_index` is NT-Xent. `embed(x)` returns the
@@ -183,7 +183,7 @@ class ContrastiveNet(nn.Module):
 
 
 def similarity_logits(z: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
-    """Lesson 7: cosine similarities of every row of z with every other, divided by the temperature; the diagonal masked."""
+    """Cosine similarities of every row of z with every other, divided by the temperature; the diagonal masked."""
     if not isinstance(z, torch.Tensor) or z.dim() != 2:
         raise ValueError(f"z must be a (views, features) tensor, got "
                          f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
@@ -193,7 +193,7 @@ def similarity_logits(z: torch.Tensor, temperature: float = TEMPERATURE) -> torc
 
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = TEMPERATURE) -> torch.Tensor:
-    """Lesson 7: SimCLR's NT-Xent loss of N pairs (z1[i], z2[i]): Eq. 1 averaged over all 2N views (Algorithm 1)."""
+    """SimCLR's NT-Xent loss of N pairs (z1[i], z2[i]): Eq. 1 averaged over all 2N views (Algorithm 1)."""
     if not (isinstance(z1, torch.Tensor) and isinstance(z2, torch.Tensor)) or z1.shape != z2.shape or z1.dim() != 2:
         raise ValueError(f"z1 and z2 must be two (N, features) tensors of the same shape, got "
                          f"{getattr(z1, 'shape', type(z1).__name__)} and {getattr(z2, 'shape', type(z2).__name__)}")
@@ -206,7 +206,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float = TEMPERATURE
 @torch.no_grad()
 def partner_accuracy(net: nn.Module, X: torch.Tensor, batch_size: int = 128, seed: int = 0,
                      augmentations=AUGMENTATIONS) -> dict:
-    """Lesson 7: the pretext accuracy: how often the most similar view is the partner, in batches of `batch_size` images.
+    """The pretext accuracy: how often the most similar view is the partner, in batches of `batch_size` images.
 
     Returns dict(accuracy, chance=1 / (2 * batch_size - 1), batch_size); a last short batch is dropped
     so every view has the same 2 * batch_size - 1 candidates.
@@ -228,7 +228,7 @@ def partner_accuracy(net: nn.Module, X: torch.Tensor, batch_size: int = 128, see
 
 @torch.no_grad()
 def embeddings(net: nn.Module, X: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Lesson 7: the normalised projections z of whole images X (N, projection_dim), on the CPU."""
+    """The normalised projections z of whole images X (N, projection_dim), on the CPU."""
     X = check_images(X)
     device = next(net.parameters()).device
     with evaluating(net):
@@ -240,7 +240,7 @@ def embeddings(net: nn.Module, X: torch.Tensor, batch_size: int = 500) -> torch.
 
 def plot_views_and_neighbours(net: nn.Module, images: torch.Tensor, index: int = 0, num_views: int = 4,
                               num_neighbours: int = 5, seed: int = 0, augmentations=AUGMENTATIONS, titles=None):
-    """Lesson 7: image `index` of `images`, `num_views` random views of it, and each view's nearest images in the embedding.
+    """Image `index` of `images`, `num_views` random views of it, and each view's nearest images in the embedding.
 
     Row v: view v, then the `num_neighbours` images of `images` whose projections are closest to the
     view's (cosine similarity printed); the image itself is green where it is found.
@@ -278,7 +278,7 @@ def plot_views_and_neighbours(net: nn.Module, images: torch.Tensor, index: int =
 
 def views_explorer(net: nn.Module, images: torch.Tensor | None = None, titles=None, num_views: int = 3,
                    augmentations=AUGMENTATIONS):
-    """Lesson 7: pick an image of `images` (the gallery searched too) and a seed for its views; see plot_views_and_neighbours."""
+    """Pick an image of `images` (the gallery searched too) and a seed for its views; see plot_views_and_neighbours."""
     import ipywidgets as widgets
 
     images = explorer_images(images)
@@ -291,7 +291,7 @@ def views_explorer(net: nn.Module, images: torch.Tensor | None = None, titles=No
 
 
 def chance_level(batch_size: int) -> float:
-    """Lesson 7: the contrastive task's chance accuracy with `batch_size` images (2 * batch_size views): 1 / (2N - 1)."""
+    """The contrastive task's chance accuracy with `batch_size` images (2 * batch_size views): 1 / (2N - 1)."""
     return 1 / (2 * check_int("batch_size", batch_size, 2) - 1)
 
 

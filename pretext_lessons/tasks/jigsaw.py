@@ -54,7 +54,7 @@ LABEL_BOX = dict(facecolor="tab:orange", alpha=0.85, pad=1, lw=0)  # cell number
 
 def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = None,
                     jitter: int | None = None, gap: int | None = None) -> dict:
-    """Lesson 2: where the puzzle sits in an image: cell and tile sides, gap, jitter, and the grid's corner.
+    """Where the puzzle sits in an image: cell and tile sides, gap, jitter, and the grid's corner.
 
     By default cells are ``min(height, width) // grid`` px, tile defaults to the reference code's
     proportion (64 of 85 px: about a quarter of the cell left as gap) and jitter to the whole gap.
@@ -94,7 +94,7 @@ def puzzle_geometry(height: int, width: int, grid: int = 3, tile: int | None = N
 
 
 def touching_neighbours(tile: int, gap: int, jitter: int, grid: int = 3) -> dict:
-    """Lesson 2: how often neighbouring tiles touch (share an edge), exactly, for a geometry.
+    """How often neighbouring tiles touch (share an edge), exactly, for a geometry.
 
     Each tile's offset in its cell is ``(gap - jitter) // 2`` plus a uniform draw in 0..jitter per
     axis, independently per tile (as `make_puzzles` draws it). Two horizontal neighbours are
@@ -122,7 +122,7 @@ def touching_neighbours(tile: int, gap: int, jitter: int, grid: int = 3) -> dict
 
 def cut_tiles(X: torch.Tensor, grid: int, tile: int, offsets: torch.Tensor, order: torch.Tensor | None = None,
               gap: int | None = None) -> torch.Tensor:
-    """Lesson 2: cut one tile per cell, at `offsets` (N, g*g, 2) from each cell's corner; (N, g*g, C, t, t).
+    """Cut one tile per cell, at `offsets` (N, g*g, 2) from each cell's corner; (N, g*g, C, t, t).
 
     ``offsets[n, k] = (dy, dx)`` places the tile of cell k. With `order` (N, g*g) the tile at
     position i comes from cell ``order[n, i]`` (cut and shuffle in one gather). `gap` as in
@@ -162,7 +162,7 @@ def cut_tiles(X: torch.Tensor, grid: int, tile: int, offsets: torch.Tensor, orde
 
 
 def normalize_tiles(T: torch.Tensor, min_std: float = MIN_STD) -> torch.Tensor:
-    """Lesson 2: each tile (or image) to zero mean and unit std per channel, over its last two dims."""
+    """Each tile (or image) to zero mean and unit std per channel, over its last two dims."""
     if not isinstance(T, torch.Tensor) or not T.dtype.is_floating_point:
         raise TypeError(f"T must be a float tensor (..., H, W), got {getattr(T, 'dtype', type(T).__name__)}")
     if T.dim() < 2:
@@ -175,7 +175,7 @@ def normalize_tiles(T: torch.Tensor, min_std: float = MIN_STD) -> torch.Tensor:
 
 
 def to_grayscale(X: torch.Tensor) -> torch.Tensor:
-    """Lesson 2: colour images (..., 3, H, W) to gray, kept as 3 equal channels (luma weights)."""
+    """Colour images (..., 3, H, W) to gray, kept as 3 equal channels (luma weights)."""
     if X.dim() < 3 or X.shape[-3] != 3:
         raise ValueError(f"X must have 3 colour channels at dim -3, got shape {tuple(X.shape)}")
     w = torch.tensor(LUMA, dtype=X.dtype, device=X.device).view(3, 1, 1)
@@ -188,14 +188,14 @@ def _as_permutation_tensor(permutations, num_tiles: int, device) -> torch.Tensor
 
 
 def default_permutations(grid: int = 3) -> np.ndarray:
-    """Lesson 2: the permutation set of JigsawTask's default: 100 permutations chosen greedily by minimum distance."""
+    """The permutation set of JigsawTask's default: 100 permutations chosen greedily by minimum distance."""
     return permutation_set(100, grid)
 
 
 def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, permutations=None, grid: int = 3,
                  tile: int = 7, jitter: int = 2, grayscale_p: float = GRAYSCALE_P, normalize: bool = True,
                  y: torch.Tensor | None = None, gap: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 2: a batch of puzzles: tiles (N, g*g, C, t, t) and the permutation index y of each.
+    """A batch of puzzles: tiles (N, g*g, C, t, t) and the permutation index y of each.
 
     Each image gets a permutation drawn from `permutations` (default: `default_permutations(grid)`)
     unless `y` is given, one random offset per tile within the cell's gap, random grayscale for
@@ -235,7 +235,7 @@ def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, p
 
 
 def flat_cells(X: torch.Tensor, grid: int = 3, min_std: float = MIN_STD) -> torch.Tensor:
-    """Lesson 2: which cells of each image are flat (N, g*g): after normalisation they are all zeros, alike."""
+    """Which cells of each image are flat (N, g*g): after normalisation they are all zeros, alike."""
     check_images(X)
     X = to_float(X)
     N, C, H, W = X.shape
@@ -247,7 +247,7 @@ def flat_cells(X: torch.Tensor, grid: int = 3, min_std: float = MIN_STD) -> torc
 
 
 def indistinguishable_pairs(X: torch.Tensor, permutations, grid: int = 3) -> dict:
-    """Lesson 2: how often two labels give the same puzzle because only flat cells moved.
+    """How often two labels give the same puzzle because only flat cells moved.
 
     Two permutations move the cells at the positions where they differ; if all those cells are
     flat (background), both puzzles look the same and no network can tell the labels apart.
@@ -282,7 +282,7 @@ TASK_CRITERIA = CRITERIA + ("random",)
 @register_task
 @dataclasses.dataclass
 class JigsawTask(PretextTask):
-    """Lesson 2: solve a g x g jigsaw puzzle: which of `num_classes` far-apart permutations shuffled the tiles?
+    """Solve a g x g jigsaw puzzle: which of `num_classes` far-apart permutations shuffled the tiles?
 
     The default is the lesson's Fashion-MNIST configuration: 3 x 3 cells of 9 px in the central
     27 px, 7 px tiles with 2 px jitter, 100 permutations chosen greedily by minimum Hamming distance.
@@ -334,7 +334,7 @@ class JigsawTask(PretextTask):
 
     @property
     def permutations(self) -> np.ndarray:
-        """Lesson 2: the task's permutation set (num_classes, g*g); label y means permutation `permutations[y]`."""
+        """The task's permutation set (num_classes, g*g); label y means permutation `permutations[y]`."""
         if "numpy" not in self._device_permutations:
             if self.criterion == "random":
                 P = random_permutations(self.num_classes, self.grid, self.permutation_seed)
@@ -368,7 +368,7 @@ class JigsawTask(PretextTask):
 # ----------------------------------------------------------------------------------------------
 
 def puzzle_probabilities(net: nn.Module, tiles: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Lesson 2: a jigsaw network's probabilities (N, num_classes) over the permutations, for puzzles (N, g*g, C, t, t).
+    """A jigsaw network's probabilities (N, num_classes) over the permutations, for puzzles (N, g*g, C, t, t).
 
     `tiles` as the network reads them, i.e. as `make_puzzles` returns them (normalised).
     """
@@ -380,7 +380,7 @@ def puzzle_probabilities(net: nn.Module, tiles: torch.Tensor, batch_size: int = 
 
 def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: int | None = None,
                 jitter: int | None = None, net: nn.Module | None = None, seed: int = 0, tile: int | None = None):
-    """Lesson 2: an image with its cells and tiles, the puzzle for permutation `index`, and a net's top-5 guesses.
+    """An image with its cells and tiles, the puzzle for permutation `index`, and a net's top-5 guesses.
 
     `permutations` defaults to `default_permutations(grid)`. `gap` is the cell side minus the tile
     side, `jitter` the random part of each tile's offset (at most the gap); `seed` draws the
@@ -463,7 +463,7 @@ def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: in
 
 
 def plot_mistake_distances(permutations, y_true, y_pred, ax=None):
-    """Lesson 2: Hamming distances between the true and the predicted permutation of each mistake, against the set's pairs.
+    """Hamming distances between the true and the predicted permutation of each mistake, against the set's pairs.
 
     Both as fractions, so the shapes compare: if mistakes pile up at small distances, near labels
     are the hard ones.
@@ -491,7 +491,7 @@ def plot_mistake_distances(permutations, y_true, y_pred, ax=None):
 
 def jigsaw_explorer(net: nn.Module | None = None, images: torch.Tensor | None = None, permutations=None,
                     grid: int = 3):
-    """Lesson 2: sliders for the image, the permutation index, the gap, the jitter and the random draw.
+    """Sliders for the image, the permutation index, the gap, the jitter and the random draw.
 
     `images` (N, C, H, W) defaults to one Fashion-MNIST test image per class, `permutations` to
     `default_permutations(grid)` (the set `net`, if given, was trained with).

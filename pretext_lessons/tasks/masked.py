@@ -39,7 +39,7 @@ def _check_geometry(grid, cells, levels, mask_ratio):
 
 
 def patch_tokens(X: torch.Tensor, grid: int = 4, cells: int = 4, levels: int = 4) -> torch.Tensor:
-    """Lesson 7: the targets of every patch (N, grid * grid, cells * cells): pooled gray values quantised into 0..levels-1."""
+    """The targets of every patch (N, grid * grid, cells * cells): pooled gray values quantised into 0..levels-1."""
     X = to_float(check_images(X))
     gray = F.adaptive_avg_pool2d(X.mean(1, keepdim=True), grid * cells)[:, 0]  # (N, grid*cells, grid*cells)
     tokens = (gray * levels).floor().clamp(0, levels - 1).long()
@@ -49,7 +49,7 @@ def patch_tokens(X: torch.Tensor, grid: int = 4, cells: int = 4, levels: int = 4
 
 
 def patch_of_pixel(height: int, width: int, grid: int, device=None) -> torch.Tensor:
-    """Lesson 7: the patch number (row * grid + column) of every pixel of a height x width image (height, width)."""
+    """The patch number (row * grid + column) of every pixel of a height x width image (height, width)."""
     rows = (torch.arange(height, device=device) * grid) // height
     cols = (torch.arange(width, device=device) * grid) // width
     return rows[:, None] * grid + cols[None, :]
@@ -57,7 +57,7 @@ def patch_of_pixel(height: int, width: int, grid: int, device=None) -> torch.Ten
 
 def mask_patches(X: torch.Tensor, generator: torch.Generator | None = None, grid: int = 4, cells: int = 4,
                  levels: int = 4, mask_ratio: float = 0.5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lesson 7: (inputs, y, mask): X with round(mask_ratio * grid^2) random patches per image set to MASK_VALUE,
+    """(inputs, y, mask): X with round(mask_ratio * grid^2) random patches per image set to MASK_VALUE,
     the quantised targets of the masked patches flattened (image by image, patch by patch, cell by cell),
     and the mask (N, grid * grid), True where a patch was masked."""
     X = to_float(check_images(X, min_size=grid))
@@ -78,7 +78,7 @@ def mask_patches(X: torch.Tensor, generator: torch.Generator | None = None, grid
 @register_task(in_course=False)
 @dataclasses.dataclass
 class MaskedTask(PretextTask):
-    """Lesson 7: say the quantised gray levels of the masked patches (a small masked image model)."""
+    """Say the quantised gray levels of the masked patches (a small masked image model)."""
 
     num_classes: int = 4  # intensity levels per cell
     min_size: int = dataclasses.field(default=4, init=False)
@@ -108,7 +108,7 @@ class MaskedTask(PretextTask):
 # 3. network: trunk, a linear decoder of every patch's cells, the masked ones kept -----------------------
 
 class MaskedNet(nn.Module):
-    """Lesson 7: trunk, then one linear layer to (grid^2, cells^2, levels) logits; the rows of the masked patches returned.
+    """Trunk, then one linear layer to (grid^2, cells^2, levels) logits; the rows of the masked patches returned.
 
     The masked patches are found in the input (their pixels hold MASK_VALUE), so `forward(inputs)`
     returns (N * masked patches * cells^2, levels) logits in the order of `mask_patches`'s labels.
@@ -138,7 +138,7 @@ class MaskedNet(nn.Module):
 @torch.no_grad()
 def reconstruct(net: MaskedNet, X: torch.Tensor, generator: torch.Generator | None = None,
                 mask_ratio: float = 0.5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lesson 7: (masked inputs, targets, predictions) as gray images: each cell's level, drawn at its centre value."""
+    """(masked inputs, targets, predictions) as gray images: each cell's level, drawn at its centre value."""
     inputs, y, mask = mask_patches(X, generator, net.grid, net.cells, net.levels, mask_ratio)
     device = next(net.parameters()).device
     with evaluating(net):
@@ -157,7 +157,7 @@ def reconstruct(net: MaskedNet, X: torch.Tensor, generator: torch.Generator | No
 
 
 def plot_reconstructions(net: MaskedNet, X: torch.Tensor, seed: int = 0, mask_ratio: float = 0.5, num: int = 6):
-    """Lesson 7: rows: the masked input, the quantised target, the network's answer for the masked patches."""
+    """Rows: the masked input, the quantised target, the network's answer for the masked patches."""
     import matplotlib.pyplot as plt
 
     X = to_float(check_images(X))[:num]

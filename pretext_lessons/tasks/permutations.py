@@ -26,7 +26,7 @@ MAX_CANDIDATES = math.factorial(10)
 
 
 def check_permutations(permutations, num_tiles: int | None = None, name: str = "permutations") -> np.ndarray:
-    """Lesson 2: validate a set of permutations (M, K): every row holds 0..K-1 exactly once."""
+    """Validate a set of permutations (M, K): every row holds 0..K-1 exactly once."""
     try:
         P = np.asarray(permutations.cpu() if hasattr(permutations, "cpu") else permutations)
     except Exception as err:
@@ -47,7 +47,7 @@ def check_permutations(permutations, num_tiles: int | None = None, name: str = "
 
 @lru_cache(maxsize=2)
 def all_permutations(grid: int = 3) -> np.ndarray:
-    """Lesson 2: every permutation of the g*g tiles, (g*g)! rows of int8 in lexicographic order (read-only)."""
+    """Every permutation of the g*g tiles, (g*g)! rows of int8 in lexicographic order (read-only)."""
     grid = check_int("grid", grid, 2, hint=" (tiles per side)")
     K = grid * grid
     count = math.factorial(K)
@@ -61,14 +61,14 @@ def all_permutations(grid: int = 3) -> np.ndarray:
 
 
 def hamming_distances(P, Q) -> np.ndarray:
-    """Lesson 2: Hamming distances (len(P), len(Q)) between two sets of permutations (rows)."""
+    """Hamming distances (len(P), len(Q)) between two sets of permutations (rows)."""
     P = check_permutations(np.atleast_2d(np.asarray(P)), name="P")
     Q = check_permutations(np.atleast_2d(np.asarray(Q)), P.shape[1], name="Q")
     return (P[:, None, :] != Q[None, :, :]).sum(-1)
 
 
 def greedy_select(candidates, num: int, criterion: str = "minimum", first: int = 0) -> np.ndarray:
-    """Lesson 2: Algorithm 1: start from candidates[first], keep adding the candidate farthest from the set.
+    """Algorithm 1: start from candidates[first], keep adding the candidate farthest from the set.
 
     `criterion` "average" maximises the mean Hamming distance to the chosen set (the paper's
     Algorithm 1), "minimum" the distance to the nearest chosen permutation. Ties go to the
@@ -104,7 +104,7 @@ def greedy_select(candidates, num: int, criterion: str = "minimum", first: int =
 
 
 def greedy_permutations(num: int = 100, grid: int = 3, criterion: str = "minimum", seed: int = 0) -> np.ndarray:
-    """Lesson 2: a maximal-Hamming-distance permutation set (num, g*g), computed (no cache), deterministic from `seed`."""
+    """A maximal-Hamming-distance permutation set (num, g*g), computed (no cache), deterministic from `seed`."""
     num = check_int("num", num)
     candidates = all_permutations(grid)
     if num > len(candidates):
@@ -116,13 +116,13 @@ def greedy_permutations(num: int = 100, grid: int = 3, criterion: str = "minimum
 
 
 def permutation_file(num: int, grid: int = 3, criterion: str = "minimum", seed: int = 0) -> Path:
-    """Lesson 2: where a greedy permutation set is cached (under the course's data folder)."""
+    """Where a greedy permutation set is cached (under the course's data folder)."""
     return data_dir() / "permutations" / f"jigsaw-{criterion}-grid{grid}-n{num}-seed{seed}.npy"
 
 
 def permutation_set(num: int = 100, grid: int = 3, criterion: str = "minimum", seed: int = 0,
                     cache: bool = True) -> np.ndarray:
-    """Lesson 2: the greedy permutation set (num, g*g), loaded from the disk cache or computed and cached."""
+    """The greedy permutation set (num, g*g), loaded from the disk cache or computed and cached."""
     num, grid = check_int("num", num), check_int("grid", grid, 2, hint=" (tiles per side)")
     if criterion not in CRITERIA:
         raise ValueError(f"criterion must be one of {CRITERIA}, got {criterion!r}")
@@ -152,7 +152,7 @@ def _permutation_set(num: int, grid: int, criterion: str, seed: int, cache: bool
 
 
 def random_permutations(num: int = 100, grid: int = 3, seed: int = 0) -> np.ndarray:
-    """Lesson 2: `num` distinct permutations drawn uniformly at random (the baseline for the greedy set)."""
+    """`num` distinct permutations drawn uniformly at random (the baseline for the greedy set)."""
     num, grid = check_int("num", num), check_int("grid", grid, 2, hint=" (tiles per side)")
     K = grid * grid
     if num > math.factorial(K):
@@ -168,7 +168,7 @@ def random_permutations(num: int = 100, grid: int = 3, seed: int = 0) -> np.ndar
 
 
 def set_distances(permutations) -> dict:
-    """Lesson 2: the minimum and mean Hamming distance over all pairs of a permutation set."""
+    """The minimum and mean Hamming distance over all pairs of a permutation set."""
     P = check_permutations(permutations)
     if len(P) < 2:
         raise ValueError(f"permutations must hold at least 2 permutations to have pairwise distances, got {len(P)}")

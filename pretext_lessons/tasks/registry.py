@@ -27,7 +27,7 @@ _OPT_IN: set[str] = set()  # registered with in_course=False: lessons 4 to 6 inc
 
 
 def register_task(cls: type[PretextTask] | None = None, *, in_course: bool = True):
-    """Lesson 6: add a PretextTask class to the course's tasks under its `name` (a class decorator).
+    """Add a PretextTask class to the course's tasks under its `name` (a class decorator).
 
     `@register_task` adds it to `course_tasks()`, which lessons 4 to 6 loop over;
     `@register_task(in_course=False)` registers it for `registered_tasks()` only (an opt-in task:
@@ -58,7 +58,7 @@ def register_task(cls: type[PretextTask] | None = None, *, in_course: bool = Tru
 
 
 def unregister_task(name: str) -> None:
-    """Lesson 6: remove a task from the course's tasks (e.g. a capstone draft you no longer want in the reports)."""
+    """Remove a task from the course's tasks (e.g. a capstone draft you no longer want in the reports)."""
     if name not in _REGISTRY:
         raise KeyError(f"name must be a registered task, one of {list(_REGISTRY)}; got {name!r}")
     del _REGISTRY[name]
@@ -66,12 +66,12 @@ def unregister_task(name: str) -> None:
 
 
 def registered_tasks() -> dict[str, type[PretextTask]]:
-    """Lesson 4: every registered task class by name, opt-in ones included, in the order they registered (the lessons' order first)."""
+    """Every registered task class by name, opt-in ones included, in the order they registered (the lessons' order first)."""
     return dict(_REGISTRY)
 
 
 def course_tasks(extra=()) -> dict[str, PretextTask]:
-    """Lesson 4: one instance of every task lessons 4 to 6 include, in its default configuration, by name.
+    """One instance of every task lessons 4 to 6 include, in its default configuration, by name.
 
     Those are the tasks registered with `in_course=True` (the default), in registration order, then
     the opt-in tasks named in `extra`.
@@ -85,7 +85,7 @@ def course_tasks(extra=()) -> dict[str, PretextTask]:
 
 
 def classic_tasks() -> dict[str, PretextTask]:
-    """Lesson 6: the course's own tasks in lessons 4 to 6 (registered by the modules of `pretext_lessons.tasks`), by name.
+    """The course's own tasks in lessons 4 to 6 (registered by the modules of `pretext_lessons.tasks`), by name.
 
     `course_tasks()` without the tasks registered elsewhere (yours), in lesson order: what a new task is compared with.
     """

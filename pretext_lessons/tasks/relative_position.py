@@ -41,7 +41,7 @@ MIN_STD = 0.05
 
 
 def neighbour_offsets(y: torch.Tensor) -> torch.Tensor:
-    """Lesson 3: the (row, column) offset in grid steps of each label's neighbour, shape (N, 2)."""
+    """The (row, column) offset in grid steps of each label's neighbour, shape (N, 2)."""
     if not isinstance(y, torch.Tensor) or y.dtype != torch.int64:
         raise TypeError(f"y must be an int64 tensor of labels, got {getattr(y, 'dtype', type(y).__name__)}")
     if y.numel() and (int(y.min()) < 0 or int(y.max()) > 7):
@@ -50,12 +50,12 @@ def neighbour_offsets(y: torch.Tensor) -> torch.Tensor:
 
 
 def footprint(patch: int, gap: int, jitter: int) -> int:
-    """Lesson 3: the side of the square a 3x3 arrangement of jittered patches can cover."""
+    """The side of the square a 3x3 arrangement of jittered patches can cover."""
     return 3 * patch + 2 * gap + 2 * jitter
 
 
 def gap_closing(patch: int, gap: int, jitter: int) -> dict:
-    """Lesson 3: how often the gap between a centre patch and its neighbour closes, exactly, for a geometry.
+    """How often the gap between a centre patch and its neighbour closes, exactly, for a geometry.
 
     Each patch moves by its own uniform jitter in -jitter..jitter on each axis (as `pair_positions`
     draws it), so along the axis that separates them two patches are ``gap + (neighbour's shift -
@@ -80,7 +80,7 @@ def _check_geometry(patch, gap, jitter):
 
 
 def centre_range(height: int, width: int, patch: int = 7, gap: int = 2, jitter: int = 1) -> tuple:
-    """Lesson 3: the lowest and highest (row, column) of the centre patch's top-left corner.
+    """The lowest and highest (row, column) of the centre patch's top-left corner.
 
     The corner is drawn so that ALL 8 neighbours fit, whatever the label: were it drawn for the
     chosen neighbour only, a centre near the left edge would announce "the neighbour is on the
@@ -98,7 +98,7 @@ def centre_range(height: int, width: int, patch: int = 7, gap: int = 2, jitter: 
 def pair_positions(num: int, height: int, width: int, generator: torch.Generator | None = None, patch: int = 7,
                    gap: int = 2, jitter: int = 1, corner=None, y=None,
                    device=None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Lesson 3: the top-left corners (N, 2) of the centre patch and of its neighbour, and the labels (N,).
+    """The top-left corners (N, 2) of the centre patch and of its neighbour, and the labels (N,).
 
     The centre cell's corner is drawn uniformly where all 8 neighbours fit (or is `corner`, a
     (row, column) pair); the neighbour's cell is one grid step (patch + gap) away in the label's
@@ -130,7 +130,7 @@ def pair_positions(num: int, height: int, width: int, generator: torch.Generator
 
 
 def crop_patches(X: torch.Tensor, corners: torch.Tensor, patch: int, index: torch.Tensor | None = None) -> torch.Tensor:
-    """Lesson 3: cut a patch x patch square at each top-left corner (M, 2) of image index[m], all at once.
+    """Cut a patch x patch square at each top-left corner (M, 2) of image index[m], all at once.
 
     One gather with index tensors, no loop over images: rows (M, p, 1) and columns (M, 1, p)
     broadcast to every pixel of every patch.
@@ -145,14 +145,14 @@ def crop_patches(X: torch.Tensor, corners: torch.Tensor, patch: int, index: torc
 
 
 def normalize_patches(P: torch.Tensor, min_std: float = MIN_STD) -> torch.Tensor:
-    """Lesson 3: each patch (or image) over its last three dims (C, H, W) to zero mean and unit std."""
+    """Each patch (or image) over its last three dims (C, H, W) to zero mean and unit std."""
     mean = P.mean((-3, -2, -1), keepdim=True)
     std = P.std((-3, -2, -1), keepdim=True, unbiased=False).clamp_min(min_std)
     return (P - mean) / std
 
 
 def drop_color(P: torch.Tensor, generator: torch.Generator | None = None, noise: float = 0.01) -> torch.Tensor:
-    """Lesson 3: colour dropping: keep one random channel of each patch, the other two become noise.
+    """Colour dropping: keep one random channel of each patch, the other two become noise.
 
     As Doersch et al.: the dropped channels are Gaussian noise around the kept channel's mean with
     1/100 of its std, so no comparison between channels (chromatic aberration) survives.
@@ -173,7 +173,7 @@ def drop_color(P: torch.Tensor, generator: torch.Generator | None = None, noise:
 
 
 def pixelate(P: torch.Tensor, side: int) -> torch.Tensor:
-    """Lesson 3: patches (..., C, H, W) shrunk to side x side pixels (antialiased), then enlarged back to H x W."""
+    """Patches (..., C, H, W) shrunk to side x side pixels (antialiased), then enlarged back to H x W."""
     if not isinstance(P, torch.Tensor) or P.dim() < 3 or not P.is_floating_point():
         raise ValueError(f"P must be float patches (..., C, H, W), got "
                          f"{type(P).__name__} of shape {tuple(getattr(P, 'shape', ()))}")
@@ -187,7 +187,7 @@ def pixelate(P: torch.Tensor, side: int) -> torch.Tensor:
 
 def random_pixelation(P: torch.Tensor, generator: torch.Generator | None = None, p: float = 1 / 3,
                       min_pixels: int | None = None) -> torch.Tensor:
-    """Lesson 3: Doersch et al.'s defence against fine-texture shortcuts, as their released code does it.
+    """Doersch et al.'s defence against fine-texture shortcuts, as their released code does it.
 
     cdoersch/deepcontext `train.py` (`prep_image`): a third of the patches are shrunk to a random
     side whose area is uniform between `min_pixels` and the patch's (one pixel less per side), then
@@ -219,7 +219,7 @@ def random_pixelation(P: torch.Tensor, generator: torch.Generator | None = None,
 def sample_pairs(X: torch.Tensor, generator: torch.Generator | None = None, *, patch: int = 7, gap: int = 2,
                  jitter: int = 1, normalize: bool = True,
                  color_drop: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 3: a (centre, neighbour) pair per image, shape (N, 2, C, patch, patch), and its label in 0..7.
+    """A (centre, neighbour) pair per image, shape (N, 2, C, patch, patch), and its label in 0..7.
 
     All draws come from `generator` (None: torch's global random state).
     """
@@ -244,7 +244,7 @@ def sample_pairs(X: torch.Tensor, generator: torch.Generator | None = None, *, p
 @register_task
 @dataclasses.dataclass
 class RelativePositionTask(PretextTask):
-    """Lesson 3: predict where a neighbour patch sits around a centre patch (8 classes).
+    """Predict where a neighbour patch sits around a centre patch (8 classes).
 
     The default is the lesson's geometry for 28 px Fashion-MNIST: 7 px patches, a 2 px gap and
     a 1 px jitter cover 3*7 + 2*2 + 2*1 = 27 px, so the 3x3 arrangement fits with a pixel to spare.
@@ -295,7 +295,7 @@ class RelativePositionTask(PretextTask):
 
 
 def mirror_confusion(y: torch.Tensor, y_hat: torch.Tensor) -> dict[str, float]:
-    """Lesson 3: how often a position is mistaken for its left/right mirror, its up/down mirror, or any other one."""
+    """How often a position is mistaken for its left/right mirror, its up/down mirror, or any other one."""
     y, y_hat = torch.as_tensor(y).long(), torch.as_tensor(y_hat).long()
     if y.shape != y_hat.shape or y.dim() != 1:
         raise ValueError(f"y and y_hat must be 1-D and of equal length, got {tuple(y.shape)} and {tuple(y_hat.shape)}")
@@ -310,7 +310,7 @@ def mirror_confusion(y: torch.Tensor, y_hat: torch.Tensor) -> dict[str, float]:
 
 
 def object_aspect(X: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
-    """Lesson 3: height / width of the box around each image's object (its pixels brighter than `threshold`)."""
+    """Height / width of the box around each image's object (its pixels brighter than `threshold`)."""
     X = to_float(check_images(X)).amax(1)
     on = X > threshold
 
@@ -324,7 +324,7 @@ def object_aspect(X: torch.Tensor, threshold: float = 0.1) -> torch.Tensor:
 
 
 def plot_mirror_rates(aspect, rates, class_names, ax=None):
-    """Lesson 3: each class's left/right and up/down mirror-confusion rates against its height / width.
+    """Each class's left/right and up/down mirror-confusion rates against its height / width.
 
     `aspect` (classes,) is the median height/width ratio of a class's objects; `rates` one
     `mirror_confusion` dict per class. The "any other" rate (one given wrong position, were mistakes
@@ -353,7 +353,7 @@ def plot_mirror_rates(aspect, rates, class_names, ax=None):
 
 def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1, net=None, neighbour: int | None = None,
                normalize: bool = True, seed: int = 0):
-    """Lesson 3: the 8 candidate neighbours of a centre patch with their labels, the gap and the jitter.
+    """The 8 candidate neighbours of a centre patch with their labels, the gap and the jitter.
 
     `centre` is the (row, column) of the centre patch's middle pixel (default: the middle of the
     image). The left panel draws each cell (solid) and how far jitter can move it (dotted); the
@@ -439,7 +439,7 @@ def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1
 
 
 def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False, batch_size: int = 500) -> torch.Tensor:
-    """Lesson 3: a pair network's probabilities (N, 8) over the positions, for pairs P (N, 2, C, p, p).
+    """A pair network's probabilities (N, 8) over the positions, for pairs P (N, 2, C, p, p).
 
     With `normalize`, each patch is normalised first (for raw patches); a grayscale network reads
     colour patches as their brightness.
@@ -458,7 +458,7 @@ def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False,
 
 def relative_position_explorer(net=None, images: torch.Tensor | None = None, patch: int = 7, gap: int = 2,
                                jitter: int = 1, normalize: bool = True):
-    """Lesson 3: pick an image, move the centre patch, see the 8 neighbours (and a network's guesses).
+    """Pick an image, move the centre patch, see the 8 neighbours (and a network's guesses).
 
     `images` (N, C, H, W) defaults to one Fashion-MNIST test image per class.
     """

@@ -37,7 +37,7 @@ def _check_square(X, name: str = "X") -> torch.Tensor:
 
 @functools.lru_cache(maxsize=16)
 def rotation_index(channels: int, size: int, device: str = "cpu") -> torch.Tensor:
-    """Lesson 1: where each pixel of a rotated image comes from (4, channels * size * size), for turns 0..3.
+    """Where each pixel of a rotated image comes from (4, channels * size * size), for turns 0..3.
 
     Made by torch.rot90 on a grid of pixel numbers, so it is the exact flip-and-transpose
     permutation: rotating a batch becomes one gather, a single pass over memory.
@@ -48,7 +48,7 @@ def rotation_index(channels: int, size: int, device: str = "cpu") -> torch.Tenso
 
 def rotate_batch(X: torch.Tensor, generator: torch.Generator | None = None, *,
                  all_rotations: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """Lesson 1: rotated copies of square images X (N, C, H, W) and their labels 0..3 (0/90/180/270 degrees).
+    """Rotated copies of square images X (N, C, H, W) and their labels 0..3 (0/90/180/270 degrees).
 
     all_rotations=True (RotNet's reference loader): the four rotations of every image, image by
     image: inputs[4 * i + r] is image i turned r quarter turns counter-clockwise, so N images give
@@ -72,7 +72,7 @@ def rotate_batch(X: torch.Tensor, generator: torch.Generator | None = None, *,
 
 
 def unrotate(inputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Lesson 1: turn rotated images back upright, given their labels (the inverse of rotate_batch)."""
+    """Turn rotated images back upright, given their labels (the inverse of rotate_batch)."""
     _check_square(inputs, "inputs")
     if not isinstance(y, torch.Tensor) or y.shape != (len(inputs),) or y.dtype != torch.int64:
         raise ValueError(f"y must be a tensor of {len(inputs)} rotation labels (int64), got "
@@ -87,7 +87,7 @@ def unrotate(inputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 @register_task
 @dataclasses.dataclass
 class RotationTask(PretextTask):
-    """Lesson 1: predict which of four rotations (0/90/180/270 degrees) an image was given."""
+    """Predict which of four rotations (0/90/180/270 degrees) an image was given."""
 
     num_classes: int = 4
     min_size: int = dataclasses.field(default=1, init=False)
@@ -114,13 +114,13 @@ class RotationTask(PretextTask):
 # evaluation helpers ----------------------------------------------------------------------------------
 
 def rotation_probabilities(net, X: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """Lesson 1: the net's probabilities (N, 4, 4): for each image, each of its rotations, each label."""
+    """The net's probabilities (N, 4, 4): for each image, each of its rotations, each label."""
     _check_square(X)
     return probabilities(net, X, batch_size, transform=lambda batch: rotate_batch(to_float(batch))[0]).view(-1, 4, 4)
 
 
 def rotation_confusions(probs: torch.Tensor, y: torch.Tensor, num_classes: int | None = None) -> torch.Tensor:
-    """Lesson 1: counts (num_classes, 4, 4): per object class, true rotation x predicted rotation."""
+    """Counts (num_classes, 4, 4): per object class, true rotation x predicted rotation."""
     if not isinstance(probs, torch.Tensor) or probs.dim() != 3 or probs.shape[1:] != (4, 4):
         raise ValueError(f"probs must be (N, 4, 4) from rotation_probabilities, got "
                          f"{tuple(probs.shape) if isinstance(probs, torch.Tensor) else type(probs).__name__}")
@@ -137,7 +137,7 @@ def rotation_confusions(probs: torch.Tensor, y: torch.Tensor, num_classes: int |
 
 @torch.no_grad()
 def upright_lookalike(X: torch.Tensor, X_reference: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Lesson 1: how upright each image's rotations look (N, 3): 90/180/270 degrees, near 1 = as upright as the original.
+    """How upright each image's rotations look (N, 3): 90/180/270 degrees, near 1 = as upright as the original.
 
     For each image, the pixel distance from each rotated copy to its nearest upright reference
     image, divided by the same distance for the image itself. A ratio near 1 means the turned
@@ -167,7 +167,7 @@ def _square_image(image) -> torch.Tensor:
 
 
 def image_for_net(image, in_channels: int | None = None, size: int | None = None) -> torch.Tensor:
-    """Lesson 1: an image as a network trained on the course's dataset reads it: its channels, size x size, float."""
+    """An image as a network trained on the course's dataset reads it: its channels, size x size, float."""
     in_channels = resolve_dataset().channels if in_channels is None else in_channels
     size = resolve_dataset().size if size is None else size
     image = _square_image(image)
@@ -183,7 +183,7 @@ def image_for_net(image, in_channels: int | None = None, size: int | None = None
 
 
 def plot_rotations(image, net=None, title: str | None = None):
-    """Lesson 1: an image's four rotations with their labels; with a net, its probabilities for each."""
+    """An image's four rotations with their labels; with a net, its probabilities for each."""
     import matplotlib.pyplot as plt
 
     image = _square_image(image)
@@ -222,7 +222,7 @@ def plot_rotations(image, net=None, title: str | None = None):
 
 def plot_class_accuracy(confusions: torch.Tensor, class_names=None, ax=None,
                         title: str = "Rotation accuracy per class and rotation"):
-    """Lesson 1: a heat map of pretext accuracy per object class (rows) and rotation (columns); names: the dataset's classes."""
+    """A heat map of pretext accuracy per object class (rows) and rotation (columns); names: the dataset's classes."""
     class_names = resolve_dataset().classes if class_names is None else class_names
 
     if not isinstance(confusions, torch.Tensor) or confusions.dim() != 3 or confusions.shape[1:] != (4, 4):
@@ -248,7 +248,7 @@ def plot_class_accuracy(confusions: torch.Tensor, class_names=None, ax=None,
 
 
 def plot_error_vs_lookalike(class_error, lookalike, class_names=None, ax=None):
-    """Lesson 1: each class's rotation error against its lookalike ratio (1 = a turned image as plausible as upright).
+    """Each class's rotation error against its lookalike ratio (1 = a turned image as plausible as upright).
 
     `class_error` (classes,) is the network's error per class; `lookalike` (classes,) or (classes, 3)
     the median lookalike ratio of the class (per turn; the smallest, the most plausible turn, is drawn).
@@ -279,7 +279,7 @@ def _photo(name: str) -> torch.Tensor:
 
 
 def rotation_explorer(net=None, images: torch.Tensor | None = None, size: int | None = None):
-    """Lesson 1: pick an image (by index) or a photo (by name) and see plot_rotations, with `net`'s probabilities.
+    """Pick an image (by index) or a photo (by name) and see plot_rotations, with `net`'s probabilities.
 
     `images` (N, C, H, W) defaults to one test image per class of the course's dataset; a photo is
     shown as the net reads it (gray or colour as its trunk, `size` px: the dataset's by default).
