@@ -65,7 +65,7 @@ def orientation_split(seed: int = 0, split: int = 0, k: int = K, num_test: int =
 def probe_orientation(networks, splits=(0,), k: int = K, num_test: int = NUM_TEST) -> list[dict]:
     """Lesson 4's rows (every layer, C and layer chosen on the labelled images) of each network on `orientation`.
 
-    `networks` as `budgets.train_networks` returns them; rows carry downstream=NAME.
+    `networks` as `budgets.train_networks` returns them; rows carry probed_on=NAME (lesson 4's row format: a `downstream` key would make them suite rows).
     """
     rows = []
     for task, arch, seed, net in networks:
@@ -73,7 +73,7 @@ def probe_orientation(networks, splits=(0,), k: int = K, num_test: int = NUM_TES
         for j in splits:
             data = orientation_split(seed, j, k, num_test)
             for r in probing.probe_network(net, task, arch, seed, (k,), data, split_index=j, feature_cache=cache):
-                rows.append(dict(r, downstream=NAME))
+                rows.append(dict(r, probed_on=NAME))
     return rows
 
 
