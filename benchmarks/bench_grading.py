@@ -15,7 +15,11 @@ bubblewrap works, with its memory limit).
 
 grades a class of one exercise (`--class-size` submissions: its solution and its untouched release in
 turn, each under a name of its own) with `grade --jobs N`, in the sandbox (grading refuses without
-it), and prints submissions per minute against the bar of 20 a minute on an idle machine; no baselines.
+it), and prints submissions per minute against the bar of 20 a minute on an idle machine, and the
+mean seconds per submission of each phase of grading (supervisor start, kernel start in the sandbox,
+set-up cell, fixed cells, answer cells, fixed values kept, tests, ...). With `--baseline` it first
+grades the same class with `--no-warm-up` (each submission trains the fixed cells' networks itself,
+as before the grader trained them once) and prints the ratio of the two in the same run.
 """
 from __future__ import annotations
 
@@ -115,19 +119,40 @@ def class_of(solutions: Path, folder: Path, size: int, exercise: str) -> list[Pa
     return paths
 
 
-def grade_class(size: int, jobs: int, exercise: str, solutions: Path) -> None:
-    """Grade a class of one exercise in the sandbox; print submissions per minute and whether every grade is right."""
+def phase_table(runs: dict) -> str:
+    """Mean seconds per submission of each phase (reports' `profile`), one column per run."""
+    names = list(dict.fromkeys(k for reports in runs.values() for r in reports for k in r.get("profile", {})))
+    lines = [f"{'phase (mean s per submission)':32s}" + "".join(f"{name:>22s}" for name in runs)]
+    for phase in names:
+        means = [sum(r.get("profile", {}).get(phase, 0.0) for r in reports) / max(1, len(reports))
+                 for reports in runs.values()]
+        lines.append(f"{phase:32s}" + "".join(f"{m:22.2f}" for m in means))
+    return "\n".join(lines)
+
+
+def grade_class(size: int, jobs: int, exercise: str, solutions: Path, baseline_run: bool = False) -> None:
+    """Grade a class of one exercise in the sandbox; print submissions per minute, phases, whether every grade is right."""
     with tempfile.TemporaryDirectory() as tmp:
         paths = class_of(solutions, Path(tmp), size, exercise)
         print(f"{size} submissions of {exercise} (solution and release in turn); {os.cpu_count()} CPUs; "
               f"sandbox: {bwrap_status()[0] or bwrap_status()[1]}; load average {os.getloadavg()[0]:.1f} at start")
-        start = time.perf_counter()
-        reports = grade(paths, out=Path(tmp) / "reports", jobs=jobs, solutions=solutions, sandbox=True)
-        seconds = time.perf_counter() - start
-        wrong = [r["submission"] for i, r in enumerate(sorted(reports, key=lambda r: r["submission"]))
-                 if r["sandbox"] != "bubblewrap" or r["points"] != (r["auto_points"] if i % 2 == 0 else 0)]
-        print(f"pretext-lessons grade --jobs {jobs}, sandbox on: {seconds:.1f} s, {60 * size / seconds:.1f} "
-              f"submissions per minute (bar: >= 20 on an idle machine); grades as expected: {not wrong} {wrong[:3]}")
+        arms = [("no warm-up (baseline)", False)] * baseline_run + [("grade", True)]
+        runs, seconds = {}, {}
+        for name, warm_up in arms:
+            start = time.perf_counter()
+            reports = grade(paths, out=Path(tmp) / f"reports-{warm_up}", jobs=jobs, solutions=solutions,
+                            sandbox=True, warm_up=warm_up)
+            seconds[name] = time.perf_counter() - start
+            runs[name] = reports
+            wrong = [r["submission"] for i, r in enumerate(sorted(reports, key=lambda r: r["submission"]))
+                     if r["sandbox"] != "bubblewrap" or r["points"] != (r["auto_points"] if i % 2 == 0 else 0)]
+            print(f"pretext-lessons grade --jobs {jobs}{'' if warm_up else ' --no-warm-up'}, sandbox on: "
+                  f"{seconds[name]:.1f} s, {60 * size / seconds[name]:.1f} submissions per minute (bar: >= 20 on an "
+                  f"idle machine); grades as expected: {not wrong} {wrong[:3]}; load average {os.getloadavg()[0]:.1f}")
+        print(phase_table(runs))
+        if baseline_run:
+            print(f"grade against the no-warm-up baseline, same run: {seconds[arms[0][0]] / seconds['grade']:.2f}x "
+                  f"the submissions per minute")
         print(f"load average {os.getloadavg()[0]:.1f} at the end (timings are inflated on a shared machine)")
 
 
@@ -136,6 +161,8 @@ def main() -> None:
     parser.add_argument("--class-size", type=int, default=0,
                         help="grade a class of this many submissions of --exercise only (no baselines)")
     parser.add_argument("--exercise", default="01_rotation", help="the class's exercise (default 01_rotation)")
+    parser.add_argument("--baseline", action="store_true",
+                        help="with --class-size: first grade the class with --no-warm-up, and print the ratio")
     parser.add_argument("--copies", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--solutions", default=None, help="default solutions/ (the test fixture when empty)")
@@ -146,7 +173,7 @@ def main() -> None:
         solutions = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "grading" / "solutions"
         print(f"solutions/ is empty: measuring the test fixture in {solutions}")
     if args.class_size:
-        grade_class(args.class_size, args.jobs, args.exercise, solutions)
+        grade_class(args.class_size, args.jobs, args.exercise, solutions, args.baseline)
         return
     with tempfile.TemporaryDirectory() as tmp:
         wanted = {n for n in args.exercises.split(",") if n}

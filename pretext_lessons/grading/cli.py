@@ -37,6 +37,10 @@ def add_commands(sub) -> None:
                          f"(default {MEMORY_GB:g}; 0: no limit)")
     gr.add_argument("--shard", metavar="K/N", help="grade only shard K of N (every N-th submission by sorted path); "
                                                    "merge the shards' reports with merge-grades")
+    gr.add_argument("--no-warm-up", dest="warm_up", action="store_false",
+                    help="let each submission train the networks of the exercise's fixed cells itself (by default "
+                         "the grader trains them once, in its own run of the release, and gives each submission a "
+                         "copy, when an exercise has 3 submissions or more)")
     sb = gr.add_mutually_exclusive_group()
     sb.add_argument("--sandbox", dest="sandbox", action="store_const", const=True, default=True,
                     help="grade in the bubblewrap sandbox (the default; grading stops when it cannot start)")
@@ -84,7 +88,7 @@ def _grade(args) -> int:
     reports = grade(args.submissions, out=args.out, jobs=args.jobs, exercise=args.exercise,
                     solutions=args.solutions, cell_timeout=args.cell_timeout, timeout=args.timeout,
                     progress=len(args.submissions) > 1, sandbox=args.sandbox, memory_gb=args.memory,
-                    shard=args.shard)
+                    shard=args.shard, warm_up=args.warm_up)
     if len(reports) == 1:
         print(summary(reports[0]), end="")
     print(f"reports (JSON and text) and the gradebook: {Path(args.out) / 'gradebook.csv'}; per question: "

@@ -28,6 +28,7 @@ from .report import ReportWriter, slug, write_class_summary
 from .sandbox import (ENV_ALLOWED, MARKER, UNSANDBOXED, bwrap_prefix, bwrap_status, end_processes, package_copy,
                       prepare_home, say_once)
 from .scoring import fixed_cell_errors, score
+from .warmup import WARM_UP_FROM, Warmup, copy_checkpoints, finished_checkpoints
 
 CELL_TIMEOUT = 120.0
 NOTEBOOK_TIMEOUT = 600.0
@@ -135,18 +136,24 @@ def rebind_job(exercise: Exercise) -> dict:
 
 def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int = 1,
             confinement: Confinement | None = None, code_before_tests: str = "",
-            rebind: dict | None = None) -> tuple[object, str | None, int]:
+            rebind: dict | None = None, checkpoints: Path | None = None,
+            profile: dict | None = None) -> tuple[object, str | None, int]:
     """Run a notebook in a fresh kernel under a supervisor process of its own.
 
     Returns the executed notebook (or the one given, unexecuted, when the supervisor left no
     result), an error text or None, and the number of processes the submission left running
-    (all ended here).
+    (all ended here). `checkpoints`: a folder of the grader's own checkpoints (see warmup.py),
+    copied into the kernel's own checkpoint folder first. `profile`, a dict, gets the wall
+    seconds of each phase (runner.PHASES, and the grader's: preparing, supervisor, ending processes).
     """
+    profile = {} if profile is None else profile
+    start = time.perf_counter()
     confinement = confinement or Confinement()
     token = secrets.token_hex(12)
     run = workdir / "run"
     run.mkdir(exist_ok=True)
     extra = {"PRETEXT_LESSONS_CHECKPOINTS": str(run / ".checkpoints")}  # never another submission's network
+    copy_checkpoints(checkpoints, run / ".checkpoints")  # a copy of the grader's own, never a shared folder
     prefix, pythonpath = [], None
     if confinement.bwrap:
         extra.update(prepare_home(workdir))
@@ -159,7 +166,9 @@ def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int
            "preamble": code_before_tests, "rebind": rebind or {"snapshots": {}, "tests": {}}}
     (workdir / "job.json").write_text(json.dumps(job), encoding="utf-8")
     error, result = None, None
+    profile["preparing"] = time.perf_counter() - start
     with open(workdir / "supervisor.log", "w") as log:
+        start = time.perf_counter()
         proc = subprocess.Popen([sys.executable, str(RUNNER), str(workdir / "job.json")], stdout=subprocess.PIPE,
                                 stderr=log, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
@@ -168,9 +177,12 @@ def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int
             out = b""
             error = f"grading was stopped after {timeout + 2 * GRACE:.0f} s"
         finally:
+            profile["supervisor"] = time.perf_counter() - start
+            start = time.perf_counter()
             left = end_processes(token, groups=[proc.pid])
             proc.kill()
             proc.wait()
+            profile["ending processes"] = time.perf_counter() - start
     try:
         result = json.loads(out)
     except ValueError:
@@ -178,6 +190,8 @@ def execute(nb, workdir: Path, cell_timeout: float, timeout: float, threads: int
                           f"{proc.returncode}): the submission's code may have killed it")
     if result is None:
         return nb, error, left
+    if isinstance(result.get("profile"), dict):
+        profile.update({k: v for k, v in result["profile"].items() if isinstance(v, (int, float))})
     return nbformat.from_dict(result["notebook"]), result["error"] or error, left
 
 
@@ -221,8 +235,12 @@ def _read(path: Path):
 
 def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: float = CELL_TIMEOUT,
               timeout: float = NOTEBOOK_TIMEOUT, threads: int = 1, confinement: Confinement | None = None,
-              executed_dir=None) -> dict:
-    """The report of one submission (never raises for a bad submission)."""
+              executed_dir=None, warmup: Warmup | None = None) -> dict:
+    """The report of one submission (never raises for a bad submission).
+
+    `warmup` gives the grader's own checkpoints of the exercise (see warmup.py). The report's
+    `profile` holds the wall seconds of each phase of its grading (see `execute`).
+    """
     path = Path(path)
     start = time.perf_counter()
     expected = exercise or named_exercise(path, exercises)
@@ -249,12 +267,17 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
     elif uses_student_id(ex.solution):
         notes.append(f"{STUDENT_ID} is not set to a plain string in its cell: the questions drawn from it "
                      f"could not run")
+    job = rebind_job(ex)
+    profile = {"reading and assembling": time.perf_counter() - start}
+    checkpoints = warmup.checkpoints(found) if warmup is not None else None
+    profile["warm-up"] = time.perf_counter() - start - profile["reading and assembling"]
     workdir = Path(tempfile.mkdtemp(prefix="pretext-grade-"))
     try:
         graded, error, left = execute(graded, workdir, cell_timeout, timeout, threads, confinement, before_tests,
-                                      rebind_job(ex))
+                                      job, checkpoints, profile)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
+    scoring_start = time.perf_counter()
     if left:
         notes.append(f"{left} process{'es' * (left > 1)} the submission started {'were' if left > 1 else 'was'} "
                      f"still running after it and {'were' if left > 1 else 'was'} ended")
@@ -275,6 +298,8 @@ def grade_one(path, exercises: dict, exercise: str | None = None, cell_timeout: 
                   "pending_points": sum(q["manual_points"] for q in questions.values() if q["pending"])}
     if kept is not None:
         report["executed"] = str(kept)
+    profile["scoring"] = time.perf_counter() - scoring_start
+    report["profile"] = {k: round(v, 3) for k, v in profile.items()}
     report["seconds"] = round(time.perf_counter() - start, 2)
     return report
 
@@ -328,7 +353,8 @@ def confinement(sandbox=True, memory_gb: float = MEMORY_GB, package_root=None) -
 
 def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, solutions=None,
           cell_timeout: float = CELL_TIMEOUT, timeout: float = NOTEBOOK_TIMEOUT, progress: bool = False,
-          sandbox=True, memory_gb: float = MEMORY_GB, shard=None, executed_dir=None) -> list[dict]:
+          sandbox=True, memory_gb: float = MEMORY_GB, shard=None, executed_dir=None,
+          warm_up: bool = True) -> list[dict]:
     """Grade notebooks (paths) against solutions/; `jobs` at a time; reports returned and, with `out`, written.
 
     Each submission runs in a fresh kernel with PRETEXT_LESSONS_GRADING=1, under a supervisor process
@@ -337,7 +363,9 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
     `out` gets one JSON report and one summary per submission as each finishes, gradebook.csv, and at
     the end the class summary (class_summary.md and .png: outcomes, scores and failures per question).
     `shard` "K/N" grades only the K-th of N shares (see `shard_of`); `executed_dir` keeps each
-    executed notebook.
+    executed notebook. `warm_up` trains the networks of an exercise's fixed cells once, in the
+    grader's own run of its release, for every exercise with WARM_UP_FROM submissions or more,
+    and gives each submission a copy (see warmup.py); False: each submission trains its own.
     """
     paths = check_paths("submissions", submissions, "file", "notebook files")
     check_int("jobs", jobs)
@@ -349,23 +377,62 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
         raise ValueError(f"exercise must be one of {sorted(exercises)}, got {exercise!r}")
     held = confinement(sandbox, memory_gb)  # refuses here, before any submission runs, when there is no sandbox
     staging = Path(tempfile.mkdtemp(prefix="pretext-package-"))
+    threads = max(1, usable_cpus() // jobs)  # the CPUs this process may use (affinity, quota), shared by the jobs
     try:
         if held.bwrap:
-            held.package_root = package_copy(staging)
-        return _grade_all(paths, exercises, out, jobs, exercise, cell_timeout, timeout, progress, held, executed_dir)
+            held.package_root = package_copy(staging / "package")
+        warmup = None
+        if warm_up:
+            warmup = Warmup(staging / "checkpoints", lambda name, folder: warm_checkpoints(
+                exercises[name], folder, cell_timeout, timeout, threads, held),
+                wanted=worth_warming(paths, exercises, exercise))
+        return _grade_all(paths, exercises, out, jobs, exercise, cell_timeout, timeout, progress, held, executed_dir,
+                          threads, warmup)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _grade_all(paths, exercises, out, jobs, exercise, cell_timeout, timeout, progress, held, executed_dir):
-    threads = max(1, usable_cpus() // jobs)  # the CPUs this process may use (affinity, quota), shared by the jobs
+def worth_warming(paths, exercises: dict, exercise: str | None = None) -> set:
+    """The exercises with at least WARM_UP_FROM of the submissions `paths` (read and identified here)."""
+    counts = {}
+    for path in paths:
+        name = exercise
+        if name is None:
+            try:
+                nb, _ = _read(Path(path))
+            except OSError:
+                nb = None
+            name = identify(nb, exercises)[0] if nb is not None else None
+        if name is not None:
+            counts[name] = counts.get(name, 0) + 1
+    return {name for name, n in counts.items() if n >= WARM_UP_FROM}
+
+
+def warm_checkpoints(ex: Exercise, folder: Path, cell_timeout: float, timeout: float, threads: int,
+                     held: Confinement) -> list[Path]:
+    """Run exercise `ex`'s release (no tests) held as a submission is; keep its finished checkpoints in `folder`."""
+    nb = nbformat.from_dict(json.loads(json.dumps(ex.released)))
+    nb.cells = [c for c in nb.cells if not is_test(c)]
+    workdir = Path(tempfile.mkdtemp(prefix="pretext-warm-"))
+    try:
+        execute(nb, workdir, cell_timeout, timeout, threads, held)
+        folder.mkdir(parents=True, exist_ok=True)
+        for f in finished_checkpoints(workdir / "run" / ".checkpoints"):
+            shutil.copyfile(f, folder / f.name)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return finished_checkpoints(folder)
+
+
+def _grade_all(paths, exercises, out, jobs, exercise, cell_timeout, timeout, progress, held, executed_dir, threads,
+               warmup=None):
     if executed_dir is not None:
         Path(executed_dir).mkdir(parents=True, exist_ok=True)
     writer = ReportWriter(Path(out)) if out is not None else None
 
     def one(path):
         try:
-            report = grade_one(path, exercises, exercise, cell_timeout, timeout, threads, held, executed_dir)
+            report = grade_one(path, exercises, exercise, cell_timeout, timeout, threads, held, executed_dir, warmup)
         except Exception as err:  # noqa: BLE001 - one odd submission must not cost the others their grades
             report = _blank(path, path.stem, exercises.get(exercise), "grader_error",
                             f"the grader failed on this file ({type(err).__name__}: {err})")

@@ -23,6 +23,10 @@ This file imports nothing from the package, so a supervisor starts without impor
 """
 from __future__ import annotations
 
+import time
+
+STARTED = time.perf_counter()  # before the imports: a supervisor's own start is a phase of grading
+
 import ast
 import asyncio
 import copy
@@ -32,7 +36,6 @@ import re
 import resource
 import secrets
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -180,10 +183,15 @@ class _Run:
         self.memory_bytes = memory_bytes
         self.preamble = preamble
         self.rebind = rebind or {"snapshots": {}, "tests": {}}  # grade_id -> code (see rebind.py)
+        self.profile: dict[str, float] = {}  # phase -> wall seconds (see PHASES)
         self.client = NotebookClient(
             nb, km=km, allow_errors=True, interrupt_on_timeout=True, record_timing=False, shutdown_kernel="immediate",
             startup_timeout=STARTUP_TIMEOUT, resources={"metadata": {"path": cwd}},
             on_cell_executed=self._on_executed)
+
+    def count(self, phase: str, start: float) -> None:
+        """Add the seconds since `start` (time.perf_counter) to `phase`."""
+        self.profile[phase] = self.profile.get(phase, 0.0) + time.perf_counter() - start
 
     def _on_executed(self, cell, cell_index, execute_reply):
         self.replies[cell_index] = execute_reply.get("content", {})
@@ -269,12 +277,14 @@ class _Run:
         """After a fixed cell that ran: keep a copy of the values tests read from it (see rebind.py)."""
         code = self.rebind["snapshots"].get(_grade_id(cell))
         if code:
+            start = time.perf_counter()
             aside = nbformat.v4.new_code_cell("pass")
             graded, self.client.nb = self.client.nb, nbformat.v4.new_notebook(cells=[aside])
             try:
                 await self.execute(aside, 0, PROBE_TIMEOUT * 4, {TEST_KEY: code_expression(code)})
             finally:
                 self.client.nb = graded
+                self.count("fixed values kept", start)
 
     async def responsive(self) -> bool:
         """Whether the kernel answers a trivial cell (an interrupt may not stop code that swallows it)."""
@@ -282,20 +292,29 @@ class _Run:
 
     async def restart(self, done: list) -> None:
         """A fresh kernel that has run again every cell that succeeded before (on copies)."""
+        start = time.perf_counter()
         await self.client.km.restart_kernel(now=True)
         await self.client.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
         for cell in done:
             if (await self.execute_aside(copy.deepcopy(cell), PROBE_TIMEOUT * 4))["status"] == "ok":
                 await self.keep_fixed_values(cell)
+        self.count("restarts", start)
+
+
+# the phases of one submission's run that `run_notebook` times (its `profile`)
+PHASES = ("kernel start", "set-up cell", "fixed cells", "answer cells", "fixed values kept", "tests", "restarts",
+          "kernel shut-down")
 
 
 async def run_notebook(nb, cell_timeout: float, notebook_timeout: float, cwd: str, km, env: dict | None = None,
-                       kernel_log=None, memory_bytes: int = 0, preamble: str = "", rebind: dict | None = None) -> None:
+                       kernel_log=None, memory_bytes: int = 0, preamble: str = "", rebind: dict | None = None,
+                       profile: dict | None = None) -> None:
     """Execute `nb` in place, cell by cell, under both time limits.
 
     `env` is the kernel's whole environment (default: this process's); `kernel_log` an open file
     for the kernel's own output; `preamble` code run before each test cell; `rebind` the code that
-    keeps and binds again the fixed cells' values ({"snapshots": {grade_id: code}, "tests": {grade_id: code}}).
+    keeps and binds again the fixed cells' values ({"snapshots": {grade_id: code}, "tests": {grade_id: code}});
+    `profile`, a dict, gets the wall seconds of each of PHASES (the kernel's start includes the sandbox's).
     """
     deadline = time.monotonic() + notebook_timeout
     run = _Run(nb, cwd, km, memory_bytes, preamble, rebind)
@@ -304,18 +323,24 @@ async def run_notebook(nb, cell_timeout: float, notebook_timeout: float, cwd: st
         launch["env"] = env
     if kernel_log is not None:
         launch.update(stdout=kernel_log, stderr=kernel_log)
+    if profile is not None:
+        run.profile = profile
+    start = time.perf_counter()
     try:
         # cleanup_kc: nbclient shuts down a kernel manager it was given only when asked to
         async with run.client.async_setup_kernel(cleanup_kc=True, **launch):
+            run.count("kernel start", start)
             await _run_cells(run, nb, cell_timeout, notebook_timeout, deadline, preamble)
+            start = time.perf_counter()
     finally:
         if km.has_kernel and km.provisioner is not None:
             await km.provisioner.kill()  # its whole process group; the grader also ends what escaped it
+        run.count("kernel shut-down", start)
 
 
 async def _run_cells(run: _Run, nb, cell_timeout: float, notebook_timeout: float, deadline: float,
                      preamble: str) -> None:
-    done = []
+    done, ran = [], False  # ran: a code cell ran before (the first one is the set-up: imports, data)
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
@@ -325,10 +350,14 @@ async def _run_cells(run: _Run, nb, cell_timeout: float, notebook_timeout: float
                                        "evalue": f"not run: the notebook's time limit of {notebook_timeout:.0f} s "
                                                  f"was used up by earlier cells"}
             continue
+        start = time.perf_counter()
         if _is_test(cell):
             info = await run.execute_test(cell, index, min(cell_timeout, left))
+            run.count("tests", start)
         else:
             info = await run.execute(cell, index, min(cell_timeout, left))
+            run.count("answer cells" if _is_answer(cell) else "fixed cells" if ran else "set-up cell", start)
+        ran = True
         cell.metadata["grader"] = info
         _trim_streams(cell)
         if info["status"] == "ok" and not _is_test(cell):  # a restart replays what built the state, not tests
@@ -345,18 +374,19 @@ def supervise(job: dict) -> dict:
     nb = nbformat.read(job["notebook"], as_version=4)
     km = kernel_manager(workdir, job.get("kernel_prefix", []))
     error = None
+    profile = {"supervisor start": time.perf_counter() - STARTED}
     with open(workdir / "kernel.log", "w") as log:
         try:
             asyncio.run(asyncio.wait_for(
                 run_notebook(nb, job["cell_timeout"], job["timeout"], job["cwd"], km, env=job["env"],
                              kernel_log=log, memory_bytes=job.get("memory_bytes", 0),
-                             preamble=job.get("preamble", ""), rebind=job.get("rebind")),
+                             preamble=job.get("preamble", ""), rebind=job.get("rebind"), profile=profile),
                 job["timeout"] + job["grace"]))
         except asyncio.TimeoutError:
             error = f"grading was stopped after {job['timeout'] + job['grace']:.0f} s"
         except Exception as err:  # noqa: BLE001 - e.g. a kernel that never starts; the report says so
             error = f"the notebook could not be run ({type(err).__name__}: {err})"
-    return {"notebook": nb, "error": error}
+    return {"notebook": nb, "error": error, "profile": profile}
 
 
 def main(argv=None) -> int:
@@ -365,7 +395,7 @@ def main(argv=None) -> int:
     result = supervise(job)
     # stdout is a pipe to the grader: the kernel writes to its log file, never here
     out = os.fdopen(os.dup(1), "w", encoding="utf-8")
-    out.write(json.dumps({"notebook": result["notebook"], "error": result["error"]}))
+    out.write(json.dumps(result))
     out.close()
     return 0
 
