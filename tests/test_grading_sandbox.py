@@ -219,13 +219,20 @@ def test_every_name_a_hidden_test_reads_from_a_fixed_cell_is_bound_again(path):
             answers |= _top_level_values(remove_hidden_tests(cell.source))
             answers |= {n.name for n in ast.parse(remove_hidden_tests(cell.source)).body
                         if isinstance(n, (ast.FunctionDef, ast.ClassDef))}
-    fixed, kept, missing = set(), {}, []
+    fixed, kept, missing, helpers = set(), {}, [], {}
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
         if is_test(cell):
             reads = {n.id for n in ast.walk(ast.parse(cell.source)) if isinstance(n, ast.Name)
                      and isinstance(n.ctx, ast.Load)}
+            # and what the fixed cells' helpers it calls read from the notebook's globals, at any depth
+            todo = [n for n in reads if n in helpers and n not in answers]
+            while todo:
+                for name in helpers[todo.pop()] - reads:
+                    reads.add(name)
+                    if name in helpers and name not in answers:
+                        todo.append(name)
             exposed = (reads & fixed) - answers - _top_level_values(cell.source) - {"STUDENT_ID"}
             bound = set(plan.tests.get(grade_id(cell), []))
             missing += [f"{grade_id(cell)} reads {name!r}" for name in sorted(exposed - bound)]
@@ -234,6 +241,12 @@ def test_every_name_a_hidden_test_reads_from_a_fixed_cell_is_bound_again(path):
         elif not is_answer(cell):
             values = _top_level_values(cell.source)
             fixed |= values
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                    inner = {a.arg for a in ast.walk(node) if isinstance(a, ast.arg)}
+                    inner |= {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+                    helpers[node.name] = {n.id for n in ast.walk(node) if isinstance(n, ast.Name)
+                                          and isinstance(n.ctx, ast.Load)} - inner
             for name in plan.snapshots.get(grade_id(cell), []):
                 assert name in values, f"{grade_id(cell)} does not set {name!r}, yet a copy is taken after it"
                 kept[name] = grade_id(cell)
@@ -247,6 +260,26 @@ def test_the_plan_binds_relpos_acc_again_for_exercise_3_q5():
     plan = rebind_plan(read_notebook(ROOT / "solutions" / "03_relative_position.ipynb"))
     assert {"relpos_acc", "untrained_acc", "q5_seeds"} <= set(plan.tests["q5_tests"])
     assert {"relpos_acc", "untrained_acc", "q5_seeds"} <= set(plan.snapshots["q5_data"])
+
+
+def test_a_name_a_test_reads_through_a_fixed_helper_is_bound_again():
+    """Exercise 1's q3_images reads the global X_test: an answer cell reassigning X_test must not change the test's images."""
+    import nbformat
+
+    from pretext_lessons.grading.rebind import rebind_plan
+
+    def cell(source, gid, **flags):
+        return nbformat.v4.new_code_cell(source, metadata={"nbgrader": {"grade_id": gid, **flags}})
+
+    nb = nbformat.v4.new_notebook(cells=[
+        cell("X_test = load()\nscale = 2", "setup"),
+        cell("def images(i):\n    local = i\n    return pick(X_test, local)\n\ndef pick(X, i):\n    return X[i] * scale",
+             "helpers"),
+        cell("def answer(X):\n    return X", "q1", solution=True),
+        cell("X = images(0)\nassert answer(X) is X", "q1_tests", grade=True, points=1)])
+    plan = rebind_plan(nb)
+    assert plan.tests == {"q1_tests": ["X_test", "scale"]}  # through images, then pick; not `local` or `X`
+    assert plan.snapshots == {"setup": ["X_test", "scale"]}
 
 
 def test_snapshot_and_restore_bind_a_kept_copy_again():

@@ -74,6 +74,42 @@ def read_names(source: str) -> set:
     return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
+def _free_names(node) -> set:
+    """The names a function or class reads and never binds inside itself (arguments, assignments): its globals."""
+    loads, local = set(), set()
+    for n in ast.walk(node):
+        if isinstance(n, ast.Name):
+            (loads if isinstance(n.ctx, ast.Load) else local).add(n.id)
+        elif isinstance(n, ast.arg):
+            local.add(n.arg)
+        elif isinstance(n, (ast.Import, ast.ImportFrom)):
+            local |= {a.asname or a.name.split(".")[0] for a in n.names}
+        elif isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n is not node:
+            local.add(n.name)
+    globals_ = {name for n in ast.walk(node) if isinstance(n, ast.Global) for name in n.names}
+    return loads - (local - globals_)
+
+
+def helper_reads(source: str) -> dict[str, set]:
+    """Per function or class a cell defines at its top level, the global names its body reads."""
+    tree = _parse(source)
+    if tree is None:
+        return {}
+    return {node.name: _free_names(node)
+            for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+
+def reads_through(names: set, helpers: dict[str, set]) -> set:
+    """`names` and every name read by the helpers among them, and by the helpers those read, and so on."""
+    seen, todo = set(names), list(names)
+    while todo:
+        for name in helpers.get(todo.pop(), ()):
+            if name not in seen:
+                seen.add(name)
+                todo.append(name)
+    return seen
+
+
 @dataclass
 class RebindPlan:
     """Per fixed cell, the values to keep a copy of after it; per test cell, the values to bind again before it."""
@@ -85,13 +121,15 @@ class RebindPlan:
 def rebind_plan(solution) -> RebindPlan:
     """The plan for a solutions notebook, from its cells' text.
 
-    A test's name is bound again when the test reads it, does not bind it itself (then it
+    A test's name is bound again when the test reads it (itself, or through a helper function of
+    a fixed cell it calls: `q3_images` reads the global `X_test`), does not bind it itself (then it
     recomputes it), some fixed cell before the test binds it as a value, and no answer cell of the
     exercise binds it (then it is the student's answer; STUDENT_ID is bound by the grader itself).
     The copy is taken after the last fixed cell before the test that binds it.
     """
     plan = RebindPlan()
     last_fixed: dict[str, str] = {}  # name -> grade_id of the last fixed cell that bound it
+    helpers: dict[str, set] = {}  # a fixed cell's function or class -> the names it reads
     answers: set[str] = {STUDENT_ID}
     for cell in solution.cells:
         if cell.get("cell_type") == "code" and is_answer(cell):
@@ -103,7 +141,8 @@ def rebind_plan(solution) -> RebindPlan:
         gid = grade_id(cell)
         if is_test(cell):
             own_values, own_definitions = bound_names(cell.source)
-            wanted = sorted((read_names(cell.source) - own_values - own_definitions - answers) & set(last_fixed))
+            reads = reads_through(read_names(cell.source), {k: v for k, v in helpers.items() if k not in answers})
+            wanted = sorted((reads - own_values - own_definitions - answers) & set(last_fixed))
             if wanted:
                 plan.tests[gid] = wanted
                 for name in wanted:
@@ -116,6 +155,7 @@ def rebind_plan(solution) -> RebindPlan:
                 last_fixed[name] = gid
             for name in definitions - values:  # a later import or def of the name: the preamble's
                 last_fixed.pop(name, None)
+            helpers.update(helper_reads(cell.source))
     for names in plan.snapshots.values():
         names.sort()
     return plan
