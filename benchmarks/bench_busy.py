@@ -22,6 +22,7 @@ import argparse
 import functools
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -47,13 +48,23 @@ print(json.dumps(dict(seconds=time.perf_counter() - start, threads=torch.get_num
 """
 
 
+# a pure-Python spin on one core that also ends when this script does (killed, or ended by `timeout`)
+BUSY = """
+import os, sys
+parent = int(sys.argv[1])
+while os.getppid() == parent:
+    for _ in range(100000):
+        pass
+"""
+
+
 @contextmanager
 def busy_process(busy: bool):
     """One process spinning on a core while the block runs (nothing when `busy` is False); ended after."""
     if not busy:
         yield None
         return
-    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    proc = subprocess.Popen([sys.executable, "-c", BUSY, str(os.getpid())])
     try:
         time.sleep(0.5)  # let it take its core
         yield proc
@@ -160,6 +171,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=None, help="runs of each (default: 1 for the lesson, 3 for part 2)")
     parser.add_argument("--num-images", type=int, default=12000, help="part 2: training images (quick: 12000)")
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `timeout` or kill: end the busy process on the way out
     print(f"{os.cpu_count()} CPUs, {usable_cpus()} usable by this process, load average "
           f"{os.getloadavg()[0]:.1f}; kernels' environment: {thread_env() or 'as inherited'}; "
           f"set here: { {k: os.environ[k] for k in (*THREAD_VARIABLES, *WAIT_POLICY) if k in os.environ} }")

@@ -127,3 +127,26 @@ def test_bench_busy_drops_passive_only_where_it_slows_an_idle_run_by_more_than_f
     assert not keep and "drop PASSIVE" in sentence and "1.06" in sentence
     with pytest.raises(ValueError, match="default_idle must be a positive number"):
         decide(1.0, 0.0)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads the process table in /proc (Linux)")
+def test_bench_busy_s_busy_process_ends_when_the_benchmark_dies_without_cleaning_up(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    script = ("import os, sys; sys.path.insert(0, 'benchmarks'); import bench_busy\n"
+              "proc = bench_busy.busy_process(True).__enter__(); print(proc.pid, flush=True); os._exit(0)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    pid = int(out.stdout.split()[-1])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":  # ended, waiting for init to reap it
+            return
+        time.sleep(0.2)
+    os.kill(pid, 9)
+    raise AssertionError("the busy process outlived the benchmark")
