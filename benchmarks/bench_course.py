@@ -13,7 +13,9 @@ kernel, the opening cells: settings and imports, and the gaps between cells), tr
 checkpoints (loading and saving trained networks), features (forward passes without gradients:
 probe features, predictions, held-out pretext accuracy),
 probes (linear classifiers and their cross-validation), statistics (intervals and verdicts),
-plotting (drawing figures) and other (data, labels, printing, cached results).
+plotting (drawing figures) and other (data, labels, printing, cached results). The tables are also
+written to build/bench_course.json (per run: seconds per lesson and column, the date, the load
+average), so the next round can read where a cached run's time went without running it again.
 """
 from __future__ import annotations
 
@@ -119,6 +121,21 @@ def main():
     for label, (rows, wall) in results.items():
         print_table(rows, wall, label)
     print(f"peak memory (this process + kernels): {peak[0] / 2**30:.2f} GB")
+    saved = save(results, peak[0])
+    print(f"tables saved to {saved}")
+
+
+def save(results: dict, peak: int) -> Path:
+    """The runs' tables as JSON in build/bench_course.json, beside the executed notebooks."""
+    from pretext_lessons.notebook.execute import BUILD
+
+    path = BUILD / "bench_course.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"measured": datetime.datetime.now().isoformat(timespec="seconds"),
+                                "load_average": os.getloadavg()[0], "peak_memory_gb": round(peak / 2**30, 2),
+                                "runs": {label: dict(wall=wall, lessons=rows) for label, (rows, wall) in results.items()}},
+                               indent=1))
+    return path
 
 
 if __name__ == "__main__":

@@ -3,8 +3,8 @@
 Run:  .venv/bin/python benchmarks/bench_fit.py [--steps 40] [--repeats 5] [--arch cnn] [--width 16]
 
 Prints the median seconds per step of both and their ratio (target <= 1.10), then the same
-comparison for bfloat16 autocast on this CPU, which `fit` uses only where the CPU has native bf16,
-and the bare step with the weights in the default (NCHW) layout against the channels-last layer
+comparison for bfloat16 autocast on this CPU, with what `fit(amp='auto')` picks here (bf16 only where
+the CPU has it natively and core/precision.py's check measured it faster), and the bare step with the weights in the default (NCHW) layout against the channels-last layer
 that `make_backbone` gives every network. Then how far the step is from what this CPU can do: its
 floating-point operations (counted by torch.utils.flop_counter: convolutions and matrix products,
 forward and backward) per second, as a fraction of a matrix-multiply peak measured in the same run
@@ -23,7 +23,7 @@ import time
 import torch
 from torch.nn import functional as F
 
-from pretext_lessons.core import training
+from pretext_lessons.core import precision, training
 from pretext_lessons.core.data import load_fashion_mnist, to_float
 from pretext_lessons.core.task import PretextTask
 
@@ -128,9 +128,14 @@ def main():
         if label == "fp32":
             fp32_bare = b
         else:
-            print(f"{'':>14}  bf16/fp32 bare step time {b / fp32_bare:.2f} "
-                  f"(native bf16 on this CPU: {training.native_bf16_cpu()}; fit's amp='auto' uses bf16 "
-                  f"only where it is native)")
+            auto = training.autocast_dtype(torch.device("cpu"), "auto")
+            measured = precision.measured_bf16()
+            print(f"{'':>14}  bf16/fp32 bare step time {b / fp32_bare:.2f}; native bf16 on this CPU: "
+                  f"{precision.native_bf16_cpu()}; fit's amp='auto' picks {'bf16' if auto else 'fp32'} here"
+                  + (f" (its own check, remembered for this machine: bf16/fp32 {measured['ratio']:.2f}, bf16 only "
+                     f"at <= {precision.BF16_MARGIN})" if measured else "")
+                  + ("" if (auto is not None) == (b / fp32_bare <= precision.BF16_MARGIN) else
+                     f"; DISAGREES with this run's ratio: delete {precision.machine_dir()} and measure again idle"))
     nchw = training.build_net(LabelOnlyTask(), args.arch, 1, args.width).to(memory_format=torch.contiguous_format)
     bare_steps(nchw, X, args.batch_size, 5, 0.01)
     times = {"channels-last": [], "NCHW": []}
@@ -144,7 +149,7 @@ def main():
     peaks = {"fp32": [], "bf16": []}
     for _ in range(args.repeats):  # interleaved with the steps above's conditions: the best of each
         peaks["fp32"].append(matmul_peak(torch.float32))
-        if training.native_bf16_cpu():
+        if precision.native_bf16_cpu():
             peaks["bf16"].append(matmul_peak(torch.bfloat16))
     peak = max(peaks["fp32"])
     print(f"{'FLOP rate':>14}: {flops / 1e9:.3f} GFLOP per step (batch {args.batch_size}), bare channels-last step "

@@ -10,7 +10,10 @@ reads its own batch from its own input channels, so each seed computes exactly w
 (Nesterov momentum, weight decay) and a 4-way head (rotation's), batch 128 per seed, and
 print the median seconds of one step for all seeds and the ratio together / one-after-another
 (below 1: together is faster). The same with the networks at their forward pass only (feature
-extraction). Measured interleaved, in one run.
+extraction). Measured interleaved, in one run. Before timing, one training step both ways checks
+that together computes what each seed computes alone (the largest difference of the seeds' logits
+and weights is printed); at the end, the decision the course follows: seeds are trained together
+only where the training step is faster together (ratio below 1), else one after another.
 """
 from __future__ import annotations
 
@@ -72,6 +75,24 @@ def make_nets(num_seeds: int, width: int) -> list[nn.Sequential]:
     return nets
 
 
+def same_computation(nets, together, x, y, one_after_another, grouped) -> tuple[float, float]:
+    """One training step both ways from the same weights: the largest differences of the seeds' logits and first-layer weights.
+
+    `one_after_another` and `grouped` are the benchmark's step functions: the step taken here is the
+    timed networks' first (as a warm-up step would be).
+    """
+    n = len(nets)
+    with torch.no_grad():
+        alone = torch.stack([net.train()(x[s]) for s, net in enumerate(nets)])
+        x_together = x.transpose(0, 1).reshape(x.shape[1], n * x.shape[2], *x.shape[3:])
+        joint = together.train()(x_together.contiguous(memory_format=torch.channels_last))
+    logits = float((alone - joint).abs().max())
+    one_after_another(1), grouped(1)
+    first = together.convs[0][0].weight.detach()
+    w = torch.cat([net[0].conv1[0].weight.detach() for net in nets])
+    return logits, float((first - w).abs().max())
+
+
 def sgd(params):
     return torch.optim.SGD(params, lr=0.01, momentum=0.9, nesterov=True, weight_decay=5e-4)
 
@@ -131,6 +152,10 @@ def main():
         batches[t].transpose(0, 1).reshape(bs, n * X.shape[1], *X.shape[2:]).contiguous(memory_format=torch.channels_last)))
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; quick CNN width {args.width}, {n} seeds, "
           f"batch {bs} per seed, {args.steps} steps x {args.repeats} repeats")
+    logits, weights = same_computation(nets, together, batches[0], labels[0], one_after_another, grouped)
+    print(f"{'check':>14}: together against one after another after one training step: largest difference of "
+          f"the seeds' logits {logits:.1e}, of their first-layer weights {weights:.1e} (float rounding only)")
+    ratios = {}
     for label, alone_fn, together_fn, train in (("training step", one_after_another, grouped, True),
                                                 ("forward pass", fwd_alone, fwd_together, False)):
         for net in nets:
@@ -143,8 +168,13 @@ def main():
             a.append(alone_fn(args.steps))
             t.append(together_fn(args.steps))
         a, t = statistics.median(a), statistics.median(t)
+        ratios[label] = t / a
         print(f"{label:>14}: one after another {a * 1000:7.1f} ms, together (grouped) {t * 1000:7.1f} ms "
               f"for {n} seeds; together / one-after-another {t / a:.2f}")
+    ratio = ratios["training step"]
+    print("decision: " + (f"together is faster ({ratio:.2f}): worth training the course's seeds together, with a test "
+                          f"that each seed's network equals the one trained alone" if ratio < 1 else
+                          f"one after another stays ({ratio:.2f} >= 1: together is no faster here)"))
 
 
 if __name__ == "__main__":

@@ -111,3 +111,50 @@ def test_the_suite_reads_back_its_rows(store, monkeypatch):
     data = downstream.suite_data(0, 0, tasks=("classes",), sizes=sizes)
     first = suite.probe_suite(net, "random", "cnn", 0, 0, data)
     assert suite.probe_suite(net, "random", "cnn", 0, 0, data) == first and len(calls) == 1
+
+
+def test_the_lens_study_reads_back_what_it_measured_and_equals_a_fresh_run(store, monkeypatch, capsys):
+    from pretext_lessons.experiments import aberration
+
+    photos = torch.rand(2, 3, 72, 72, generator=torch.Generator().manual_seed(0))
+    settings = dict(seeds=(0, 1), conditions=("aberration", "projection"), num_train=256, num_test=128,
+                    num_epochs=1, photos=photos)
+    first = aberration.aberration_experiment(**settings)
+    printed = capsys.readouterr().out
+    assert len(list(store.glob("aberration-*.json"))) == 4  # one per seed and condition
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a stored accuracy was measured again")
+    with monkeypatch.context() as m:
+        m.setattr(aberration, "train_position_classifier", no_training)
+        again = aberration.aberration_experiment(**settings)
+        assert capsys.readouterr().out == printed  # the same progress lines, read from the store
+        with pytest.raises(AssertionError, match="measured again"):  # another setting is another key
+            aberration.aberration_experiment(**dict(settings, num_epochs=2))
+        with pytest.raises(AssertionError, match="measured again"):  # other photos too
+            aberration.aberration_experiment(**dict(settings, photos=photos.flip(-1)))
+    monkeypatch.setenv(results.RESULTS_VARIABLE, "0")
+    fresh = aberration.aberration_experiment(**settings)
+    assert first == again == fresh
+
+
+def test_fine_tuning_reads_back_its_scores_and_they_equal_a_fresh_run(store, monkeypatch):
+    from pretext_lessons.experiments import transfer
+
+    calls = probe_calls(monkeypatch, transfer, "fine_tune")
+    networks = [("random", "cnn", seed, budgets.random_net("cnn", seed=seed, preset="grading")) for seed in (0, 1)]
+    sizes = dict(k=2, num_test=40)
+    first = transfer.fine_tune_networks(networks, sizes=sizes, num_epochs=2)
+    assert len(calls) == 2
+    again = transfer.fine_tune_networks(networks, sizes=sizes, num_epochs=2)
+    assert again == first and len(calls) == 2
+    transfer.fine_tune_networks(networks, sizes=sizes, num_epochs=3)  # another recipe: fine-tuned again
+    assert len(calls) == 4
+    with torch.no_grad():
+        networks[0][3].conv1[0].weight.mul_(2)
+    transfer.fine_tune_networks(networks[:1], sizes=sizes, num_epochs=2)  # other weights: fine-tuned again
+    assert len(calls) == 5
+    monkeypatch.setenv(results.RESULTS_VARIABLE, "0")
+    with torch.no_grad():
+        networks[0][3].conv1[0].weight.div_(2)
+    assert transfer.fine_tune_networks(networks, sizes=sizes, num_epochs=2) == first

@@ -96,3 +96,57 @@ def test_apply_caps_torch_at_the_usable_cpus(monkeypatch):
 def test_this_machine(monkeypatch):
     n = threads.usable_cpus()
     assert 1 <= n <= (os.cpu_count() or n)
+
+
+def _bench_busy():
+    import sys
+
+    sys.path.insert(0, "benchmarks")
+    try:
+        import bench_busy
+    finally:
+        sys.path.remove("benchmarks")
+    return bench_busy
+
+
+def test_bench_busy_starts_its_busy_process_and_ends_it_even_on_an_error():
+    bench_busy = _bench_busy()
+    with pytest.raises(RuntimeError, match="a lesson failed"):
+        with bench_busy.busy_process(True) as proc:
+            assert proc.poll() is None  # spinning beside the measured run
+            raise RuntimeError("a lesson failed")
+    assert proc.poll() is not None
+    with bench_busy.busy_process(False) as none:
+        assert none is None
+
+
+def test_bench_busy_drops_passive_only_where_it_slows_an_idle_run_by_more_than_five_percent():
+    decide = _bench_busy().wait_policy_decision
+    assert decide(10.4, 10.0)[0] and decide(9.0, 10.0)[0]
+    keep, sentence = decide(10.6, 10.0)
+    assert not keep and "drop PASSIVE" in sentence and "1.06" in sentence
+    with pytest.raises(ValueError, match="default_idle must be a positive number"):
+        decide(1.0, 0.0)
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="reads the process table in /proc (Linux)")
+def test_bench_busy_s_busy_process_ends_when_the_benchmark_dies_without_cleaning_up(tmp_path):
+    import subprocess
+    import sys
+    import time
+
+    script = ("import os, sys; sys.path.insert(0, 'benchmarks'); import bench_busy\n"
+              "proc = bench_busy.busy_process(True).__enter__(); print(proc.pid, flush=True); os._exit(0)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120)
+    pid = int(out.stdout.split()[-1])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            state = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return
+        if state == "Z":  # ended, waiting for init to reap it
+            return
+        time.sleep(0.2)
+    os.kill(pid, 9)
+    raise AssertionError("the busy process outlived the benchmark")

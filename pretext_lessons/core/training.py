@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from .data import check_images, data_dir, pretrain_split, resolve_dataset, to_float
 from .models import ARCHS, evaluating, make_backbone
+from .precision import bf16_faster_on_cpu
 from .profile import phase
 from .validate import check_int
 from .task import PretextTask
@@ -101,15 +102,6 @@ def resolve_preset(preset: str = "quick", task: PretextTask | None = None, arch:
     return settings
 
 
-def native_bf16_cpu() -> bool:
-    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), where bf16 is faster."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
-
-
 def autocast_dtype(device: torch.device, amp="auto"):
     """The mixed-precision dtype for a device, or None where it would be slower or unsupported."""
     if amp is False or amp is None:
@@ -118,7 +110,9 @@ def autocast_dtype(device: torch.device, amp="auto"):
         raise ValueError(f"amp must be 'auto', True or False, got {amp!r}")
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    if device.type == "cpu" and (amp is True or native_bf16_cpu()):
+    # on a CPU, 'auto' takes bf16 only where it measured faster on this machine (core/precision.py); under
+    # autograding never: every submission gets the same arithmetic, whatever a timing would have said
+    if device.type == "cpu" and (amp is True or (not grading() and bf16_faster_on_cpu())):
         return torch.bfloat16
     return None
 

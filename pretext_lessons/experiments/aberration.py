@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import sys
 
 import torch
 from torch import nn
@@ -39,11 +41,15 @@ from torch.nn import functional as F
 
 from ..core.data import check_images, load_photo, load_photos, pretrain_split, resolve_dataset, to_float
 from ..core.models import evaluating
+from ..core.profile import phase
+from ..core.results import load_or_measure, source_fingerprint
 from ..core.stats import compare
-from ..core.training import build_net, resolve_preset, train_or_load
+from ..core.training import build_net, fingerprint, resolve_preset, train_or_load
 from ..core.validate import check_generator, check_int
 from ..notebook.plotting import imshow
 from ..notebook.seed_plots import plot_seed_dots
+from ..tasks import jigsaw as jigsaw_module
+from ..tasks import relative_position as relative_position_module
 from ..tasks.jigsaw import to_grayscale
 from ..tasks.relative_position import RelativePositionTask, drop_color, normalize_patches, sample_pairs
 from . import probing
@@ -277,6 +283,8 @@ def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: floa
     aberration" (a perfect lens, colour kept), and, when asked, "gray" (the lens, then the colours
     summed to gray: a one-channel image). `photos` (N, 3, H, W) default to the course's photos;
     `geometry` (crop, patch, margin: `image_geometry`) fits the crops into smaller images.
+    Each seed's accuracy in each condition is kept beside the checkpoints (`results.load_or_measure`,
+    keyed by the photos, the settings and this code), so a second run reads it instead of training again.
     """
     unknown = [c for c in conditions if c not in CONDITIONS + (GRAY,)]
     if unknown:
@@ -286,10 +294,11 @@ def aberration_experiment(seeds=(0, 1, 2), conditions=CONDITIONS, strength: floa
     if set(geometry) - {"crop", "patch", "margin"}:
         raise ValueError(f"geometry may only set crop, patch and margin, got {sorted(geometry)}")
     table = {c: [] for c in conditions}
+    photos_key = fingerprint(photos)
     with _threads(num_threads):
         for seed in seeds:
             _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress,
-                      geometry)
+                      geometry, photos_key)
     return table
 
 
@@ -305,19 +314,32 @@ def image_geometry(side: int, grid: int = 3) -> dict:
     return dict(crop=crop, patch=max(2, round(0.6 * crop / grid)), margin=margin)
 
 
-def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress, geometry):
+def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress, geometry,
+              photos_key=None):
+    photos_key = fingerprint(photos) if photos_key is None else photos_key
+    code = source_fingerprint(sys.modules[__name__], relative_position_module, jigsaw_module)
     for condition in conditions:
         s = 0.0 if condition == "no aberration" else strength
-        fix = dict(color_drop=condition == "colour dropping", project=condition == "projection",
-                   gray=condition == GRAY, **geometry)
-        # the same crops, cells and symmetries in every condition of a seed: only the lens and the fix differ
-        P, y = position_patches(photos, num_train, torch.Generator().manual_seed(1000 * seed + 1), s, grid=grid, **fix)
-        P_test, y_test = position_patches(photos, num_test, torch.Generator().manual_seed(1000 * seed + 2), s,
-                                          grid=grid, **fix)
-        net = train_position_classifier(P, y, grid * grid, num_epochs=num_epochs, seed=seed, num_threads=None)
-        table[condition].append(accuracy(net, P_test, y_test))
+        key = dict(photos=photos_key, photos_shape=list(photos.shape), seed=seed, condition=condition, strength=s,
+                   num_train=num_train, num_test=num_test, grid=grid, num_epochs=num_epochs, geometry=geometry,
+                   code=code)
+        measure = functools.partial(_measure_condition, photos, seed, condition, s, num_train, num_test, grid,
+                                    num_epochs, geometry)
+        table[condition].append(load_or_measure("aberration", key, measure))
         if progress:
             print(f"seed {seed}, {condition}: {table[condition][-1]:.1%}", flush=True)
+
+
+@phase("training")
+def _measure_condition(photos, seed, condition, s, num_train, num_test, grid, num_epochs, geometry) -> float:
+    fix = dict(color_drop=condition == "colour dropping", project=condition == "projection",
+               gray=condition == GRAY, **geometry)
+    # the same crops, cells and symmetries in every condition of a seed: only the lens and the fix differ
+    P, y = position_patches(photos, num_train, torch.Generator().manual_seed(1000 * seed + 1), s, grid=grid, **fix)
+    P_test, y_test = position_patches(photos, num_test, torch.Generator().manual_seed(1000 * seed + 2), s,
+                                      grid=grid, **fix)
+    net = train_position_classifier(P, y, grid * grid, num_epochs=num_epochs, seed=seed, num_threads=None)
+    return accuracy(net, P_test, y_test)
 
 
 def format_table(table: dict[str, list[float]], chance: float, seeds=None) -> str:

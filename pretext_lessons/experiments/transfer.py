@@ -3,6 +3,8 @@ Kolesnikov et al.'s disagreement on the last layer."""
 from __future__ import annotations
 
 import copy
+import functools
+import sys
 from collections import defaultdict
 
 import torch
@@ -12,10 +14,11 @@ from torch.nn import functional as F
 from ..core.data import to_float
 from ..core.models import evaluating, trunk_of
 from ..core.profile import phase
+from ..core.results import load_or_measure, source_fingerprint, state_fingerprint
 from ..core.probe import C_GRID, CV_FOLDS, CV_ROUNDS, choose, cross_validate, fit_linear, layer_features, one_thread
-from ..core.training import set_seed
+from ..core.training import fingerprint, set_seed
 from .downstream import TASKS, downstream_data
-from .probing import PROBE_TOL, network_name_and_preprocess
+from .probing import PROBE_TOL, network_name_and_preprocess, preprocess_key
 from .suite import curve
 from .table import RANDOM, decide, task_order
 
@@ -80,20 +83,35 @@ def fine_tune_networks(networks, splits=(0,), downstream: str = "classes", sizes
     """Fine-tune every network of `networks` on one downstream task's labelled images of each split.
 
     Rows: task, arch, seed, split, downstream, score (test accuracy). Random weights fine-tuned are
-    the same architecture trained from scratch on the same labels with the same recipe.
+    the same architecture trained from scratch on the same labels with the same recipe. Each score is
+    kept beside the checkpoints (`results.load_or_measure`, keyed by the weights, the images, the
+    recipe and this code), so a second run reads it instead of fine-tuning again.
     """
     if TASKS.get(downstream, None) is None or TASKS[downstream].metric != "accuracy":
         raise ValueError(f"downstream must be a single-label task {[n for n, t in TASKS.items() if t.metric == 'accuracy']}, "
                          f"got {downstream!r}")
     rows = []
     for task, arch, seed, net in networks:
-        name, _ = network_name_and_preprocess(task, preprocess=None)
+        name, preprocess = network_name_and_preprocess(task, preprocess=None)
+        shown = preprocess_key(preprocess)
         for j in splits:
             d = downstream_data(downstream, seed, j, sizes)
-            model = fine_tune(net, task, d.X_train, d.y_train, seed=seed, num_classes=int(d.y_test.max()) + 1, **recipe)
-            rows.append(dict(task=name, arch=arch, seed=seed, split=j, downstream=downstream,
-                             score=fine_tune_accuracy(model, task, d.X_test, d.y_test)))
+            measure = functools.partial(_fine_tune_score, net, task, d, seed, recipe)
+            if shown is False:  # a preprocess nobody can name: measured every time
+                score = measure()
+            else:
+                key = dict(net=state_fingerprint(trunk_of(net)), task=name, preprocess=shown, arch=arch, seed=seed,
+                           split=j, downstream=downstream, recipe={**FINE_TUNE, **recipe},
+                           data=[fingerprint(t) for t in (d.X_train, d.y_train, d.X_test, d.y_test)],
+                           code=source_fingerprint(sys.modules[__name__]))
+                score = load_or_measure("fine_tune", key, measure)
+            rows.append(dict(task=name, arch=arch, seed=seed, split=j, downstream=downstream, score=score))
     return rows
+
+
+def _fine_tune_score(net, task, d, seed, recipe) -> float:
+    model = fine_tune(net, task, d.X_train, d.y_train, seed=seed, num_classes=int(d.y_test.max()) + 1, **recipe)
+    return fine_tune_accuracy(model, task, d.X_test, d.y_test)
 
 
 def fine_tune_verdicts(tuned, table, arch: str = "cnn", downstream: str = "classes") -> list[str]:
