@@ -23,6 +23,7 @@ from .html import notebook_title
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 COLAB = "https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}"
 URL_VARIABLE = "PRETEXT_LESSONS_URL"
+LESSON_FILE = re.compile(r"^\d\d[a-z]?_[\w-]+\.ipynb$")  # "03_relative_position", a lesson's part "03b_..."
 
 CONF = '''# written by pretext_lessons.notebook.site: the website's Sphinx configuration
 project = "pretext-lessons"
@@ -69,8 +70,8 @@ def front_page(readme: str, names: list[str]) -> str:
     if syllabus is None:
         raise ValueError("readme must have a '## Syllabus' section, the site's front page")
     text = f"# {title}\n\n{body}\n\n## Syllabus\n{syllabus.group(1)}"
-    text = re.sub(r"\]\(notebooks/(\d\d_[\w-]+)\.ipynb\)", r"](\1.ipynb)", text)
-    text = re.sub(r"\[([^\]]+)\]\((?!https?:|#|\d\d_)[^)]*\)", r"\1", text)  # other files of the repository: plain text
+    text = re.sub(r"\]\(notebooks/(\d\d[a-z]?_[\w-]+)\.ipynb\)", r"](\1.ipynb)", text)
+    text = re.sub(r"\[([^\]]+)\]\((?!https?:|#|\d\d[a-z]?_)[^)]*\)", r"\1", text)  # other files of the repository: plain text
     toc = "\n".join(Path(n).stem for n in names)
     return text.rstrip() + f"\n\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{toc}\n```\n"
 
@@ -96,7 +97,7 @@ def site_notebook(nb, name: str, repo: str | None):
 def write_sources(executed, src, readme=None, repo_url=None) -> list[Path]:
     """The site's Sphinx sources in `src`: conf.py, the front page and the executed lessons."""
     executed, src = Path(executed), Path(src)
-    pages = sorted(executed.glob("[0-9][0-9]_*.ipynb"))
+    pages = sorted(p for p in executed.glob("[0-9][0-9]*_*.ipynb") if LESSON_FILE.match(p.name))
     if not pages:
         raise FileNotFoundError(f"executed must be a folder of executed lessons (NN_*.ipynb), found none in "
                                 f"{executed}: run `python -m pretext_lessons course` first")
