@@ -8,6 +8,7 @@ picture (their live state needs a kernel).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -28,7 +29,7 @@ LESSON_FILE = re.compile(r"^\d\d[a-z]?_[\w-]+\.ipynb$")  # "03_relative_position
 CONF = '''# written by pretext_lessons.notebook.site: the website's Sphinx configuration
 project = "pretext-lessons"
 html_title = "pretext-lessons: self-supervised learning through pretext tasks"
-extensions = ["myst_nb"]
+extensions = ["myst_nb", "sphinx-mathjax-offline"]  # MathJax 3 from the package's own copy: no CDN, math offline
 nb_execution_mode = "off"            # the notebooks are executed already (python -m pretext_lessons course)
 myst_enable_extensions = ["dollarmath", "amsmath"]
 html_theme = "sphinx_book_theme"
@@ -126,6 +127,7 @@ def build_site(executed=None, out=None, readme=None, repo_url=None) -> Path:
     try:
         import myst_nb  # noqa: F401
         import sphinx_book_theme  # noqa: F401
+        importlib.import_module("sphinx-mathjax-offline")  # the package's import name has hyphens
     except ImportError as error:
         raise ImportError(f"the website needs the site extra ({error.name} is missing): "
                           "pip install -e '.[site]'") from error
