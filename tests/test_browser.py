@@ -213,18 +213,18 @@ def test_the_website_loads_offline_its_sidebar_links_work_and_a_figure_is_there(
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.route("**/*", offline)
-            page.goto(site_index.as_uri())
+            page.goto(site_index.as_uri(), wait_until="domcontentloaded")  # "load" also waits for MathJax
             assert "Syllabus" in page.inner_text("article")
             links = page.evaluate(SIDEBAR_LINKS)
             lesson_links = [link for link in links if link.endswith(f"{LESSON.stem}.html")]
             assert lesson_links, f"the sidebar has no link to {LESSON.stem}: {links}"
             page.click(f"nav.bd-links a[href$='{LESSON.stem}.html']")
-            page.wait_for_load_state("load")
+            page.wait_for_load_state("domcontentloaded")
             assert page.url.endswith(f"{LESSON.stem}.html")
             assert page.inner_text("article h1").startswith("Lesson 0")
             assert "Run this lesson" in page.inner_text("article")
             page.wait_for_function(f"() => ({LOADED_FIGURES})() > 0", timeout=30_000)
-            page.wait_for_selector("article mjx-container", timeout=30_000)  # MathJax, served offline, typeset the math
+            page.wait_for_selector("article mjx-container", timeout=60_000)  # MathJax, served offline, typeset the math
             page.screenshot(path=str(SITE_ARTIFACTS / "lesson-0.png"))
             for link in links:  # every page of the sidebar opens and has a title (its math may still be typesetting)
                 page.goto(link, wait_until="domcontentloaded")
