@@ -43,14 +43,41 @@ def _points(cells) -> float:
                if c["metadata"].get("nbgrader", {}).get("grade"))
 
 
+PART = re.compile(r"#{1,2} Part ([A-Z])\b")  # a heading that opens one part of a two-part exercise notebook
+
+
+def exercise_cells(name: str, root: Path = ROOT) -> list[dict]:
+    """The cells of lesson `name`'s exercises: solutions/NAME.ipynb, or the part of it that goes with the lesson.
+
+    A lesson in two parts ("03_relative_position", "03b_chromatic_aberration") shares one exercise notebook
+    (solutions/03_relative_position.ipynb) whose markdown headings "# Part A" and "# Part B" open each part's
+    questions; the cells before the first part (introduction, settings) count for part A.
+    """
+    number, letter = re.match(r"(\d\d)([a-z]?)_", name).groups()
+    solution = root / "solutions" / f"{name}.ipynb"
+    if not solution.is_file():
+        shared = sorted((root / "solutions").glob(f"{number}_*.ipynb")) if letter else []
+        if not shared:
+            return []
+        solution = shared[0]
+    cells, part, mine = _cells(solution), "A", []
+    if not any(c["cell_type"] == "markdown" and PART.match("".join(c["source"])) for c in cells):
+        return cells
+    for c in cells:
+        m = PART.match("".join(c["source"])) if c["cell_type"] == "markdown" else None
+        part = m.group(1) if m else part
+        if part == (letter or "a").upper():
+            mine.append(c)
+    return mine
+
+
 def estimate(name: str, root: Path = ROOT) -> dict:
     """Minutes a student spends on lesson `name` (e.g. "00_introduction"): reading it, and its exercises."""
     lesson = root / "notebooks" / f"{name}.ipynb"
     if not lesson.is_file():
         raise FileNotFoundError(f"name must name a lesson in notebooks/, got {name!r} ({lesson} is missing)")
     cells = _cells(lesson)
-    solution = root / "solutions" / f"{name}.ipynb"
-    ex = _cells(solution) if solution.is_file() else []
+    ex = exercise_cells(name, root)
     lesson_min = _words(cells) / READING_WPM + _code_lines(cells) * CODE_SECONDS_PER_LINE / 60
     exercise_min = _words(ex) / READING_WPM + _points(ex) * MINUTES_PER_POINT
     return {"lesson": lesson_min, "exercises": exercise_min, "words": _words(cells) + _words(ex),
@@ -67,7 +94,7 @@ def cell_text(e: dict) -> str:
 
 
 def lessons(root: Path = ROOT) -> list[str]:
-    return [p.stem for p in sorted((root / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    return [p.stem for p in sorted((root / "notebooks").glob("[0-9][0-9]*_*.ipynb"))]
 
 
 def total_text(estimates: list[dict]) -> str:
@@ -93,7 +120,7 @@ def rewrite(readme: str, root: Path = ROOT) -> str:
     lines[start + 1] = set_last(lines[start + 1], "---")
     i = start + 2
     while i < len(lines) and lines[i].startswith("|"):
-        m = re.search(r"\(notebooks/(\d\d_\w+)\.ipynb\)", lines[i])
+        m = re.search(r"\(notebooks/(\d\d[a-z]?_\w+)\.ipynb\)", lines[i])
         if m and m.group(1) in ests:
             lines[i] = set_last(lines[i], cell_text(ests[m.group(1)]))
         elif "whole course" in lines[i]:

@@ -19,8 +19,8 @@ from test_notebooks import (BUILD, GRADING_VARIABLES, children_cpu_seconds, load
                             static_fallback_problems, verdict_problems)
 
 pytestmark = pytest.mark.slow
-LESSONS = ("00_introduction", "01_rotation", "02_jigsaw", "03_relative_position", "04_layer_alignment",
-           "05_downstream_tasks", "06_designing_pretext_tasks")
+LESSONS = ("00_introduction", "01_rotation", "02_jigsaw", "03_relative_position", "03b_chromatic_aberration",
+           "04_layer_alignment", "05_downstream_tasks", "06_designing_pretext_tasks")
 
 
 

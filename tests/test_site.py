@@ -82,6 +82,25 @@ def test_each_lesson_has_its_outputs_its_figure_and_a_run_box(built):
     assert "widget-view" not in page and "VBox(...)" in page  # the widget's static fallback
 
 
+def test_every_script_and_the_math_are_served_by_the_site_itself(built):
+    out, _ = built
+    page = (out / "01_next.html").read_text()
+    sources = re.findall(r'<script[^>]*\ssrc="([^"]+)"', page)
+    assert sources and not [s for s in sources if re.match(r"(https?:)?//", s)], sources
+    mathjax = [s for s in sources if "mathjax" in s.lower()]
+    assert mathjax and all((out / s).is_file() for s in mathjax), mathjax
+    assert "x^2" in page  # the formula, for MathJax to typeset in the browser
+
+
+def test_a_lesson_in_two_parts_gives_two_pages_in_order(tmp_path):
+    text = site.front_page(README.replace("01_next", "01b_next"), ["00_intro.ipynb", "01b_next.ipynb"])
+    assert "](01b_next.ipynb)" in text and text.split("toctree")[1].split()[-3:-1] == ["00_intro", "01b_next"]
+    for name in ("03_a.ipynb", "03b_b.ipynb", "04_c.ipynb", "notes.ipynb", "03x.ipynb"):
+        nbformat.write(lesson(f"Lesson {name}", "x"), tmp_path / name)
+    names = [p.name for p in site.write_sources(tmp_path, tmp_path / "src", readme=None)]
+    assert names == ["03_a.ipynb", "03b_b.ipynb", "04_c.ipynb"]
+
+
 def test_without_a_github_url_the_run_box_gives_the_pattern():
     box = site.run_box("00_intro.ipynb", site.github_repo("https://example.org/course.git"))
     assert "OWNER/REPO" in box and "PRETEXT_LESSONS_URL" in box

@@ -40,3 +40,21 @@ def test_estimate_follows_words_code_and_points(tmp_path):
 def test_unknown_lesson_names_the_argument(tmp_path):
     with pytest.raises(FileNotFoundError, match="name must name a lesson"):
         student_time.estimate("99_nothing", tmp_path)
+
+
+def test_a_lesson_in_two_parts_shares_its_exercise_notebook_by_part(tmp_path):
+    for folder in ("notebooks", "solutions"):
+        (tmp_path / folder).mkdir()
+    prose = {"cell_type": "markdown", "metadata": {}, "source": "word " * 10}
+    for name in ("03_a", "03b_b"):
+        (tmp_path / "notebooks" / f"{name}.ipynb").write_text(json.dumps({"cells": [prose]}))
+
+    def graded(points):
+        return {"cell_type": "code", "source": "", "metadata": {"nbgrader": {"grade": True, "points": points}}}
+
+    part = lambda letter: {"cell_type": "markdown", "metadata": {}, "source": f"# Part {letter}: x"}  # noqa: E731
+    cells = [graded(1), part("A"), graded(2), part("B"), graded(4)]
+    (tmp_path / "solutions" / "03_a.ipynb").write_text(json.dumps({"cells": cells}))
+    assert student_time.estimate("03_a", tmp_path)["points"] == 3  # part A and the cells before it
+    assert student_time.estimate("03b_b", tmp_path)["points"] == 4
+    assert student_time.lessons(tmp_path) == ["03_a", "03b_b"]

@@ -8,6 +8,7 @@ picture (their live state needs a kernel).
 """
 from __future__ import annotations
 
+import importlib
 import os
 import re
 import shutil
@@ -23,11 +24,12 @@ from .html import notebook_title
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 COLAB = "https://colab.research.google.com/github/{repo}/blob/main/notebooks/{name}"
 URL_VARIABLE = "PRETEXT_LESSONS_URL"
+LESSON_FILE = re.compile(r"^\d\d[a-z]?_[\w-]+\.ipynb$")  # "03_relative_position", a lesson's part "03b_..."
 
 CONF = '''# written by pretext_lessons.notebook.site: the website's Sphinx configuration
 project = "pretext-lessons"
 html_title = "pretext-lessons: self-supervised learning through pretext tasks"
-extensions = ["myst_nb"]
+extensions = ["myst_nb", "sphinx-mathjax-offline"]  # MathJax 3 from the package's own copy: no CDN, math offline
 nb_execution_mode = "off"            # the notebooks are executed already (python -m pretext_lessons course)
 myst_enable_extensions = ["dollarmath", "amsmath"]
 html_theme = "sphinx_book_theme"
@@ -69,8 +71,8 @@ def front_page(readme: str, names: list[str]) -> str:
     if syllabus is None:
         raise ValueError("readme must have a '## Syllabus' section, the site's front page")
     text = f"# {title}\n\n{body}\n\n## Syllabus\n{syllabus.group(1)}"
-    text = re.sub(r"\]\(notebooks/(\d\d_[\w-]+)\.ipynb\)", r"](\1.ipynb)", text)
-    text = re.sub(r"\[([^\]]+)\]\((?!https?:|#|\d\d_)[^)]*\)", r"\1", text)  # other files of the repository: plain text
+    text = re.sub(r"\]\(notebooks/(\d\d[a-z]?_[\w-]+)\.ipynb\)", r"](\1.ipynb)", text)
+    text = re.sub(r"\[([^\]]+)\]\((?!https?:|#|\d\d[a-z]?_)[^)]*\)", r"\1", text)  # other files of the repository: plain text
     toc = "\n".join(Path(n).stem for n in names)
     return text.rstrip() + f"\n\n```{{toctree}}\n:hidden:\n:caption: Lessons\n\n{toc}\n```\n"
 
@@ -96,7 +98,7 @@ def site_notebook(nb, name: str, repo: str | None):
 def write_sources(executed, src, readme=None, repo_url=None) -> list[Path]:
     """The site's Sphinx sources in `src`: conf.py, the front page and the executed lessons."""
     executed, src = Path(executed), Path(src)
-    pages = sorted(executed.glob("[0-9][0-9]_*.ipynb"))
+    pages = sorted(p for p in executed.glob("[0-9][0-9]*_*.ipynb") if LESSON_FILE.match(p.name))
     if not pages:
         raise FileNotFoundError(f"executed must be a folder of executed lessons (NN_*.ipynb), found none in "
                                 f"{executed}: run `python -m pretext_lessons course` first")
@@ -125,6 +127,7 @@ def build_site(executed=None, out=None, readme=None, repo_url=None) -> Path:
     try:
         import myst_nb  # noqa: F401
         import sphinx_book_theme  # noqa: F401
+        importlib.import_module("sphinx-mathjax-offline")  # the package's import name has hyphens
     except ImportError as error:
         raise ImportError(f"the website needs the site extra ({error.name} is missing): "
                           "pip install -e '.[site]'") from error
