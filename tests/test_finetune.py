@@ -134,3 +134,22 @@ def test_decision_lines_follow_the_outcome():
     lines = ft.decision_lines(above, sm.verdict_rows(ft.lesson_findings(above)))
     assert any("is not below its linear probe" in line for line in lines)
     assert not any("stays below" in line for line in lines)
+
+
+def test_fine_tune_rows_are_stored_and_read_back(tmp_path, monkeypatch):
+    from pretext_lessons.experiments.references import NoSignal
+    from pretext_lessons.tasks.rotation import RotationTask
+
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    torch.manual_seed(0)
+    trunk = make_backbone("cnn", 1, 8).eval()
+    X, y = _data(12)
+    X_test, y_test = _data(20, seed=1)
+    recipes = (dict(lr=1e-3, steps=3), dict(lr=1e-2, steps=3))
+    nets = [("random", "cnn", 0, trunk), (NoSignal(base=RotationTask()), "cnn", 0, trunk)]
+    rows = ft.fine_tune_rows(nets, lambda seed, k: (X[:2 * k], y[:2 * k], X_test, y_test), ks=(6,), recipes=recipes)
+    assert [r["task"] for r in rows] == ["random", "no_signal-rotation"]
+    assert all(r["labelled"] == 12 and 0 <= r["cv_probe"] <= 1 for r in rows)
+    assert list(tmp_path.rglob("finetune-*.json"))  # stored by load_or_measure
+    assert ft.fine_tune_rows(nets, lambda seed, k: (X[:2 * k], y[:2 * k], X_test, y_test), ks=(6,),
+                             recipes=recipes) == rows
