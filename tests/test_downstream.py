@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from pretext_lessons.core import data as course_data
-from pretext_lessons.core.data import load_fashion_mnist, make_photo_folder, pretrain_split, resolve_dataset, to_float, use_dataset
+from pretext_lessons.core.data import load_fashion_mnist, make_photo_folder, pretrain_split, resolve_dataset, use_dataset
 from pretext_lessons.core.multilabel import average_precision, fit_multilabel, mean_average_precision
 from pretext_lessons.core.stats import is_verdict_sentence
 from pretext_lessons.core.training import resolve_preset
@@ -338,23 +338,7 @@ def test_layer_intervals_cover_the_seed_means():
         assert (p["low"], p["high"]) == pytest.approx((low, high))
 
 
-# 5. fine-tuning and the protocol comparison -----------------------------------------------------------------------
-
-def test_fine_tune_trains_a_copy_and_leaves_the_network_alone():
-    net = budgets.random_net("cnn", 0)
-    before = {k: v.clone() for k, v in net.state_dict().items()}
-    d = ds.downstream_data("classes", sizes=SMALL)
-    model = transfer.fine_tune(net, "random", d.X_train, d.y_train, num_epochs=2)
-    assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
-    tuned = model[0].state_dict()  # the copy's trunk was trained: every layer with weights moved
-    moved = [k for k, v in tuned.items() if k.endswith("weight") and not torch.equal(v, before[k])]
-    assert moved and len(moved) == len([k for k in tuned if k.endswith("weight")])
-    with torch.no_grad():
-        expected = float((model(to_float(d.X_test)).argmax(1) == d.y_test).float().mean())
-    assert transfer.fine_tune_accuracy(model, "random", d.X_test, d.y_test) == pytest.approx(expected)
-    with pytest.raises(ValueError, match="unknown fine-tuning settings"):
-        transfer.fine_tune(net, "random", d.X_train, d.y_train, epochs=2)
-
+# 5. the protocol comparison -----------------------------------------------------------------------
 
 def test_protocol_rows_and_verdicts():
     nets = [("jigsaw", "resnet", s, budgets.random_net("resnet", s)) for s in (0, 1)]

@@ -86,3 +86,70 @@ def test_the_pretext_network_comes_before_its_no_signal_control():
     rows = [dict(task=t, arch="cnn", seed=s, k=10, layer="conv1", C=1.0, probe=0.6, fine_tuned=0.6 + 0.01 * s, lr=1e-3,
                  steps=100) for t in ("random", "rotation", "no_signal-rotation") for s in range(3)]
     assert ft.findings(rows)[0].question.question == "k=10: rotation fine-tuned - random fine-tuned"
+
+
+def test_test_images_never_reach_a_choice():
+    torch.manual_seed(0)
+    trunk = make_backbone("cnn", 1, 8).eval()
+    X, y = _data(12)
+    X_test, y_test = _data(20, seed=1)
+    recipes = (dict(lr=1e-3, steps=5), dict(lr=1e-2, steps=5))
+    r = ft.fine_tune_split(trunk, "random", X, y, X_test, y_test, recipes=recipes)
+    noise = torch.rand(X_test.shape, generator=torch.Generator().manual_seed(3))  # other test images entirely
+    other = ft.fine_tune_split(trunk, "random", X, y, noise, y_test, recipes=recipes)
+    for key in ("layer", "C", "lr", "steps", "cv", "cv_probe"):
+        assert other[key] == r[key], key
+    assert other["probe"] != r["probe"] or other["fine_tuned"] != r["fine_tuned"]
+
+
+def _ft_rows(gain, probe_gap=0.0, seeds=3, ks=(10, 100)):
+    rows = []
+    for seed in range(seeds):
+        for k in ks:
+            for task, tuned in (("random", 0.60), ("rotation", 0.60 + gain), ("no_signal-rotation", 0.60)):
+                rows.append(dict(task=task, arch="cnn", seed=seed, k=k, layer="conv2", C=1.0,
+                                 probe=tuned - probe_gap - 0.001 * seed, fine_tuned=tuned + 0.002 * seed,
+                                 lr=1e-3, steps=100, cv_probe=0.62, cv_best=0.60, labelled=10 * k))
+    return rows
+
+
+def test_decision_lines_follow_the_outcome():
+    from pretext_lessons.experiments import summary as sm
+
+    up = ft.lesson_findings(_ft_rows(0.05))
+    assert [f.question.question for f in up][:2] == ["k=100: rotation fine-tuned - random fine-tuned",
+                                                     "k=100: rotation fine-tuned - its probe"]
+    lines_up = ft.decision_lines(_ft_rows(0.05), sm.verdict_rows(up))
+    assert lines_up[0].startswith("k=100: fine-tuning from rotation beats the same recipe from random")
+    down = ft.lesson_findings(_ft_rows(-0.05))
+    lines_down = ft.decision_lines(_ft_rows(-0.05), sm.verdict_rows(down))
+    assert lines_down[0].startswith("k=100: fine-tuning from rotation is below the same recipe from random")
+    # fine-tuning below the probe: at the largest k it says so; at the smaller k it says why, from the folds
+    below = _ft_rows(0.05, probe_gap=-0.04)
+    lines = ft.decision_lines(below, sm.verdict_rows(ft.lesson_findings(below)))
+    assert any(line.startswith("k=100: fine-tuning from rotation is below its linear probe") for line in lines)
+    why = [line for line in lines if line.startswith("k=10: fine-tuning from rotation stays below its probe")]
+    assert why and "62.0%" in why[0] and "every recipe already lost to the probe" in why[0]
+    above = _ft_rows(0.05, probe_gap=0.04)
+    lines = ft.decision_lines(above, sm.verdict_rows(ft.lesson_findings(above)))
+    assert any("is not below its linear probe" in line for line in lines)
+    assert not any("stays below" in line for line in lines)
+
+
+def test_fine_tune_rows_are_stored_and_read_back(tmp_path, monkeypatch):
+    from pretext_lessons.experiments.references import NoSignal
+    from pretext_lessons.tasks.rotation import RotationTask
+
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    torch.manual_seed(0)
+    trunk = make_backbone("cnn", 1, 8).eval()
+    X, y = _data(12)
+    X_test, y_test = _data(20, seed=1)
+    recipes = (dict(lr=1e-3, steps=3), dict(lr=1e-2, steps=3))
+    nets = [("random", "cnn", 0, trunk), (NoSignal(base=RotationTask()), "cnn", 0, trunk)]
+    rows = ft.fine_tune_rows(nets, lambda seed, k: (X[:2 * k], y[:2 * k], X_test, y_test), ks=(6,), recipes=recipes)
+    assert [r["task"] for r in rows] == ["random", "no_signal-rotation"]
+    assert all(r["labelled"] == 12 and 0 <= r["cv_probe"] <= 1 for r in rows)
+    assert list(tmp_path.rglob("finetune-*.json"))  # stored by load_or_measure
+    assert ft.fine_tune_rows(nets, lambda seed, k: (X[:2 * k], y[:2 * k], X_test, y_test), ks=(6,),
+                             recipes=recipes) == rows

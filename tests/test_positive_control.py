@@ -40,6 +40,29 @@ def test_the_control_finds_the_task_and_the_layer_moving():
     assert all(f.question.comparison.low > 0 for f in found)
 
 
+def test_the_no_signal_control_sits_beside_random():
+    classes = _rows({"rotation": 0.70, "jigsaw": 0.72, "random": 0.69}, {})
+    orientation = _rows({"rotation": 0.80, "jigsaw": 0.45, "random": 0.40, "no_signal-rotation": 0.42}, {})
+    names = [f.question.question for f in pc.control_findings(orientation, classes)]
+    assert any(n.startswith("orientation: rotation - random") for n in names)
+    assert any(n.startswith("orientation: rotation - no_signal-rotation") for n in names)
+    # a control that is not a pretext task is never chosen as the best task
+    assert not any("no_signal-rotation (chosen" in n for n in names)
+
+
+def test_the_opposite_outcome_prints_the_opposite_verdict():
+    from pretext_lessons.experiments import summary as sm
+
+    classes = _rows({"rotation": 0.70, "jigsaw": 0.72, "random": 0.69}, {})
+    up = _rows({"rotation": 0.80, "jigsaw": 0.45, "random": 0.40}, {})
+    down = _rows({"rotation": 0.30, "jigsaw": 0.45, "random": 0.40}, {})
+
+    def against_random(rows):
+        found = pc.control_findings(rows, classes)
+        return [r["outcome"] for r in sm.verdict_rows(found) if r["question"].startswith("orientation: rotation - random")]
+    assert against_random(up) == ["better"] and against_random(down) == ["worse"]
+
+
 def test_variance_sources_state_both():
     orientation = _rows({"rotation": 0.9}, {})
     s = pc.variance_sources(orientation, "rotation", num_test=2000)

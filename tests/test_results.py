@@ -136,25 +136,3 @@ def test_the_lens_study_reads_back_what_it_measured_and_equals_a_fresh_run(store
     monkeypatch.setenv(results.RESULTS_VARIABLE, "0")
     fresh = aberration.aberration_experiment(**settings)
     assert first == again == fresh
-
-
-def test_fine_tuning_reads_back_its_scores_and_they_equal_a_fresh_run(store, monkeypatch):
-    from pretext_lessons.experiments import transfer
-
-    calls = probe_calls(monkeypatch, transfer, "fine_tune")
-    networks = [("random", "cnn", seed, budgets.random_net("cnn", seed=seed, preset="grading")) for seed in (0, 1)]
-    sizes = dict(k=2, num_test=40)
-    first = transfer.fine_tune_networks(networks, sizes=sizes, num_epochs=2)
-    assert len(calls) == 2
-    again = transfer.fine_tune_networks(networks, sizes=sizes, num_epochs=2)
-    assert again == first and len(calls) == 2
-    transfer.fine_tune_networks(networks, sizes=sizes, num_epochs=3)  # another recipe: fine-tuned again
-    assert len(calls) == 4
-    with torch.no_grad():
-        networks[0][3].conv1[0].weight.mul_(2)
-    transfer.fine_tune_networks(networks[:1], sizes=sizes, num_epochs=2)  # other weights: fine-tuned again
-    assert len(calls) == 5
-    monkeypatch.setenv(results.RESULTS_VARIABLE, "0")
-    with torch.no_grad():
-        networks[0][3].conv1[0].weight.div_(2)
-    assert transfer.fine_tune_networks(networks, sizes=sizes, num_epochs=2) == first

@@ -123,3 +123,24 @@ def test_lesson5_asks_the_move_first_and_says_when_nothing_moves():
     still, lines = sm.lesson5_findings(_suite(move=False))
     assert not any("chosen for scenes" in f.question.question for f in still)
     assert any("does not move" in line for line in lines)
+
+
+def test_lesson5_all_puts_the_primary_first_and_the_rest_in_one_holm_family():
+    found, lines = sm.lesson5_all(_suite(move=True), figure_archs=("cnn",))
+    names = [f.question.question for f in found]
+    assert names[0].startswith("on scenes: jigsaw - random, cnn")
+    assert names[1].startswith("on scenes: jigsaw, cnn: last layer")  # the seed figure's own question
+    rows = sm.verdict_rows(found)
+    assert rows[0]["role"] == "primary" and all(r["role"] == "Holm-corrected" for r in rows[1:])
+    with_more, _ = sm.lesson5_all(_suite(move=True), found[:1], figure_archs=("cnn",))
+    assert len(with_more) == len(found) + 1  # extra findings (fine-tuning) join the same family
+
+
+def test_lesson5_opposite_outcome_prints_the_opposite_verdict():
+    up, _ = sm.lesson5_findings(_suite(move=True))
+    flipped = [dict(r, score=1 - r["score"], val_score=1 - r["val_score"]) if r["task"] == "jigsaw" else r
+               for r in _suite(move=True)]
+    down, _ = sm.lesson5_findings(flipped)
+    first_up = sm.verdict_rows(up)[0]
+    first_down = [r for r in sm.verdict_rows(down) if r["question"].startswith("on scenes: jigsaw - random")][0]
+    assert first_up["outcome"] == "better" and first_down["outcome"] == "worse"

@@ -5,8 +5,9 @@ The probing lessons share three modules: `probing` (the one probe protocol: feat
 `budgets` (what each network trains on: pretraining budgets, training plans, the reference networks).
 On top of them: `alignment` (lesson 4's layer-alignment study), `downstream` (lesson 5's suite of
 downstream tasks: its data), `suite` (lesson 5's probes, curves and verdicts on that suite), `transfer`
-(lesson 5's fine-tuning and protocol comparison), `capstone` (lessons 0 and 6), `design_findings` (lesson
-6's shortcut checks as one table of findings), `aberration` (lesson 3's chromatic-aberration shortcut), `jigsaw_study` (lesson 2's shortcut and permutation-set studies) and
+(lesson 5's protocol comparison; its fine-tuning is `finetune`), `capstone` (lessons 0 and 6), `design_findings`
+(lesson 6's shortcut checks as one table of findings), `aberration` (lesson 3's chromatic-aberration shortcut),
+`jigsaw_study` (lesson 2's shortcut and permutation-set studies) and
 `inspection` (seeing what a network learned, lessons 1-3).
 
 `experiments` may import from `core`, `notebook`, `tasks` and `experiments`.

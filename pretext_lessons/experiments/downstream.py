@@ -30,7 +30,7 @@ images are drawn as in lesson 4 (`probing.downstream_split`): labelled split j o
 seed s + SPLIT_STRIDE * j, the test set from the seed alone, so a (seed, split) pair is the unit of
 every comparison.
 
-The suite's probes, curves and verdicts are in `suite`; fine-tuning and the protocol comparison in `transfer`.
+The suite's probes, curves and verdicts are in `suite`; the protocol comparison in `transfer`, fine-tuning in `finetune`.
 """
 from __future__ import annotations
 

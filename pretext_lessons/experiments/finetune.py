@@ -24,18 +24,22 @@ from __future__ import annotations
 import copy
 import math
 import statistics
+import sys
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..core import probe as probe_module
 from ..core.data import to_float
 from ..core.models import trunk_of
 from ..core.probe import (C_GRID, CV_FOLDS, CV_ROUNDS, DEFAULT_POOLED_SIZE, choose, cross_validate, fit_linear,
                           layer_features, pool_features, stratified_folds)
 from ..core.task import PretextTask
-from ..core.training import set_seed
+from ..core.results import load_or_measure, source_fingerprint, state_fingerprint
+from ..core.training import fingerprint, set_seed
 from ..core.validate import check_int
+from .probing import preprocess_key
 from .references import NO_SIGNAL
 from .summary import finding
 
@@ -120,7 +124,8 @@ def fine_tune_split(net: nn.Module, task, X_train, y_train, X_test, y_test, seed
     """The probe and the fine-tuned network on one labelled split, every choice made on the labelled images.
 
     Returns dict(layer, C, probe=test accuracy of the probe, fine_tuned=test accuracy after
-    fine-tuning, lr, steps (the recipe chosen), cv=the recipes' cross-validated accuracies).
+    fine-tuning, lr, steps (the recipe chosen), cv=the recipes' cross-validated accuracies,
+    cv_probe=the probe's own cross-validated accuracy on the same folds: step 0 of every recipe).
     """
     recipes = [dict(r) for r in recipes]
     for r in recipes:
@@ -138,7 +143,11 @@ def fine_tune_split(net: nn.Module, task, X_train, y_train, X_test, y_test, seed
     start = CutNetwork(trunk, layer, probe, target)
     probe_accuracy = accuracy(start, X_te, y_test)
     folds = stratified_folds(y_train, CV_FOLDS, seed)
-    cv = []
+    cv, cv_probe = [], []
+    for f in range(CV_FOLDS):  # step 0 of every recipe: the probe refitted on the fold's training part
+        fit_idx, val_idx = torch.nonzero(folds != f).flatten(), torch.nonzero(folds == f).flatten()
+        fold_probe = fit_linear(F_train[layer][fit_idx], y_train[fit_idx], C, tol=PROBE_TOL)
+        cv_probe.append(accuracy(CutNetwork(trunk, layer, fold_probe, target), X_tr[val_idx], y_train[val_idx]))
     for r in recipes:
         accs = []
         for f in range(CV_FOLDS):
@@ -151,24 +160,35 @@ def fine_tune_split(net: nn.Module, task, X_train, y_train, X_test, y_test, seed
     chosen = recipes[max(range(len(recipes)), key=lambda i: (cv[i], -i))]
     tuned = train_cut(start, X_tr, y_train, chosen["lr"], chosen["steps"], seed)
     return dict(layer=layer, C=C, probe=probe_accuracy, fine_tuned=accuracy(tuned, X_te, y_test),
-                lr=chosen["lr"], steps=chosen["steps"], cv=cv)
+                lr=chosen["lr"], steps=chosen["steps"], cv=cv, cv_probe=statistics.fmean(cv_probe))
 
 
 def fine_tune_rows(networks, splits, ks=(10, 100), recipes=RECIPES) -> list[dict]:
     """For each (task or name, arch, seed, net) and k, the probe and fine-tuning on the split `splits(seed, k)`.
 
     `splits(seed, k)` returns (X_train, y_train, X_test, y_test) (e.g. `probing.downstream_split`'s
-    first k per class). Rows: task, arch, seed, k, layer, C, probe, fine_tuned, lr, steps.
+    first k per class). Rows: task, arch, seed, k, layer, C, probe, fine_tuned, lr, steps, cv_probe,
+    cv_best (the chosen recipe's cross-validated accuracy), labelled (images). Each row is stored by
+    `results.load_or_measure`, keyed by the network's weights, the images and this module's code.
     """
     rows = []
     for task, arch, seed, net in networks:
         name = task.name if isinstance(task, PretextTask) else str(task)
+        shown = preprocess_key(_preprocess_of(task))
         for k in ks:
             X_train, y_train, X_test, y_test = splits(seed, k)
-            r = fine_tune_split(net, task, X_train, y_train, X_test, y_test, seed, recipes)
-            rows.append(dict(task=name, arch=arch, seed=seed, k=k, **{key: r[key] for key in
-                                                                       ("layer", "C", "probe", "fine_tuned", "lr",
-                                                                        "steps")}))
+
+            def measure(net=net, task=task, data=(X_train, y_train, X_test, y_test)):
+                r = fine_tune_split(net, task, *data, seed, recipes)
+                return [dict(task=name, arch=arch, seed=seed, k=k, cv_best=max(r["cv"]), labelled=len(data[1]),
+                             **{key: r[key] for key in ("layer", "C", "probe", "fine_tuned", "lr", "steps", "cv_probe")})]
+            if shown is False:  # a preprocess nobody can name: measured every time
+                rows += measure()
+                continue
+            key = dict(net=state_fingerprint(trunk_of(net)), task=name, preprocess=shown, arch=arch, seed=seed, k=k,
+                       data=[fingerprint(t) for t in (X_train, y_train, X_test, y_test)], recipes=[dict(r) for r in recipes],
+                       code=source_fingerprint(probe_module, sys.modules[__name__]))
+            rows += load_or_measure("finetune", key, measure)
     return rows
 
 
@@ -216,3 +236,60 @@ def rows_text(rows) -> str:
         lines.append(f"{task:<20} {arch:<6} {k:>4} {len(rs):>5} {100 * statistics.fmean(r['probe'] for r in rs):>6.1f}% "
                      f"{100 * statistics.fmean(r['fine_tuned'] for r in rs):>9.1f}%  {recipes}")
     return "\n".join(lines)
+
+
+def lesson_findings(rows, pretext: str = "rotation", reference: str = "random", arch: str = "cnn") -> list:
+    """Lesson 5's fine-tuning questions, the largest k first: per k, `pretext` fine-tuned minus `reference`
+    fine-tuned the same way, `pretext` fine-tuned minus its own probe, and its no-signal control fine-tuned
+    minus `reference` (beside it). A subset of `findings`, in that order."""
+    found = {f.question.question: f for f in findings(rows, reference, arch)}
+    control = f"{NO_SIGNAL}-{pretext}"
+    out = []
+    for k in sorted({r["k"] for r in rows}, reverse=True):
+        for q in (f"k={k}: {pretext} fine-tuned - {reference} fine-tuned", f"k={k}: {pretext} fine-tuned - its probe",
+                  f"k={k}: {control} fine-tuned - {reference} fine-tuned"):
+            if q in found:
+                out.append(found[q])
+    return out
+
+
+def decision_lines(rows, verdicts, pretext: str = "rotation", reference: str = "random", arch: str = "cnn") -> list[str]:
+    """What the run shows about fine-tuning, from `verdicts` (`summary.verdict_rows` over a list holding
+    `lesson_findings`' questions): per k, does fine-tuning from `pretext` beat the same recipe from
+    `reference`; at the largest k, is it below its probe beyond the interval; at a smaller k where it stays
+    below its probe, why, from the cross-validated accuracies on the labelled images."""
+    by = {v["question"]: v for v in verdicts}
+    ks = sorted({r["k"] for r in rows if r["arch"] == arch and r["task"] == pretext})
+    lines = []
+
+    def said(v):
+        d = v.get("digits", 1)
+        return f"{v['estimate']:+.{d}f} {v['unit']} [{v['low']:+.{d}f}, {v['high']:+.{d}f}], {v['role']}, {v['seeds']} seeds"
+    for k in reversed(ks):
+        v = by.get(f"k={k}: {pretext} fine-tuned - {reference} fine-tuned")
+        if v is not None:
+            verdict = {"better": "beats", "worse": "is below"}.get(v["outcome"], "is not shown to differ from")
+            lines.append(f"k={k}: fine-tuning from {pretext} {verdict} the same recipe from {reference} ({said(v)}).")
+        v = by.get(f"k={k}: {pretext} fine-tuned - its probe")
+        if v is None:
+            continue
+        below = v["high"] < 0  # the whole interval below zero
+        if k == ks[-1]:
+            lines.append(f"k={k}: fine-tuning from {pretext} is {'below' if below else 'not below'} its linear probe "
+                         f"beyond the interval ({said(v)}).")
+        elif v["estimate"] < 0:
+            mine = [r for r in rows if r["arch"] == arch and r["task"] == pretext and r["k"] == k]
+            n = len(mine) and statistics.fmean(r.get("cv_best", float("nan")) for r in mine)
+            p = statistics.fmean(r.get("cv_probe", float("nan")) for r in mine)
+            images = mine[0].get("labelled", k)
+            fold = images // CV_FOLDS
+            se = 100 * math.sqrt(max(p * (1 - p), 1e-12) / fold)
+            why = (f"on the folds of the {images} labelled images the chosen recipe scored {100 * n:.1f}% against the "
+                   f"probe's {100 * p:.1f}% (each fold validates on {fold} images: a standard error of about {se:.1f} "
+                   f"points)")
+            if n <= p:
+                why += ": every recipe already lost to the probe there, so the few labels are fitted at the cost of what the probe held"
+            else:
+                why += ": the recipe's lead on the folds is within that noise, so cross-validation on so few images picks a recipe that does not hold on the test images"
+            lines.append(f"k={k}: fine-tuning from {pretext} stays below its probe ({said(v)}); why: {why}.")
+    return lines

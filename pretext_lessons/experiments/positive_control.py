@@ -22,6 +22,7 @@ import torch
 from ..core.data import resolve_dataset
 from . import probing
 from . import table as results_table
+from .references import NO_SIGNAL
 from .summary import finding
 
 NAME = "orientation"
@@ -101,6 +102,7 @@ def control_findings(orientation_rows, classes_rows, arch: str = "cnn", aligned:
     2. On `orientation`: the `aligned` network at the layer chosen there minus at the layer chosen for
        the classes (does its best layer move?).
     3. On `orientation`: the `aligned` network minus random weights, each at its chosen layer.
+    4. Where `orientation_rows` hold it, the `aligned` network minus its no-signal control, likewise.
     `classes_rows` are lesson 4's rows (the dataset's classes) of the same networks.
     """
     on_o = _curves(orientation_rows, arch)
@@ -132,6 +134,12 @@ def control_findings(orientation_rows, classes_rows, arch: str = "cnn", aligned:
         a, r = on_o[aligned], on_o[results_table.RANDOM]
         out.append(finding(f"{NAME}: {aligned} - random, chosen layers ({a.best.layer} vs {r.best.layer})",
                            dict(zip(a.units, a.best_values)), dict(zip(r.units, r.best_values)),
+                           "pretext better", "pretext worse"))
+    control = f"{NO_SIGNAL}-{aligned}"
+    if aligned in on_o and control in on_o:  # the no-signal control beside random: trained, without the task's signal
+        a, c = on_o[aligned], on_o[control]
+        out.append(finding(f"{NAME}: {aligned} - {control}, chosen layers ({a.best.layer} vs {c.best.layer})",
+                           dict(zip(a.units, a.best_values)), dict(zip(c.units, c.best_values)),
                            "pretext better", "pretext worse"))
     return [f for f in out if f is not None]
 

@@ -404,3 +404,33 @@ def lesson5_findings(table, arch: str = "cnn", reference: str = "classes", prima
              and NO_SIGNAL not in f.question.question]
     primary = [others.pop(first[0])] if first else []
     return primary + moves + others, lines
+
+
+def seed_figure_findings(table, task: str = "jigsaw", downstream_name: str = "scenes", archs=("resnet", "cnn")) -> list:
+    """The seed figure's own question per arch: `task`'s last layer minus its best earlier layer (chosen on the
+    labelled images) on `downstream_name`, paired on (seed, split). Goyal et al. saw res5 below res4."""
+    out = []
+    for arch in archs:
+        c = _suite_curves(table, downstream_name, arch).get(task)
+        if c is None:
+            continue
+        f = finding(f"on {downstream_name}: {task}, {arch}: last layer {c.last.layer} - best earlier {c.earlier.layer}",
+                    dict(zip(c.units, c.last_values)), dict(zip(c.units, c.earlier_values)),
+                    "last layer higher", "last layer lower")
+        if f:
+            out.append(f)
+    return out
+
+
+def lesson5_all(table, fine_tuning=(), arch: str = "cnn", figure_archs=("resnet", "cnn"),
+                primary_downstream: str = "scenes", primary_task: str = "jigsaw"):
+    """Every question of lesson 5 in one list, the primary first, and the lines of the choices that did not move.
+
+    The primary is `lesson5_findings`' for `arch`: `primary_task` minus its calibrated random reference on
+    `primary_downstream`. Then the seed figure's last-layer questions on `figure_archs`
+    (`seed_figure_findings`), the rest of `lesson5_findings`, and `fine_tuning` (Findings, e.g.
+    `finetune.lesson_findings`): one family, the questions after the primary Holm-corrected for their number.
+    """
+    found, lines = lesson5_findings(table, arch, primary_downstream=primary_downstream, primary_task=primary_task)
+    figure = seed_figure_findings(table, primary_task, primary_downstream, figure_archs)
+    return found[:1] + figure + found[1:] + list(fine_tuning), lines
