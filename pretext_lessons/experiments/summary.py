@@ -261,6 +261,59 @@ def initial_statistics_findings(table, arch: str = "cnn", k: int = 10) -> list[F
     return out
 
 
+def initial_statistics_finding(table, arch: str = "cnn", k: int = 10) -> Finding | None:
+    """The one row lesson 4 shows of `initial_statistics_findings`: the last layer's, fixed before the run.
+
+    The last layer is where the "falls more than random" questions are decided, so it is where a random
+    reference with BatchNorm's initial statistics would mislead most.
+    """
+    rows = results_table.select(table, task=INITIAL, arch=arch, k=k)
+    if not rows:
+        return None
+    last = max(rows, key=lambda r: r["depth"])["layer"]
+    found = [f for f in initial_statistics_findings(table, arch, k) if f.question.question.endswith(f", {last}")]
+    return found[0] if found else None
+
+
+def width_study_finding(table, pretext, k: int = 10) -> Finding | None:
+    """Kolesnikov et al.'s question (`alignment.width_study_rhos`) as a Finding: the mean rank correlation against 0."""
+    from . import alignment
+
+    study = alignment.width_study(pretext)
+    if not study:
+        return None
+    _, units, rhos = alignment.width_study_rhos(table, study, k)
+    if len(units) < 2 or len({u[0] for u in units}) < 2 or len(rhos) != len(units):
+        return None
+    c = paired_interval(rhos, [0.0] * len(rhos), seeds=[u[0] for u in units], splits=[u[1] for u in units],
+                        bounds=(-1.0, 1.0))
+    per_seed = defaultdict(list)
+    for u, rho in zip(units, rhos):
+        per_seed[u[0]].append(rho)
+    return Finding(Question(alignment.width_study_question(table, study, k), c,
+                            "higher pretext accuracy goes with a better probe",
+                            "higher pretext accuracy goes with a worse probe", scale=1.0, unit="rank correlation"),
+                   {s: statistics.fmean(v) for s, v in per_seed.items()})
+
+
+def lesson4_questions(table, pretext=(), k: int = 10, archs=("cnn", "resnet"), primary_task: str = "rotation") -> list[Finding]:
+    """Every question lesson 4's summary table answers, the primary first (rotation - calibrated random, cnn).
+
+    `lesson4_all` for `archs` (the ones the table holds); for the width control's arch (`<arch>@<width>`),
+    only whether each last layer falls more than the reference's; the calibrated random reference
+    against the same weights with BatchNorm's initial statistics at the last layer; and Kolesnikov
+    et al.'s width study where `pretext` holds one.
+    """
+    archs = tuple(a for a in archs if results_table.select(table, arch=a, k=k))
+    findings = lesson4_all(table, archs, k, primary_task) if archs else []
+    for arch in sorted({r["arch"] for r in table if "@" in str(r["arch"]) and r["k"] == k}):
+        findings += [f for f in lesson4_findings(table, arch, k, primary_task) if "last layer's fall" in f.question.question]
+    for extra in (initial_statistics_finding(table, archs[0] if archs else "cnn", k), width_study_finding(table, pretext, k)):
+        if extra is not None:
+            findings.append(extra)
+    return findings
+
+
 def table_text(findings, primary: int | None = 0, correction: str = HOLM) -> str:
     """The summary table of `findings` (`core.stats.summary_text`), the first one primary."""
     if not findings:
@@ -279,7 +332,10 @@ def plot_findings(findings, primary: int | None = 0, correction: str = HOLM, ax=
 
     if not findings:
         raise ValueError("findings must hold at least one Finding (from lesson4_findings or lesson5_findings)")
-    rows = verdict_rows(findings, primary, correction)
+    rows = verdict_rows(findings, primary, correction)  # roles and corrections over every question
+    unit = findings[0].question.unit
+    kept = [(f, r) for f, r in zip(findings, rows) if f.question.unit == unit]  # one axis: one unit
+    findings, rows = [f for f, _ in kept], [r for _, r in kept]
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(findings) + 1.2))
     else:
