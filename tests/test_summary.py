@@ -177,3 +177,16 @@ def test_the_width_study_is_one_question_in_its_own_unit():
     findings = sm.lesson4_findings(_table(0.03)) + [up]
     fig = sm.plot_findings(findings)  # the rank correlation does not share the points axis
     assert len(fig.axes[0].get_yticklabels()) == len(findings) - 1
+
+
+def test_taught_something_needs_both_references_and_flips_with_the_data():
+    up = sm.taught_lines(sm.lesson4_findings(_table(0.03)))
+    down = sm.taught_lines(sm.lesson4_findings(_table(-0.03)))
+    assert up[0].startswith("rotation, cnn:") and up[0].endswith("taught something here")
+    assert down[0].startswith("rotation, cnn:") and down[0].endswith("is not shown here")
+    assert "jigsaw (cnn)" in up[-1] and "not asked" in up[-1]  # no control trained for jigsaw
+    # better than random but not than the control: not "taught"
+    table = [dict(r, accuracy=r["accuracy"] + 0.03, val_accuracy=r["val_accuracy"] + 0.03)
+             if r["task"] == "no_signal-rotation" else r for r in _table(0.03)]
+    assert sm.taught_lines(sm.lesson4_findings(table))[0].endswith("is not shown here")
+    assert sm.CONTROL_NAMES == tuple(f"no_signal-{t}" for t in sm.CONTROL_TASKS)

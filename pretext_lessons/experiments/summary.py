@@ -50,6 +50,9 @@ def no_signal_name(task_name: str) -> str:
     return f"{NO_SIGNAL}-{task_name}"
 
 
+CONTROL_NAMES = tuple(no_signal_name(t) for t in CONTROL_TASKS)  # the controls' rows in a results table
+
+
 # the networks ------------------------------------------------------------------------------------
 
 def control_networks(tasks, seeds, preset: str = "quick", device=None, control_tasks=CONTROL_TASKS) -> list:
@@ -370,6 +373,34 @@ def verdict_lines(findings, primary: int | None = 0, correction: str = HOLM, onl
         said = r["verdict"] if r["outcome"] != "not shown" else "not shown"
         lines.append(f"{r['role']}: {r['question']}: {said}, {r['estimate']:+.{d}f} {r['unit']} "
                      f"[{r['low']:+.{d}f}, {r['high']:+.{d}f}] over {r['seeds']} seeds.")
+    return lines
+
+
+def taught_lines(findings, primary: int | None = 0, correction: str = HOLM) -> list[str]:
+    """Per pretext task and arch with a no-signal control: did it beat both references (the course's
+    "the pretext task taught something")? One line each, from the verdicts (roles and Holm corrections
+    of the whole list); then one line naming the tasks that have no control, for which it is not asked."""
+    rows = {r["question"]: r for r in verdict_rows(findings, primary, correction)}
+    lines, without = [], []
+    for q, r in rows.items():
+        if " - " not in q or ", chosen layers" not in q or q.startswith(("on ", NO_SIGNAL, results_table.SUPERVISED)):
+            continue
+        task, rest = q.split(" - ", 1)
+        ref, arch = rest.split(", ")[:2]
+        if ref.startswith(NO_SIGNAL) or not ref.startswith(RANDOM):
+            continue
+        control = next((c for name, c in rows.items() if name.startswith(f"{task} - {no_signal_name(task)}, {arch}, ")), None)
+        if control is None:
+            without.append(f"{task} ({arch})")
+            continue
+        both = r["outcome"] == "better" and control["outcome"] == "better"
+        lines.append(f"{task}, {arch}: against {ref} {r['verdict']} ({r['estimate']:+.1f} points), against "
+                     f"{no_signal_name(task)} {control['verdict']} ({control['estimate']:+.1f} points): "
+                     + ("better than both, so the pretext task taught something here" if both else
+                        "not better than both, so 'the pretext task taught something' is not shown here"))
+    if without:
+        lines.append(f"no no-signal control was trained for {', '.join(without)} (summary.CONTROL_TASKS), so "
+                     f"'taught something' is not asked for them; the table still compares them with random")
     return lines
 
 
