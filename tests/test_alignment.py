@@ -602,20 +602,25 @@ def printed_lines(nb):
 
 
 @pytest.mark.slow
-def test_lesson_verdicts_are_computed_from_its_table(executed_lesson):
+def test_lesson_summary_table_is_computed_from_its_table(executed_lesson):
+    from pretext_lessons.experiments import summary
+
     record = alignment.read_record(executed_lesson)
-    expected = alignment.verdicts(record["table"], record["pretext"])
-    heads = ("Verdict [", "Not decided [", "Described, not decided [")
-    printed = [line for line in printed_lines(executed_lesson) if line.startswith(heads)]
-    recomputed = [line for lines in expected.values() for line in lines]
-    assert expected["alignment"] and expected["random"] and expected["architecture"] and expected["pretext"]
-    assert expected["width_study"]  # Kolesnikov et al.'s question, decided by the helper
-    assert sorted(printed) == sorted(recomputed)  # every printed verdict, and only those, follows from the table
-    # each verdict states its interval and its seeds x splits (core.stats made it)
-    assert all(is_verdict_sentence(line) for line in printed if line.startswith("Verdict ["))
-    # the CNN has several seeds: none of its verdicts lacks units (the one-seed ResNet's may, at k with one split)
-    assert not [line for line in alignment.of_arch(expected["alignment"] + expected["random"], "cnn")
-                if line.startswith("Not decided")]
+    k = record["settings"]["KS"][0]
+    questions = summary.lesson4_questions(record["table"], record["pretext"], k=k)
+    printed = "\n".join(printed_lines(executed_lesson))
+    assert summary.table_text(questions) in printed  # the one table, recomputed from the record
+    for line in summary.taught_lines(questions):
+        assert line in printed
+    names = [f.question.question for f in questions]
+    assert names[0].startswith("rotation - random, cnn,")  # the primary comparison
+    assert any(n.startswith("jigsaw - random-jigsaw, cnn,") for n in names)  # the reference probed as jigsaw's net
+    assert any(n.startswith("rotation - no_signal-rotation, cnn,") for n in names)
+    assert any(n.startswith("random (calibrated) - random, initial statistics") for n in names)
+    assert any("@" in n and "last layer's fall" in n for n in names)  # the width control
+    assert any("rank correlation" in n for n in names)  # Kolesnikov et al.'s question
+    # no old verdict sentence is printed: every decision is a row of the table
+    assert not [line for line in printed_lines(executed_lesson) if line.startswith(("Verdict [", "Not decided ["))]
 
 
 @pytest.mark.slow

@@ -47,3 +47,12 @@ def test_save_load_and_plot(tmp_path):
 def test_the_criterion_is_written_down_and_the_study_avoids_the_lessons_seeds():
     assert budget.CRITERION.startswith("CRITERION") and "above zero" in budget.CRITERION
     assert not set(budget.STUDY_SEEDS) & {0, 1, 2} and not set(budget.STUDY_SPLITS) & {0, 1, 2}
+
+
+def test_the_quick_budget_line_follows_the_study_and_flips_with_it():
+    shows = dict(settings={}, criterion=budget.CRITERION, rows=[], summary=budget.summarise(_rows({4000: 0.02})))
+    hides = dict(settings={}, criterion=budget.CRITERION, rows=[], summary=budget.summarise(_rows({4000: -0.02})))
+    up, down = budget.at_budget(shows, 4000, 3), budget.at_budget(hides, 4000, 3)
+    assert len(up) == len(down) == 1
+    assert up[0].endswith("shows by the criterion: rotation") and "no task shows" in down[0]
+    assert "was not measured" in budget.at_budget(shows, 16000, 3)[0]

@@ -144,3 +144,70 @@ def test_lesson5_opposite_outcome_prints_the_opposite_verdict():
     first_up = sm.verdict_rows(up)[0]
     first_down = [r for r in sm.verdict_rows(down) if r["question"].startswith("on scenes: jigsaw - random")][0]
     assert first_up["outcome"] == "better" and first_down["outcome"] == "worse"
+
+
+def _lesson4_table(gain, initial_shift=0.05):
+    """`_table(gain)` on two archs, a width-control arch, and the random network with initial statistics."""
+    table = _table(gain)
+    table += [dict(r, arch="resnet") for r in _table(gain)]
+    table += [dict(r, arch="cnn@128") for r in _table(gain)]
+    table += [dict(r, task=sm.INITIAL, accuracy=r["accuracy"] + (initial_shift if r["layer"] == "fc1" else 0.0))
+              for r in _table(gain) if r["task"] == "random"]
+    return table
+
+
+def test_lesson4_questions_hold_one_primary_and_flip_with_the_data():
+    up, down = sm.lesson4_questions(_lesson4_table(0.03, 0.05)), sm.lesson4_questions(_lesson4_table(-0.03, -0.05))
+    names = [f.question.question for f in up]
+    assert names == [f.question.question for f in down]
+    assert names[0].startswith("rotation - random, cnn,")
+    assert any(n.startswith("rotation - random, cnn@128: last layer's fall") for n in names)
+    assert names.count(f"random (calibrated) - {sm.INITIAL}, fc1") == 1  # one row, the last layer's
+    rows_up, rows_down = sm.verdict_rows(up), sm.verdict_rows(down)
+    assert [r["role"] for r in rows_up].count("primary") == 1
+    assert rows_up[0]["outcome"] == "better" and rows_down[0]["outcome"] == "worse"
+    initial_up = next(r for r in rows_up if r["question"].startswith("random (calibrated)"))
+    initial_down = next(r for r in rows_down if r["question"].startswith("random (calibrated)"))
+    assert initial_up["outcome"] == "worse" and initial_down["outcome"] == "better"
+    assert sm.table_text(up).splitlines()[1].rstrip().endswith("pretext better")
+    assert sm.table_text(down).splitlines()[1].rstrip().endswith("pretext worse")
+
+
+def test_the_width_study_is_one_question_in_its_own_unit():
+    from pretext_lessons.experiments.budgets import WIDTH_STUDY
+
+    def study(sign):
+        rows, pretext = [], []
+        for i, (arch, acc) in enumerate((("cnn-w4", 0.6), ("cnn-w8", 0.7), ("cnn", 0.8))):
+            for seed in range(3):
+                group = {} if arch == "cnn" else {"group": WIDTH_STUDY}  # the lesson's own width joins the study
+                pretext.append(dict(task="relative_position", arch=arch, seed=seed, pretext_accuracy=acc + 0.01 * seed,
+                                    width=(4, 8, 16)[i], **group))
+                for split in range(2):
+                    probe = 0.7 + sign * 0.02 * i + 0.001 * split
+                    for depth, layer in enumerate(("conv1", "fc1"), start=1):
+                        score = probe - 0.05 * (depth - 1)
+                        rows.append(dict(task="relative_position", arch=arch, seed=seed, split=split, layer=layer,
+                                         depth=depth, accuracy=score, val_accuracy=score, C=1.0, k=10))
+        return rows, pretext
+
+    up, down = sm.width_study_finding(*study(+1)), sm.width_study_finding(*study(-1))
+    assert up.question.unit == "rank correlation" and up.question.scale == 1.0
+    assert up.question.comparison.mean > 0.99 and down.question.comparison.mean < -0.99
+    assert -1 <= down.question.comparison.low <= up.question.comparison.high <= 1
+    findings = sm.lesson4_findings(_table(0.03)) + [up]
+    fig = sm.plot_findings(findings)  # the rank correlation does not share the points axis
+    assert len(fig.axes[0].get_yticklabels()) == len(findings) - 1
+
+
+def test_taught_something_needs_both_references_and_flips_with_the_data():
+    up = sm.taught_lines(sm.lesson4_findings(_table(0.03)))
+    down = sm.taught_lines(sm.lesson4_findings(_table(-0.03)))
+    assert up[0].startswith("rotation, cnn:") and up[0].endswith("taught something here")
+    assert down[0].startswith("rotation, cnn:") and down[0].endswith("is not shown here")
+    assert "jigsaw (cnn)" in up[-1] and "not asked" in up[-1]  # no control trained for jigsaw
+    # better than random but not than the control: not "taught"
+    table = [dict(r, accuracy=r["accuracy"] + 0.03, val_accuracy=r["val_accuracy"] + 0.03)
+             if r["task"] == "no_signal-rotation" else r for r in _table(0.03)]
+    assert sm.taught_lines(sm.lesson4_findings(table))[0].endswith("is not shown here")
+    assert sm.CONTROL_NAMES == tuple(f"no_signal-{t}" for t in sm.CONTROL_TASKS)

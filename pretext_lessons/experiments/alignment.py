@@ -182,26 +182,43 @@ def _rank_correlation(x, y) -> float:
     return float(spearmanr(x, y).statistic)
 
 
-def width_study_verdict(table, study, k: int) -> str:
-    """Kolesnikov et al.'s question: within each unit (seed, split), do the study's networks rank alike on both accuracies?
-
-    Per unit, the rank correlation between the networks' pretext accuracies and their probe
-    accuracies (`width_study_points`); the helper's interval over seeds decides whether it is
-    above 0 (higher pretext accuracy goes with a better probe), below 0, or neither.
-    """
+def width_study_rhos(table, study, k: int) -> tuple[list[str], list[tuple], list[float]]:
+    """Kolesnikov et al.'s quantity: per unit (seed, split) that holds every network of the study, the rank
+    correlation between the networks' pretext accuracies and their probe accuracies; (networks, units, rhos)."""
     points = width_study_points(table, study, k)
     networks = sorted({p["arch"] for p in points}, key=lambda a: (a.split("-w")[0], len(a), a))
     by_unit = defaultdict(dict)
     for p in points:
         by_unit[(p["seed"], p["split"])][p["arch"]] = (p["pretext_accuracy"], p["downstream_accuracy"])
     units = sorted(u for u, nets in by_unit.items() if len(nets) == len(networks))
+    if len(networks) < 3:
+        return networks, units, []
+    return networks, units, [_rank_correlation(*zip(*(by_unit[u][a] for a in networks))) for u in units]
+
+
+def width_study_question(table, study, k: int) -> str:
+    """What `width_study_verdict` asks, in words (the summary table's question)."""
+    task = study[0]["task"] if study else "?"
+    networks = sorted({p["arch"] for p in study}, key=lambda a: (a.split("-w")[0], len(a), a))
+    return (f"{task}, k={k}, {len(networks)} networks ({', '.join(networks)}): rank correlation of pretext accuracy "
+            f"with the probe's accuracy at the chosen layer, within each (seed, split)")
+
+
+def width_study_verdict(table, study, k: int) -> str:
+    """Kolesnikov et al.'s question: within each unit (seed, split), do the study's networks rank alike on both accuracies?
+
+    Per unit, the rank correlation between the networks' pretext accuracies and their probe
+    accuracies (`width_study_rhos`); the helper's interval over seeds decides whether it is
+    above 0 (higher pretext accuracy goes with a better probe), below 0, or neither.
+    """
+    networks, units, rhos = width_study_rhos(table, study, k)
+    points = width_study_points(table, study, k)
     task = points[0]["task"] if points else "?"
     what = (f"{task}, k={k}, {len(networks)} networks ({', '.join(networks)}): rank correlation of pretext accuracy "
             f"with the probe's accuracy at the chosen layer, within each (seed, split)")
     if len(networks) < 3 or len(units) < 2:
         return (f"Not decided [{what}]: {len(networks)} networks on {len(units)} common (seed, split) units; a rank "
                 f"correlation needs 3 networks and an interval 2 units.")
-    rhos = [_rank_correlation(*zip(*(by_unit[u][a] for a in networks))) for u in units]
     return compare(rhos, [0.0] * len(rhos), what, "higher pretext accuracy goes with a better probe",
                    "higher pretext accuracy goes with a worse probe", seeds=[u[0] for u in units],
                    splits=[u[1] for u in units], scale=1.0, unit="", measure="mean rank correlation").sentence

@@ -30,6 +30,7 @@ STUDY_FILE = Path(__file__).with_name("budget_study.json")
 STUDY_SEEDS = (100, 101, 102, 103, 104)  # pretraining seeds the lessons never use (they use 0, 1, 2)
 STUDY_SPLITS = (5, 6)  # labelled split numbers the lessons never use (they use 0, 1, 2)
 CRITERION = __doc__[__doc__.index("CRITERION"):__doc__.index("Where no budget")].strip()
+COMMAND = "PYTHONPATH=. python benchmarks/bench_budget.py"  # run from the course's folder; its options: the benchmark's docstring
 
 
 def summarise(rows) -> list[dict]:
@@ -131,3 +132,25 @@ def text(study: dict) -> str:
                                    f"images x {best['epochs']} epochs ({best['task']})" if best else
                                    "no budget of the study shows a task beating calibrated random"))
     return "\n".join(lines)
+
+
+def at_budget(study: dict, images: int, epochs: int, label: str = "this budget") -> list[str]:
+    """Per k and task, whether the task shows at `images` x `epochs` by CRITERION (lines printed by code).
+
+    Says so plainly when the study did not measure that budget.
+    """
+    rows = [r for r in study["summary"] if r["images"] == images and r["epochs"] == epochs]
+    if not rows:
+        measured = sorted({(r["images"], r["epochs"]) for r in study["summary"]})
+        return [f"{label} ({images} images x {epochs} epochs) was not measured by the study (it measured "
+                + ", ".join(f"{i} x {e}" for i, e in measured) + ")"]
+    lines = []
+    for k in sorted({r["k"] for r in rows}):
+        mine = [r for r in rows if r["k"] == k and r["task"] != "supervised"]
+        shown = [r["task"] for r in mine if r["shows"]]
+        lines.append(f"{label} ({images} images x {epochs} epochs), k={k}: "
+                     + "; ".join(f"{r['task']} {r['mean']:+.1f} [{r['low']:+.1f}, {r['high']:+.1f}] points over "
+                                 f"{r['seeds']} seeds" for r in mine)
+                     + (f" -> shows by the criterion: {', '.join(shown)}" if shown else
+                        " -> no task shows by the criterion at this budget"))
+    return lines

@@ -50,6 +50,9 @@ def no_signal_name(task_name: str) -> str:
     return f"{NO_SIGNAL}-{task_name}"
 
 
+CONTROL_NAMES = tuple(no_signal_name(t) for t in CONTROL_TASKS)  # the controls' rows in a results table
+
+
 # the networks ------------------------------------------------------------------------------------
 
 def control_networks(tasks, seeds, preset: str = "quick", device=None, control_tasks=CONTROL_TASKS) -> list:
@@ -261,6 +264,59 @@ def initial_statistics_findings(table, arch: str = "cnn", k: int = 10) -> list[F
     return out
 
 
+def initial_statistics_finding(table, arch: str = "cnn", k: int = 10) -> Finding | None:
+    """The one row lesson 4 shows of `initial_statistics_findings`: the last layer's, fixed before the run.
+
+    The last layer is where the "falls more than random" questions are decided, so it is where a random
+    reference with BatchNorm's initial statistics would mislead most.
+    """
+    rows = results_table.select(table, task=INITIAL, arch=arch, k=k)
+    if not rows:
+        return None
+    last = max(rows, key=lambda r: r["depth"])["layer"]
+    found = [f for f in initial_statistics_findings(table, arch, k) if f.question.question.endswith(f", {last}")]
+    return found[0] if found else None
+
+
+def width_study_finding(table, pretext, k: int = 10) -> Finding | None:
+    """Kolesnikov et al.'s question (`alignment.width_study_rhos`) as a Finding: the mean rank correlation against 0."""
+    from . import alignment
+
+    study = alignment.width_study(pretext)
+    if not study:
+        return None
+    _, units, rhos = alignment.width_study_rhos(table, study, k)
+    if len(units) < 2 or len({u[0] for u in units}) < 2 or len(rhos) != len(units):
+        return None
+    c = paired_interval(rhos, [0.0] * len(rhos), seeds=[u[0] for u in units], splits=[u[1] for u in units],
+                        bounds=(-1.0, 1.0))
+    per_seed = defaultdict(list)
+    for u, rho in zip(units, rhos):
+        per_seed[u[0]].append(rho)
+    return Finding(Question(alignment.width_study_question(table, study, k), c,
+                            "higher pretext accuracy goes with a better probe",
+                            "higher pretext accuracy goes with a worse probe", scale=1.0, unit="rank correlation"),
+                   {s: statistics.fmean(v) for s, v in per_seed.items()})
+
+
+def lesson4_questions(table, pretext=(), k: int = 10, archs=("cnn", "resnet"), primary_task: str = "rotation") -> list[Finding]:
+    """Every question lesson 4's summary table answers, the primary first (rotation - calibrated random, cnn).
+
+    `lesson4_all` for `archs` (the ones the table holds); for the width control's arch (`<arch>@<width>`),
+    only whether each last layer falls more than the reference's; the calibrated random reference
+    against the same weights with BatchNorm's initial statistics at the last layer; and Kolesnikov
+    et al.'s width study where `pretext` holds one.
+    """
+    archs = tuple(a for a in archs if results_table.select(table, arch=a, k=k))
+    findings = lesson4_all(table, archs, k, primary_task) if archs else []
+    for arch in sorted({r["arch"] for r in table if "@" in str(r["arch"]) and r["k"] == k}):
+        findings += [f for f in lesson4_findings(table, arch, k, primary_task) if "last layer's fall" in f.question.question]
+    for extra in (initial_statistics_finding(table, archs[0] if archs else "cnn", k), width_study_finding(table, pretext, k)):
+        if extra is not None:
+            findings.append(extra)
+    return findings
+
+
 def table_text(findings, primary: int | None = 0, correction: str = HOLM) -> str:
     """The summary table of `findings` (`core.stats.summary_text`), the first one primary."""
     if not findings:
@@ -279,7 +335,10 @@ def plot_findings(findings, primary: int | None = 0, correction: str = HOLM, ax=
 
     if not findings:
         raise ValueError("findings must hold at least one Finding (from lesson4_findings or lesson5_findings)")
-    rows = verdict_rows(findings, primary, correction)
+    rows = verdict_rows(findings, primary, correction)  # roles and corrections over every question
+    unit = findings[0].question.unit
+    kept = [(f, r) for f, r in zip(findings, rows) if f.question.unit == unit]  # one axis: one unit
+    findings, rows = [f for f, _ in kept], [r for _, r in kept]
     if ax is None:
         fig, ax = plt.subplots(figsize=(8, 0.45 * len(findings) + 1.2))
     else:
@@ -314,6 +373,34 @@ def verdict_lines(findings, primary: int | None = 0, correction: str = HOLM, onl
         said = r["verdict"] if r["outcome"] != "not shown" else "not shown"
         lines.append(f"{r['role']}: {r['question']}: {said}, {r['estimate']:+.{d}f} {r['unit']} "
                      f"[{r['low']:+.{d}f}, {r['high']:+.{d}f}] over {r['seeds']} seeds.")
+    return lines
+
+
+def taught_lines(findings, primary: int | None = 0, correction: str = HOLM) -> list[str]:
+    """Per pretext task and arch with a no-signal control: did it beat both references (the course's
+    "the pretext task taught something")? One line each, from the verdicts (roles and Holm corrections
+    of the whole list); then one line naming the tasks that have no control, for which it is not asked."""
+    rows = {r["question"]: r for r in verdict_rows(findings, primary, correction)}
+    lines, without = [], []
+    for q, r in rows.items():
+        if " - " not in q or ", chosen layers" not in q or q.startswith(("on ", NO_SIGNAL, results_table.SUPERVISED)):
+            continue
+        task, rest = q.split(" - ", 1)
+        ref, arch = rest.split(", ")[:2]
+        if ref.startswith(NO_SIGNAL) or not ref.startswith(RANDOM):
+            continue
+        control = next((c for name, c in rows.items() if name.startswith(f"{task} - {no_signal_name(task)}, {arch}, ")), None)
+        if control is None:
+            without.append(f"{task} ({arch})")
+            continue
+        both = r["outcome"] == "better" and control["outcome"] == "better"
+        lines.append(f"{task}, {arch}: against {ref} {r['verdict']} ({r['estimate']:+.1f} points), against "
+                     f"{no_signal_name(task)} {control['verdict']} ({control['estimate']:+.1f} points): "
+                     + ("better than both, so the pretext task taught something here" if both else
+                        "not better than both, so 'the pretext task taught something' is not shown here"))
+    if without:
+        lines.append(f"no no-signal control was trained for {', '.join(without)} (summary.CONTROL_TASKS), so "
+                     f"'taught something' is not asked for them; the table still compares them with random")
     return lines
 
 
