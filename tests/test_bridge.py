@@ -104,3 +104,12 @@ def test_the_map_names_each_task_with_its_source():
     for source in ("Table 2", "Fig. 8", "Table 3", "Table 1", "Fig. 9"):
         assert source in text
     assert len(text.splitlines()) == 2 + len(bridge.MAP)
+
+
+def test_verdicts_replicate_over_pretraining_seeds_with_splits_averaged_within_each():
+    rows = [dict(r, seed=seed, accuracy=r["accuracy"] + 0.01 * seed) for seed in range(3)
+            for r in rows_for(-0.05, 0.05) if r["split"] < 2]
+    found = bridge.ordering_verdicts(rows, "masked", "rotation", 10, "fc2")
+    for verdict in found.values():
+        assert verdict.comparison.over == "seeds" and verdict.comparison.n_seeds == 3
+        assert "3 seeds x 2 splits" in verdict.sentence
