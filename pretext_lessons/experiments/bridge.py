@@ -236,7 +236,8 @@ def fine_tune_layer(net: nn.Module, layer: str, X_train, y_train, C: float, seed
     the statistics the network came with (`finetune.train_cut` trains in eval mode: 10 labelled images
     per class are too few to estimate them). The learning rate comes from `recipes` by one round of
     2-fold cross-validation on the labelled images (`core.probe.stratified_folds`; each fold refits
-    its probe). Returns the fine-tuned copy and dict(lr, steps, cv); `net` is left alone.
+    its probe); a single recipe is used as it is. Returns the fine-tuned copy and dict(lr, steps, cv);
+    `net` is left alone.
     """
     recipes = [dict(r) for r in recipes]
     for r in recipes:
@@ -248,13 +249,15 @@ def fine_tune_layer(net: nn.Module, layer: str, X_train, y_train, C: float, seed
         raise ValueError(f"layer must be one of {list(trunk.layer_names)}, got {layer!r}")
     X = _images(X_train, preprocess)
     features = layer_features(trunk, X, [layer])[layer]
-    folds = stratified_folds(y_train, CV_FOLDS, seed)
-    fit_idx, val_idx = torch.nonzero(folds != 0).flatten(), torch.nonzero(folds == 0).flatten()
-    fold_probe = fit_linear(features[fit_idx], y_train[fit_idx], C, tol=probing.PROBE_TOL)
-    fold_start = finetune.CutNetwork(trunk, layer, fold_probe)
-    cv = [finetune.accuracy(finetune.train_cut(fold_start, X[fit_idx], y_train[fit_idx], r["lr"], r["steps"], seed),
-                            X[val_idx], y_train[val_idx]) for r in recipes]
-    chosen = recipes[max(range(len(recipes)), key=lambda i: (cv[i], -i))]
+    cv = []
+    if len(recipes) > 1:
+        folds = stratified_folds(y_train, CV_FOLDS, seed)
+        fit_idx, val_idx = torch.nonzero(folds != 0).flatten(), torch.nonzero(folds == 0).flatten()
+        fold_probe = fit_linear(features[fit_idx], y_train[fit_idx], C, tol=probing.PROBE_TOL)
+        fold_start = finetune.CutNetwork(trunk, layer, fold_probe)
+        cv = [finetune.accuracy(finetune.train_cut(fold_start, X[fit_idx], y_train[fit_idx], r["lr"], r["steps"],
+                                                   seed), X[val_idx], y_train[val_idx]) for r in recipes]
+    chosen = recipes[max(range(len(recipes)), key=lambda i: (cv[i], -i))] if cv else recipes[0]
     start = finetune.CutNetwork(trunk, layer, fit_linear(features, y_train, C, tol=probing.PROBE_TOL))
     return finetune.train_cut(start, X, y_train, chosen["lr"], chosen["steps"], seed), dict(chosen, cv=cv)
 
@@ -271,23 +274,29 @@ def probe_and_fine_tune(networks, layers, ks=(10, 100), seed: int = 0, num_split
 
     `networks` holds (task, net) pairs of one pretraining `seed`: a PretextTask (its name labels the
     rows, its preprocess shows the images) and its trained network. Both protocols read the same
-    labelled and test images; fine-tuning starts from the probe's C (`fine_tune_layer`). The rows of a
-    network are stored (`core.results.load_or_measure`, keyed by its weights, the images, the settings
+    labelled and test images; fine-tuning starts from the probe's C (`fine_tune_layer`). The learning
+    rate is chosen per network, k and layer by cross-validation on the first split's labelled images
+    and kept for the seed's other splits (each split is then one more fine-tuning, not one more
+    choice: the choice is part of the seed's replication). The rows of a network are stored (`core.results.load_or_measure`, keyed by its weights, the images, the settings
     and this code), so a second run only reads them.
     """
     layers, ks = list(layers), probing.check_ks(ks)
     rows, cache = [], {}
     for task, net in networks:
+        chosen = None
         for j in range(check_int("num_splits", num_splits, 2)):
             split = probing.downstream_split(ks, seed, num_test=num_test, split=j)
             probed = probing.probe_network(net.cpu(), task, "cnn", seed, ks, split, layers=layers, split_index=j,
                                            feature_cache=cache)
             rows += [dict(r, protocol="probe") for r in probed]
-            rows += _fine_tune_rows(task, net, seed, j, split, probed, layers, ks, recipes)
+            tuned = _fine_tune_rows(task, net, seed, j, split, probed, layers, ks, recipes if chosen is None else None,
+                                    chosen)
+            chosen = chosen or {(r["k"], r["layer"]): dict(lr=r["lr"], steps=r["steps"]) for r in tuned}
+            rows += tuned
     return rows
 
 
-def _fine_tune_rows(task, net, seed, split_index, split, probed, layers, ks, recipes) -> list[dict]:
+def _fine_tune_rows(task, net, seed, split_index, split, probed, layers, ks, recipes, chosen=None) -> list[dict]:
     X_train, y_train, X_test, y_test = split
     C = {(r["k"], r["layer"]): r["C"] for r in probed}
 
@@ -296,16 +305,18 @@ def _fine_tune_rows(task, net, seed, split_index, split, probed, layers, ks, rec
         for k in ks:
             idx = probing.budget_indices(y_train, k)
             for layer in layers:
-                model, chosen = fine_tune_layer(net, layer, X_train[idx], y_train[idx], C[(k, layer)],
-                                                seed=1000 * seed + split_index, recipes=recipes,
+                model, recipe = fine_tune_layer(net, layer, X_train[idx], y_train[idx], C[(k, layer)],
+                                                seed=1000 * seed + split_index,
+                                                recipes=recipes if chosen is None else [chosen[(k, layer)]],
                                                 preprocess=task.preprocess)
                 out.append(dict(task=task.name, arch="cnn", seed=seed, split=split_index, layer=layer, k=k,
                                 protocol="fine-tune", accuracy=accuracy(model, X_test, y_test, task.preprocess),
-                                lr=chosen["lr"], steps=chosen["steps"], cv=chosen["cv"]))
+                                lr=recipe["lr"], steps=recipe["steps"], cv=recipe["cv"]))
         return out
 
     key = dict(net=state_fingerprint(trunk_of(net)), task=task.config(), seed=seed, split=split_index, ks=list(ks),
-               layers=layers, C={f"{k}/{layer}": c for (k, layer), c in sorted(C.items())}, recipes=list(recipes),
+               layers=layers, C={f"{k}/{layer}": c for (k, layer), c in sorted(C.items())},
+               recipes=list(recipes) if chosen is None else {f"{k}/{l}": r for (k, l), r in sorted(chosen.items())},
                data=[fingerprint(t) for t in split],
                code=source_fingerprint(sys.modules[__name__], finetune, probe_module))
     return load_or_measure("bridge_fine_tune", key, measure)
