@@ -2,10 +2,13 @@
 import pytest
 import torch
 
+from pretext_lessons.core import results
 from pretext_lessons.core.models import make_backbone
+from pretext_lessons.core.probe import fit_linear, layer_features
 from pretext_lessons.core.task import check_task_batch
-from pretext_lessons.experiments import bridge
+from pretext_lessons.experiments import bridge, probing
 from pretext_lessons.tasks.contrastive import ContrastiveTask, partner_index
+from pretext_lessons.tasks.masked import MaskedTask
 
 
 def small_net():
@@ -34,15 +37,37 @@ def test_the_control_keeps_the_views_and_draws_partners_that_carry_nothing():
     assert bridge.ShuffledContrastiveTask().name != ContrastiveTask().name
 
 
-def test_fine_tuning_a_layer_trains_a_copy_and_leaves_the_network_alone():
+def test_fine_tuning_a_layer_starts_from_the_probe_and_leaves_the_network_alone():
     net = small_net()
     before = {k: v.clone() for k, v in net.state_dict().items()}
-    X, y = torch.rand(20, 1, 28, 28), torch.arange(20) % 4
-    model = bridge.fine_tune_layer(net, "conv2", X, y, steps=3)
-    assert model(X).shape == (20, 4)
+    X, y = torch.rand(24, 1, 28, 28), torch.arange(24) % 4
+    start, _ = bridge.fine_tune_layer(net, "conv2", X, y, C=1.0, recipes=(dict(lr=1e-2, steps=0),))
+    probe = fit_linear(layer_features(net.trunk, X, ["conv2"])["conv2"], y, 1.0, tol=probing.PROBE_TOL)
+    assert torch.allclose(start(X), probe(layer_features(net.trunk, X, ["conv2"])["conv2"]).float(), atol=1e-4)
+    model, chosen = bridge.fine_tune_layer(net, "conv2", X, y, C=1.0, recipes=(dict(lr=1e-3, steps=3),
+                                                                              dict(lr=1e-2, steps=3)))
+    assert model(X).shape == (24, 4) and chosen["lr"] in (1e-3, 1e-2) and len(chosen["cv"]) == 2
     assert all(torch.equal(before[k], v) for k, v in net.state_dict().items())
+    assert not any(m.training for m in model.modules())  # BatchNorm's statistics were never re-estimated
     with pytest.raises(ValueError, match="layer must be one of"):
-        bridge.truncated(net.trunk, "res5")
+        bridge.fine_tune_layer(net, "res5", X, y, C=1.0)
+    with pytest.raises(ValueError, match="recipes must be"):
+        bridge.fine_tune_layer(net, "conv2", X, y, C=1.0, recipes=(dict(lr=0, steps=3),))
+
+
+def test_probe_and_fine_tune_reads_back_what_a_fresh_run_measures(monkeypatch, tmp_path):
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    monkeypatch.delenv(results.RESULTS_VARIABLE, raising=False)
+    calls = []
+    real = bridge.fine_tune_layer
+    monkeypatch.setattr(bridge, "fine_tune_layer", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    networks = [(MaskedTask(), MaskedTask().build_net(make_backbone("cnn", 1, 4)).eval())]
+    settings = dict(layers=["conv2"], ks=(2,), seed=0, num_splits=2, recipes=(dict(lr=1e-2, steps=2),), num_test=40)
+    first = bridge.probe_and_fine_tune(networks, **settings)
+    assert len(calls) == 2 and {r["protocol"] for r in first} == {"probe", "fine-tune"}
+    assert bridge.probe_and_fine_tune(networks, **settings) == first and len(calls) == 2  # read back
+    monkeypatch.setenv(results.RESULTS_VARIABLE, "0")
+    assert bridge.probe_and_fine_tune(networks, **settings) == first and len(calls) == 4  # measured afresh
 
 
 def rows_for(probe_gap, tune_gap, noise=0.001):
@@ -79,3 +104,12 @@ def test_the_map_names_each_task_with_its_source():
     for source in ("Table 2", "Fig. 8", "Table 3", "Table 1", "Fig. 9"):
         assert source in text
     assert len(text.splitlines()) == 2 + len(bridge.MAP)
+
+
+def test_verdicts_replicate_over_pretraining_seeds_with_splits_averaged_within_each():
+    rows = [dict(r, seed=seed, accuracy=r["accuracy"] + 0.01 * seed) for seed in range(3)
+            for r in rows_for(-0.05, 0.05) if r["split"] < 2]
+    found = bridge.ordering_verdicts(rows, "masked", "rotation", 10, "fc2")
+    for verdict in found.values():
+        assert verdict.comparison.over == "seeds" and verdict.comparison.n_seeds == 3
+        assert "3 seeds x 2 splits" in verdict.sentence

@@ -1,4 +1,4 @@
-"""Every lesson (0 to 6) executes headless on the offline colour folder (DATASET set through the course's variable).
+"""Every lesson (0 to 7) executes headless on the offline colour folder (DATASET set through the course's variable).
 
 They run in the grading preset: this checks every code path on colour data (channels, sizes, class
 names, the colour-only parts) in CI's time; the quick preset's time on the folder is a benchmark's
@@ -20,7 +20,7 @@ from test_notebooks import (BUILD, GRADING_VARIABLES, children_cpu_seconds, load
 
 pytestmark = pytest.mark.slow
 LESSONS = ("00_introduction", "01_rotation", "02_jigsaw", "03_relative_position", "03b_chromatic_aberration",
-           "04_layer_alignment", "05_downstream_tasks", "06_designing_pretext_tasks")
+           "04_layer_alignment", "05_downstream_tasks", "06_designing_pretext_tasks", "07_contrastive_and_masked")
 
 
 

@@ -12,22 +12,24 @@ Four studies, each returning rows that `core.stats` decides on, paired on (seed,
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
+import sys
 from collections import OrderedDict, defaultdict
 
 import torch
 from torch import nn
-from torch.nn import functional as F
 
+from ..core import probe as probe_module
 from ..core.data import to_float
-from ..core.models import evaluating, trunk_of
-from ..core.probe import DEFAULT_POOLED_SIZE, pool_features
+from ..core.models import trunk_of
+from ..core.probe import CV_FOLDS, fit_linear, layer_features, stratified_folds
+from ..core.results import load_or_measure, source_fingerprint, state_fingerprint
 from ..core.stats import Verdict, compare
-from ..core.training import set_seed, train_or_load
+from ..core.training import fingerprint, train_or_load
 from ..core.validate import check_int
-from ..tasks.contrastive import AUGMENTATIONS, ContrastiveNet, ContrastiveTask
-from . import probing
+from ..tasks import contrastive
+from ..tasks.contrastive import AUGMENTATIONS, ContrastiveNet, ContrastiveTask, partner_accuracy
+from . import finetune, probing
 from . import table as results_table
 from .references import calibrated_random
 
@@ -37,9 +39,12 @@ SHUFFLED = "shuffled partners"
 PROJECTION = "projection"  # the layer name of the head's output in `probe_view`
 # the ablation's networks: fewer images and epochs than the lesson's network, the same for every arm
 ABLATION_BUDGET = dict(num_images=2000, num_epochs=2)
-# fine-tuning per layer: the same number of optimiser steps at every label budget
-FINE_TUNE_STEPS = 60
-FINE_TUNE = dict(lr=0.01, batch_size=50, weight_decay=5e-4)
+ABLATION_SPLITS = 3  # the ablation trains one seed per arm: its (exploratory) intervals run over these splits
+# fine-tuning per layer: the same number of optimiser steps at every label budget, the learning rate
+# chosen from these by cross-validation on the labelled images (`fine_tune_layer`)
+FINE_TUNE_STEPS = 30
+FINE_TUNE_RECIPES = (dict(lr=1e-3, steps=FINE_TUNE_STEPS), dict(lr=1e-2, steps=FINE_TUNE_STEPS))
+NUM_TEST = 1000  # test images per split of sections 2 and 4: their intervals are set by the seeds, not by these
 
 
 # 1. the projection head ------------------------------------------------------------------------------
@@ -93,8 +98,16 @@ def _fields(task) -> dict:
     return {f.name: getattr(task, f.name) for f in dataclasses.fields(task) if f.init}
 
 
-def head_rows(networks: dict, seed: int = 0, ks=(10,), num_splits: int = 3) -> list[dict]:
-    """Lesson 4's probe rows for the three networks of `head_networks`, trunk layers and `projection`."""
+def pretext_accuracy(net: ContrastiveNet, X, batch_size: int = 128, seed: int = 0) -> dict:
+    """`contrastive.partner_accuracy` on images X, stored (`core.results.load_or_measure`) for the next run."""
+    key = dict(net=state_fingerprint(net), data=fingerprint(X), batch_size=batch_size, seed=seed,
+               code=source_fingerprint(contrastive))
+    return load_or_measure("bridge_partner", key, lambda: [partner_accuracy(net, X, batch_size, seed)])[0]
+
+
+def head_rows(networks: dict, seed: int = 0, ks=(10,), num_splits: int = 2, num_test: int = NUM_TEST) -> list[dict]:
+    """Lesson 4's probe rows for the three networks of `head_networks` (one pretraining `seed`), trunk layers
+    and `projection`; stored by `probing.probe_network`, so a second run only reads them."""
     check_int("num_splits", num_splits, 2)
     nets = {"contrastive": networks["contrastive"][0], results_table.RANDOM: networks[results_table.RANDOM],
             SHUFFLED: networks[SHUFFLED][0]}
@@ -102,7 +115,7 @@ def head_rows(networks: dict, seed: int = 0, ks=(10,), num_splits: int = 3) -> l
     for name, net in nets.items():
         view = probe_view(net.cpu())
         for j in range(num_splits):
-            split = probing.downstream_split(ks, seed, split=j)
+            split = probing.downstream_split(ks, seed, num_test=num_test, split=j)
             rows += probing.probe_network(view, name, "cnn", seed, ks, split, split_index=j, feature_cache=cache)
     return rows
 
@@ -184,7 +197,7 @@ def ablation_arms(colour: bool = False) -> dict[str, tuple[str, ...]]:
     return arms
 
 
-def ablation_rows(arms: dict, seed: int = 0, preset: str = "quick", k: int = 10, num_splits: int = 3,
+def ablation_rows(arms: dict, seed: int = 0, preset: str = "quick", k: int = 10, num_splits: int = ABLATION_SPLITS,
                   layers=None, device=None, budget: dict | None = None) -> list[dict]:
     """One contrastive network per arm on `ABLATION_BUDGET`, probed at `layers` on the same splits; rows per arm."""
     budget = dict(ABLATION_BUDGET if budget is None else budget)
@@ -209,93 +222,108 @@ def ablation_verdicts(rows, layer: str, reference: str = "all") -> list[Verdict 
 
 # 3. probe and fine-tuning, per layer ------------------------------------------------------------------------
 
-class _Pooled(nn.Module):
-    def __init__(self, target: int):
-        super().__init__()
-        self.target = target
-
-    def forward(self, x):
-        return pool_features(x, self.target)
+def _images(X, preprocess):
+    X = to_float(X)
+    return preprocess(X) if preprocess is not None else X
 
 
-def truncated(trunk: nn.Module, layer: str, target: int = DEFAULT_POOLED_SIZE) -> nn.Sequential:
-    """A copy of the trunk up to and including `layer`, its output pooled as the probe pools it."""
-    names = list(trunk.layer_names)
-    if layer not in names:
-        raise ValueError(f"layer must be one of {names}, got {layer!r}")
-    kept = [(n, copy.deepcopy(m)) for n, m in trunk.named_children()][:names.index(layer) + 1]
-    return nn.Sequential(OrderedDict(kept + [("pool", _Pooled(target))]))
+def fine_tune_layer(net: nn.Module, layer: str, X_train, y_train, C: float, seed: int = 0, recipes=FINE_TUNE_RECIPES,
+                    preprocess=None) -> tuple[nn.Module, dict]:
+    """Linear probe, then fine-tuning, at a fixed `layer`, every choice made on the labelled images alone.
 
-
-def fine_tune_layer(net: nn.Module, layer: str, X_train, y_train, seed: int = 0, steps: int = FINE_TUNE_STEPS,
-                    preprocess=None, **recipe) -> nn.Module:
-    """The trunk up to `layer` plus a linear layer on its pooled features, every weight trained on the labels.
-
-    SGD with Nesterov momentum for `steps` steps (the same at every label budget); `net` is left alone.
+    The trunk is cut after `layer` (`finetune.CutNetwork`); the head starts from the probe fitted at
+    cost `C` (the probe's own choice), so step 0 is the probe (LP-FT, Kumar et al. 2022). BatchNorm keeps
+    the statistics the network came with (`finetune.train_cut` trains in eval mode: 10 labelled images
+    per class are too few to estimate them). The learning rate comes from `recipes` by one round of
+    2-fold cross-validation on the labelled images (`core.probe.stratified_folds`; each fold refits
+    its probe); a single recipe is used as it is. Returns the fine-tuned copy and dict(lr, steps, cv);
+    `net` is left alone.
     """
-    settings = {**FINE_TUNE, **recipe}
-    set_seed(seed)
-    body = truncated(trunk_of(net).cpu(), layer).float()
-    X = to_float(X_train)
-    X = preprocess(X) if preprocess is not None else X
-    with torch.no_grad(), evaluating(body):
-        dim = body(X[:2]).shape[1]
-    model = nn.Sequential(body, nn.Linear(dim, int(y_train.max()) + 1))
-    opt = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=0.9, nesterov=True,
-                          weight_decay=settings["weight_decay"])
-    g = torch.Generator().manual_seed(seed)
-    model.train()
-    done = 0
-    while done < check_int("steps", steps):
-        order = torch.randperm(len(X), generator=g)
-        for start in range(0, len(X), settings["batch_size"]):
-            idx = order[start:start + settings["batch_size"]]
-            if len(idx) < 2:  # BatchNorm needs two images
-                continue
-            loss = F.cross_entropy(model(X[idx]), y_train[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            done += 1
-            if done == steps:
-                break
-    return model.eval()
+    recipes = [dict(r) for r in recipes]
+    for r in recipes:
+        if set(r) != {"lr", "steps"} or not r["lr"] > 0:
+            raise ValueError(f"recipes must be dicts with a positive lr and a number of steps, got {r!r}")
+        check_int("steps", r["steps"], lowest=0)
+    trunk = trunk_of(net).cpu().eval()
+    if layer not in trunk.layer_names:
+        raise ValueError(f"layer must be one of {list(trunk.layer_names)}, got {layer!r}")
+    X = _images(X_train, preprocess)
+    features = layer_features(trunk, X, [layer])[layer]
+    cv = []
+    if len(recipes) > 1:
+        folds = stratified_folds(y_train, CV_FOLDS, seed)
+        fit_idx, val_idx = torch.nonzero(folds != 0).flatten(), torch.nonzero(folds == 0).flatten()
+        fold_probe = fit_linear(features[fit_idx], y_train[fit_idx], C, tol=probing.PROBE_TOL)
+        fold_start = finetune.CutNetwork(trunk, layer, fold_probe)
+        cv = [finetune.accuracy(finetune.train_cut(fold_start, X[fit_idx], y_train[fit_idx], r["lr"], r["steps"],
+                                                   seed), X[val_idx], y_train[val_idx]) for r in recipes]
+    chosen = recipes[max(range(len(recipes)), key=lambda i: (cv[i], -i))] if cv else recipes[0]
+    start = finetune.CutNetwork(trunk, layer, fit_linear(features, y_train, C, tol=probing.PROBE_TOL))
+    return finetune.train_cut(start, X, y_train, chosen["lr"], chosen["steps"], seed), dict(chosen, cv=cv)
 
 
 @torch.no_grad()
 def accuracy(model: nn.Module, X, y, preprocess=None) -> float:
     """The test accuracy of a fine-tuned classifier."""
-    X = to_float(X)
-    X = preprocess(X) if preprocess is not None else X
-    return float(torch.cat([model(X[i:i + 500]).argmax(1) for i in range(0, len(X), 500)]).eq(y).float().mean())
+    return finetune.accuracy(model, _images(X, preprocess), y)
 
 
-def probe_and_fine_tune(networks, layers, ks=(10, 100), seed: int = 0, num_splits: int = 3,
-                        steps: int = FINE_TUNE_STEPS, num_test: int = 1000) -> list[dict]:
-    """Rows (task, layer, k, split, protocol, accuracy): the linear probe and fine-tuning at each of `layers`.
+def probe_and_fine_tune(networks, layers, ks=(10, 100), seed: int = 0, num_splits: int = 2,
+                        recipes=FINE_TUNE_RECIPES, num_test: int = NUM_TEST) -> list[dict]:
+    """Rows (task, seed, layer, k, split, protocol, accuracy): the linear probe and fine-tuning at each of `layers`.
 
-    `networks` holds (task, net) pairs: a PretextTask (its name labels the rows, its preprocess shows
-    the images) and its trained network. Both protocols read the same labelled images and test images.
+    `networks` holds (task, net) pairs of one pretraining `seed`: a PretextTask (its name labels the
+    rows, its preprocess shows the images) and its trained network. Both protocols read the same
+    labelled and test images; fine-tuning starts from the probe's C (`fine_tune_layer`). The learning
+    rate is chosen per network, k and layer by cross-validation on the first split's labelled images
+    and kept for the seed's other splits (each split is then one more fine-tuning, not one more
+    choice: the choice is part of the seed's replication). The rows of a network are stored (`core.results.load_or_measure`, keyed by its weights, the images, the settings
+    and this code), so a second run only reads them.
     """
+    layers, ks = list(layers), probing.check_ks(ks)
     rows, cache = [], {}
     for task, net in networks:
+        chosen = None
         for j in range(check_int("num_splits", num_splits, 2)):
-            X_train, y_train, X_test, y_test = probing.downstream_split(ks, seed, num_test=num_test, split=j)
-            for r in probing.probe_network(net.cpu(), task, "cnn", seed, ks, (X_train, y_train, X_test, y_test),
-                                             layers=list(layers), split_index=j, feature_cache=cache):
-                rows.append(dict(r, protocol="probe"))
-            for k in ks:
-                idx = probing.budget_indices(y_train, k)
-                for layer in layers:
-                    model = fine_tune_layer(net, layer, X_train[idx], y_train[idx], seed=seed + j, steps=steps,
-                                            preprocess=task.preprocess)
-                    rows.append(dict(task=task.name, arch="cnn", seed=seed, split=j, layer=layer, k=k,
-                                     protocol="fine-tune", accuracy=accuracy(model, X_test, y_test, task.preprocess)))
+            split = probing.downstream_split(ks, seed, num_test=num_test, split=j)
+            probed = probing.probe_network(net.cpu(), task, "cnn", seed, ks, split, layers=layers, split_index=j,
+                                           feature_cache=cache)
+            rows += [dict(r, protocol="probe") for r in probed]
+            tuned = _fine_tune_rows(task, net, seed, j, split, probed, layers, ks, recipes if chosen is None else None,
+                                    chosen)
+            chosen = chosen or {(r["k"], r["layer"]): dict(lr=r["lr"], steps=r["steps"]) for r in tuned}
+            rows += tuned
     return rows
 
 
+def _fine_tune_rows(task, net, seed, split_index, split, probed, layers, ks, recipes, chosen=None) -> list[dict]:
+    X_train, y_train, X_test, y_test = split
+    C = {(r["k"], r["layer"]): r["C"] for r in probed}
+
+    def measure():
+        out = []
+        for k in ks:
+            idx = probing.budget_indices(y_train, k)
+            for layer in layers:
+                model, recipe = fine_tune_layer(net, layer, X_train[idx], y_train[idx], C[(k, layer)],
+                                                seed=1000 * seed + split_index,
+                                                recipes=recipes if chosen is None else [chosen[(k, layer)]],
+                                                preprocess=task.preprocess)
+                out.append(dict(task=task.name, arch="cnn", seed=seed, split=split_index, layer=layer, k=k,
+                                protocol="fine-tune", accuracy=accuracy(model, X_test, y_test, task.preprocess),
+                                lr=recipe["lr"], steps=recipe["steps"], cv=recipe["cv"]))
+        return out
+
+    key = dict(net=state_fingerprint(trunk_of(net)), task=task.config(), seed=seed, split=split_index, ks=list(ks),
+               layers=layers, C={f"{k}/{layer}": c for (k, layer), c in sorted(C.items())},
+               recipes=list(recipes) if chosen is None else {f"{k}/{l}": r for (k, l), r in sorted(chosen.items())},
+               data=[fingerprint(t) for t in split],
+               code=source_fingerprint(sys.modules[__name__], finetune, probe_module))
+    return load_or_measure("bridge_fine_tune", key, measure)
+
+
 def protocol_table_text(rows) -> str:
-    """Mean test accuracy per task, k, layer and protocol, as a text table."""
+    """Mean test accuracy per task, k, layer and protocol (over seeds and splits), as a text table."""
     groups = defaultdict(list)
     for r in rows:
         groups[(r["task"], r["k"], r["layer"], r["protocol"])].append(r["accuracy"])
@@ -309,6 +337,13 @@ def protocol_table_text(rows) -> str:
                 cells = [groups.get((t, k, l, p)) for l in layers]
                 lines.append(f"{t:<12} {k:>4} {p:<10} " + " ".join(
                     f"{100 * sum(c) / len(c):>7.1f}%" if c else f"{'-':>8}" for c in cells))
+    chosen = defaultdict(int)
+    for r in rows:
+        if r["protocol"] == "fine-tune" and "lr" in r:
+            chosen[r["lr"]] += 1
+    if chosen:
+        lines.append("learning rates chosen by cross-validation on the labelled images: " + ", ".join(
+            f"lr {lr:g} x {n}" for lr, n in sorted(chosen.items())))
     return "\n".join(lines)
 
 
