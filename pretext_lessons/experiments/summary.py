@@ -16,7 +16,7 @@ from collections import defaultdict
 
 from ..core.stats import HOLM, Question, paired_interval, summary, summary_text
 from ..core.task import PretextTask
-from . import budgets, downstream, probing, suite
+from . import alignment, budgets, downstream, probing, suite
 from . import table as results_table
 from .references import NO_SIGNAL, NoSignal, ProbedAs, calibrated_random, initial_statistics, no_signal_net
 
@@ -280,8 +280,6 @@ def initial_statistics_finding(table, arch: str = "cnn", k: int = 10) -> Finding
 
 def width_study_finding(table, pretext, k: int = 10) -> Finding | None:
     """Kolesnikov et al.'s question (`alignment.width_study_rhos`) as a Finding: the mean rank correlation against 0."""
-    from . import alignment
-
     study = alignment.width_study(pretext)
     if not study:
         return None
