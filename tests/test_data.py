@@ -94,6 +94,50 @@ def test_truncated_idx_file_is_reported(places):
         data.load_fashion_mnist("train", download=False)
 
 
+def test_torchvision_reads_exactly_what_the_files_hold(places):
+    """The images and labels written, bit for bit, through torchvision's reader; a .gz source is unpacked once
+    into the cache's FashionMNIST/raw, where torchvision looks."""
+    cache, debian = places
+    make_fake_fashion(debian)
+    rng = np.random.default_rng(1)
+    pixels, labels = rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 10, 12)
+    write_idx(debian / "t10k-images-idx3-ubyte", pixels)
+    write_idx(debian / "t10k-labels-idx1-ubyte", labels)
+    X, y = data.load_fashion_mnist("test", download=False)
+    assert X.dtype == torch.uint8 and y.dtype == torch.int64 and X.shape == (12, 1, 28, 28)
+    assert torch.equal(X[:, 0], torch.from_numpy(pixels.astype(np.uint8))) and torch.equal(y, torch.from_numpy(labels))
+    assert sorted(p.name for p in (cache / "FashionMNIST" / "raw").iterdir()) == sorted(
+        stem for pair in data._FILES.values() for stem in pair)
+
+
+def test_a_read_only_cache_unpacks_into_the_temporary_folder(places, monkeypatch, tmp_path):
+    cache, debian = places
+    make_fake_fashion(debian, value=4)
+    monkeypatch.setattr(data.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    real_access = data.os.access
+    monkeypatch.setattr(data.os, "access", lambda path, mode: False if str(path).startswith(str(cache)) else
+                        real_access(path, mode))
+    X, _ = data.load_fashion_mnist("train", download=False)
+    assert int(X.max()) == 4 and list((tmp_path / "tmp").rglob("train-images-idx3-ubyte"))
+
+
+def test_a_cut_gz_file_is_reported(places):
+    cache, _ = places
+    make_fake_fashion(cache)
+    path = cache / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(ValueError, match="truncated or not a gzip file"):
+        data.load_fashion_mnist("train", download=False)
+
+
+def test_a_folder_without_the_other_split_names_what_is_missing(places):
+    cache, _ = places
+    make_fake_fashion(cache)
+    (cache / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"not \['t10k-labels-idx1-ubyte'\]"):
+        data.load_fashion_mnist("train", download=False)
+
+
 def test_callers_cannot_spoil_the_cached_copy(places):
     cache, _ = places
     make_fake_fashion(cache, value=1)
