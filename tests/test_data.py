@@ -217,8 +217,25 @@ def test_image_folder(tmp_path):
     assert int(X[0, 0].float().mean()) > 150 and int(X[-1, 2].float().mean()) > 150
     gray, _, _ = data.load_image_folder(tmp_path, size=16, grayscale=True)
     assert gray.shape == (6, 1, 16, 16)
+    # the luma PIL's "L" mode gives these colours: 0.299 x 200 and 0.114 x 200, rounded
+    assert {int(v) for v in gray[:3].unique()} == {60} and {int(v) for v in gray[3:].unique()} == {23}
     with pytest.raises(FileNotFoundError, match="one sub-folder per class"):
         data.load_image_folder(tmp_path / "nowhere")
+
+
+def test_to_grayscale_is_pil_s_luma_and_keeps_gray_images():
+    from PIL import Image
+
+    rgb = torch.randint(0, 256, (3, 9, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    pil = torch.from_numpy(np.asarray(Image.fromarray(rgb.permute(1, 2, 0).numpy(), "RGB").convert("L")).copy())
+    ours = data.to_grayscale(rgb.float())
+    assert ours.shape == (1, 9, 7) and (ours[0] - pil.float()).abs().max() <= 0.5 + 1e-4
+    three = data.to_grayscale(rgb.float()[None, None], num_channels=3)  # leading dims kept, 3 equal channels
+    assert three.shape == (1, 1, 3, 9, 7) and torch.equal(three[0, 0, 0], ours[0]) and torch.equal(three[0, 0, 2], ours[0])
+    gray = torch.rand(2, 1, 5, 5)
+    assert data.to_grayscale(gray) is gray and data.to_grayscale(gray, num_channels=3).shape == (2, 3, 5, 5)
+    with pytest.raises(ValueError, match=r"C = 1 or 3, got shape \(2, 2, 5, 5\)"):
+        data.to_grayscale(torch.rand(2, 2, 5, 5))
 
 
 def test_cifar10_goes_through_torchvision(monkeypatch, tmp_path):

@@ -210,6 +210,25 @@ def to_float(X: torch.Tensor) -> torch.Tensor:
     return X.float().div_(255) if X.dtype == torch.uint8 else X.float()
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R 601 luma weights of red, green, blue (PIL's "L" mode uses the same)
+
+
+def to_grayscale(X: torch.Tensor, num_channels: int = 1) -> torch.Tensor:
+    """Images (..., C, H, W) as their luma, with `num_channels` equal channels: the course's one grayscale conversion.
+
+    Colour images (C = 3) are weighted by LUMA; one-channel images are gray already and pass through
+    (expanded to `num_channels`).
+    """
+    if not isinstance(X, torch.Tensor) or X.dim() < 3 or X.shape[-3] not in (1, 3):
+        raise ValueError(f"X must be images (..., C, H, W) with C = 1 or 3, got shape {tuple(getattr(X, 'shape', ()))}")
+    if num_channels not in (1, 3):
+        raise ValueError(f"num_channels must be 1 or 3, got {num_channels!r}")
+    if X.shape[-3] == 3:
+        w = torch.tensor(LUMA, dtype=X.dtype, device=X.device).view(3, 1, 1)
+        X = (X * w).sum(-3, keepdim=True)
+    return X if num_channels == 1 else X.expand(*X.shape[:-3], 3, *X.shape[-2:])
+
+
 def check_images(X, name: str = "X", min_size: int = 1, channels: tuple[int, ...] = (1, 3)) -> torch.Tensor:
     """Validate a batch of images (N, C, H, W) and say clearly what is wrong."""
     if not isinstance(X, torch.Tensor):
@@ -301,12 +320,11 @@ def load_image_folder(root, size: int = 32, grayscale: bool = False) -> tuple[to
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"root must be a folder with one sub-folder per class, got {root} (not a folder)")
-    steps = [transforms.Resize(size), transforms.CenterCrop(size)]
-    if grayscale:
-        steps.append(transforms.Grayscale())
-    steps.append(transforms.PILToTensor())
+    steps = [transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()]
     ds = datasets.ImageFolder(str(root), transform=transforms.Compose(steps))
     X = torch.stack([img for img, _ in ds])
+    if grayscale:
+        X = to_grayscale(X.float()).round_().to(torch.uint8)
     y = torch.tensor(ds.targets, dtype=torch.int64)
     return X, y, ds.classes
 

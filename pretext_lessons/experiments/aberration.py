@@ -19,7 +19,7 @@ The experiment: patches from photos whose content says nothing about position (r
 randomly flipped and turned by quarter turns BEFORE the lens acts), labelled by the grid cell they
 came from; a small classifier names the cell, with and without each fix. One more condition,
 "gray", records what a one-channel image (Fashion-MNIST's kind) keeps of the lens: the colours
-summed to gray after the lens (`jigsaw.to_grayscale`), so no two channels can be compared; only
+summed to gray after the lens (`core.data.to_grayscale`), so no two channels can be compared; only
 the brightness ghost of green's displacement is left. `image_geometry` fits the experiment into
 a dataset's own small images (lesson 6 runs it on a colour dataset's images).
 
@@ -44,7 +44,7 @@ from ..core.training import build_net, resolve_preset, train_or_load
 from ..core.validate import check_generator, check_int
 from ..notebook.plotting import imshow
 from ..notebook.seed_plots import plot_seed_dots
-from ..tasks.jigsaw import to_grayscale
+from ..core.data import to_grayscale
 from ..tasks.relative_position import RelativePositionTask, drop_color, normalize_patches, sample_pairs
 from . import probing
 from .table import RANDOM, best_layers
@@ -190,7 +190,7 @@ def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator 
     patch_corners = margin + torch.stack([y // grid, y % grid], 1) * cell + draw(cell - patch + 1, (num, 2))
     P = render_patches(photos.cpu(), which, corners, t, patch_corners, side, patch, strength)
     if gray:
-        P = to_grayscale(P)
+        P = to_grayscale(P, num_channels=3)
     if project:
         P = project_colors(P)
     if color_drop:
