@@ -1,7 +1,7 @@
 """Lesson 4's budget study: how much pretraining before a pretext task beats calibrated random features?
 
     PYTHONPATH=. .venv/bin/python benchmarks/bench_budget.py [--images 4000,12000,60000] [--epochs 3,6]
-        [--tasks rotation,jigsaw,relative_position] [--seeds 5] [--splits 2] [--ks 10,100] [--num-test 10000]
+        [--tasks NAME,NAME (default: the classic tasks)] [--seeds 5] [--splits 2] [--ks 10,100] [--num-test 10000]
         [--no-supervised] [--out pretext_lessons/experiments/budget_study.json] [--checkpoints DIR]
 
 For each task, pretraining budget (images x epochs) and seed of `budget.STUDY_SEEDS` (seeds the
@@ -29,7 +29,7 @@ from pretext_lessons.core.task import SupervisedTask
 from pretext_lessons.core.training import resolve_preset, train_or_load
 from pretext_lessons.experiments import budget_study as budget, budgets, probing
 from pretext_lessons.experiments.references import calibrated_random
-from pretext_lessons.tasks.registry import course_tasks
+from pretext_lessons.tasks.registry import classic_tasks, course_tasks
 
 
 def arg(name: str, default, cast=str):
@@ -49,7 +49,7 @@ def chosen(rows, task: str, k: int, split: int) -> float:
 def main() -> None:
     images = arg("--images", (4000, 12000, 60000), int)
     epochs = arg("--epochs", (3,), int)
-    names = arg("--tasks", ("rotation", "jigsaw", "relative_position"))
+    names = arg("--tasks", tuple(classic_tasks()))
     seeds = budget.STUDY_SEEDS[:arg("--seeds", len(budget.STUDY_SEEDS), int)]
     splits = budget.STUDY_SPLITS[:arg("--splits", len(budget.STUDY_SPLITS), int)]
     ks = arg("--ks", (10, 100), int)

@@ -94,6 +94,50 @@ def test_truncated_idx_file_is_reported(places):
         data.load_fashion_mnist("train", download=False)
 
 
+def test_torchvision_reads_exactly_what_the_files_hold(places):
+    """The images and labels written, bit for bit, through torchvision's reader; a .gz source is unpacked once
+    into the cache's FashionMNIST/raw, where torchvision looks."""
+    cache, debian = places
+    make_fake_fashion(debian)
+    rng = np.random.default_rng(1)
+    pixels, labels = rng.integers(0, 256, (12, 28, 28)), rng.integers(0, 10, 12)
+    write_idx(debian / "t10k-images-idx3-ubyte", pixels)
+    write_idx(debian / "t10k-labels-idx1-ubyte", labels)
+    X, y = data.load_fashion_mnist("test", download=False)
+    assert X.dtype == torch.uint8 and y.dtype == torch.int64 and X.shape == (12, 1, 28, 28)
+    assert torch.equal(X[:, 0], torch.from_numpy(pixels.astype(np.uint8))) and torch.equal(y, torch.from_numpy(labels))
+    assert sorted(p.name for p in (cache / "FashionMNIST" / "raw").iterdir()) == sorted(
+        stem for pair in data._FILES.values() for stem in pair)
+
+
+def test_a_read_only_cache_unpacks_into_the_temporary_folder(places, monkeypatch, tmp_path):
+    cache, debian = places
+    make_fake_fashion(debian, value=4)
+    monkeypatch.setattr(data.tempfile, "gettempdir", lambda: str(tmp_path / "tmp"))
+    real_access = data.os.access
+    monkeypatch.setattr(data.os, "access", lambda path, mode: False if str(path).startswith(str(cache)) else
+                        real_access(path, mode))
+    X, _ = data.load_fashion_mnist("train", download=False)
+    assert int(X.max()) == 4 and list((tmp_path / "tmp").rglob("train-images-idx3-ubyte"))
+
+
+def test_a_cut_gz_file_is_reported(places):
+    cache, _ = places
+    make_fake_fashion(cache)
+    path = cache / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-40])
+    with pytest.raises(ValueError, match="truncated or not a gzip file"):
+        data.load_fashion_mnist("train", download=False)
+
+
+def test_a_folder_without_the_other_split_names_what_is_missing(places):
+    cache, _ = places
+    make_fake_fashion(cache)
+    (cache / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(FileNotFoundError, match=r"not \['t10k-labels-idx1-ubyte'\]"):
+        data.load_fashion_mnist("train", download=False)
+
+
 def test_callers_cannot_spoil_the_cached_copy(places):
     cache, _ = places
     make_fake_fashion(cache, value=1)
@@ -173,8 +217,25 @@ def test_image_folder(tmp_path):
     assert int(X[0, 0].float().mean()) > 150 and int(X[-1, 2].float().mean()) > 150
     gray, _, _ = data.load_image_folder(tmp_path, size=16, grayscale=True)
     assert gray.shape == (6, 1, 16, 16)
+    # the luma PIL's "L" mode gives these colours: 0.299 x 200 and 0.114 x 200, rounded
+    assert {int(v) for v in gray[:3].unique()} == {60} and {int(v) for v in gray[3:].unique()} == {23}
     with pytest.raises(FileNotFoundError, match="one sub-folder per class"):
         data.load_image_folder(tmp_path / "nowhere")
+
+
+def test_to_grayscale_is_pil_s_luma_and_keeps_gray_images():
+    from PIL import Image
+
+    rgb = torch.randint(0, 256, (3, 9, 7), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    pil = torch.from_numpy(np.asarray(Image.fromarray(rgb.permute(1, 2, 0).numpy(), "RGB").convert("L")).copy())
+    ours = data.to_grayscale(rgb.float())
+    assert ours.shape == (1, 9, 7) and (ours[0] - pil.float()).abs().max() <= 0.5 + 1e-4
+    three = data.to_grayscale(rgb.float()[None, None], num_channels=3)  # leading dims kept, 3 equal channels
+    assert three.shape == (1, 1, 3, 9, 7) and torch.equal(three[0, 0, 0], ours[0]) and torch.equal(three[0, 0, 2], ours[0])
+    gray = torch.rand(2, 1, 5, 5)
+    assert data.to_grayscale(gray) is gray and data.to_grayscale(gray, num_channels=3).shape == (2, 3, 5, 5)
+    with pytest.raises(ValueError, match=r"C = 1 or 3, got shape \(2, 2, 5, 5\)"):
+        data.to_grayscale(torch.rand(2, 2, 5, 5))
 
 
 def test_cifar10_goes_through_torchvision(monkeypatch, tmp_path):

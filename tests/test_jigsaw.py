@@ -386,7 +386,7 @@ def test_task_rejects_images_too_small_for_its_tiles():
 def test_plot_puzzle_shows_the_permutation_and_its_distance():
     P = perms.greedy_permutations(10, grid=3, seed=0)
     image = torch.rand(1, 28, 28)
-    fig = plot_puzzle(image, P, index=4, gap=2, jitter=1)
+    fig = plot_puzzle(image, permutations=P, index=4, gap=2, jitter=1)
     assert len(fig.axes) == 2
     distance = int((P[4] != np.arange(9)).sum())
     assert f"permutation #4 = {P[4].tolist()}" in fig.axes[1].get_title()
@@ -398,12 +398,12 @@ def test_plot_puzzle_shows_the_permutation_and_its_distance():
 def test_plot_puzzle_with_a_net_ranks_five_guesses():
     task = JigsawTask(num_classes=10)
     net = task.build_net(make_backbone("cnn", 1, 4))
-    fig = plot_puzzle(torch.rand(1, 28, 28), task.permutations, index=2, gap=2, jitter=2, net=net)
+    fig = plot_puzzle(torch.rand(1, 28, 28), net, permutations=task.permutations, index=2, gap=2, jitter=2)
     assert len(fig.axes) == 3 and len(fig.axes[2].patches) == 5
     matplotlib.pyplot.close(fig)
     wrong = JigsawTask(num_classes=12).permutations
     with pytest.raises(ValueError, match="12"):
-        plot_puzzle(torch.rand(1, 28, 28), wrong, net=net)
+        plot_puzzle(torch.rand(1, 28, 28), net, permutations=wrong)
 
 
 def test_puzzle_probabilities_restore_the_mode_and_check_the_tiles():

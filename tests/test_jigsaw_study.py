@@ -62,6 +62,11 @@ def test_agreement_and_bad_input():
         outcome = "worse"
     assert jigsaw_study.agreement(V, "worse") == "this run agrees with the paper"
     assert jigsaw_study.agreement(V, "better") == "this run finds the opposite"
+    for outcome in ("better", "worse", "not shown"):  # every outcome against both directions of the paper
+        for paper in ("better", "worse"):
+            expected = ("this run cannot tell (no difference shown at this size)" if outcome == "not shown" else
+                        "this run agrees with the paper" if outcome == paper else "this run finds the opposite")
+            assert jigsaw_study.agreement(type("V", (), {"outcome": outcome}), paper) == expected, (outcome, paper)
     with pytest.raises(ValueError, match="paper must be"):
         jigsaw_study.agreement(V, "up")
     with pytest.raises(TypeError, match="conditions must map names to JigsawTask"):

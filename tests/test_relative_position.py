@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from pretext_lessons import check_task_batch, make_backbone
+from pretext_lessons.core.data import to_grayscale
 from pretext_lessons.core.task import MultiPartNet
 from pretext_lessons.experiments.aberration import (CONDITIONS, GRAY, GREEN_MAGENTA, aberration_experiment, apply_symmetry,
                                                     chromatic_aberration, project_colors, projection_matrix,
@@ -251,10 +252,10 @@ def test_pair_probabilities_for_gray_and_colour_pairs():
     net = RelativePositionTask().build_net(make_backbone("cnn", 1, 4))
     net.train()
     P, _ = sample_pairs(torch.rand(6, 3, 28, 28), gen())
-    probs = pair_probabilities(net, P)  # a gray network reads colour patches as their brightness
+    probs = pair_probabilities(net, P)  # a gray network reads colour patches as their luma
     assert probs.shape == (6, 8) and torch.allclose(probs.sum(1), torch.ones(6))
     assert net.training  # the network's mode is given back
-    gray = pair_probabilities(net, P.mean(2, keepdim=True))
+    gray = pair_probabilities(net, to_grayscale(P))
     assert torch.allclose(probs, gray, atol=1e-6)
     with pytest.raises(ValueError, match=r"P must be pairs \(N, 2, C, H, W\)"):
         pair_probabilities(net, P[:, 0])

@@ -19,7 +19,7 @@ The experiment: patches from photos whose content says nothing about position (r
 randomly flipped and turned by quarter turns BEFORE the lens acts), labelled by the grid cell they
 came from; a small classifier names the cell, with and without each fix. One more condition,
 "gray", records what a one-channel image (Fashion-MNIST's kind) keeps of the lens: the colours
-summed to gray after the lens (`jigsaw.to_grayscale`), so no two channels can be compared; only
+summed to gray after the lens (`core.data.to_grayscale`), so no two channels can be compared; only
 the brightness ghost of green's displacement is left. `image_geometry` fits the experiment into
 a dataset's own small images (lesson 6 runs it on a colour dataset's images).
 
@@ -39,7 +39,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.data import check_images, load_photo, load_photos, pretrain_split, resolve_dataset, to_float
+from ..core import data as data_module
+from ..core.data import check_images, load_photo, load_photos, pretrain_split, resolve_dataset, to_float, to_grayscale
 from ..core.models import evaluating
 from ..core.profile import phase
 from ..core.results import load_or_measure, source_fingerprint
@@ -48,9 +49,7 @@ from ..core.training import build_net, fingerprint, resolve_preset, train_or_loa
 from ..core.validate import check_generator, check_int
 from ..notebook.plotting import imshow
 from ..notebook.seed_plots import plot_seed_dots
-from ..tasks import jigsaw as jigsaw_module
 from ..tasks import relative_position as relative_position_module
-from ..tasks.jigsaw import to_grayscale
 from ..tasks.relative_position import RelativePositionTask, drop_color, normalize_patches, sample_pairs
 from . import probing
 from .table import RANDOM, best_layers
@@ -196,7 +195,7 @@ def position_patches(photos: torch.Tensor, num: int, generator: torch.Generator 
     patch_corners = margin + torch.stack([y // grid, y % grid], 1) * cell + draw(cell - patch + 1, (num, 2))
     P = render_patches(photos.cpu(), which, corners, t, patch_corners, side, patch, strength)
     if gray:
-        P = to_grayscale(P)
+        P = to_grayscale(P, num_channels=3)
     if project:
         P = project_colors(P)
     if color_drop:
@@ -317,7 +316,7 @@ def image_geometry(side: int, grid: int = 3) -> dict:
 def _run_seed(table, photos, seed, conditions, strength, num_train, num_test, grid, num_epochs, progress, geometry,
               photos_key=None):
     photos_key = fingerprint(photos) if photos_key is None else photos_key
-    code = source_fingerprint(sys.modules[__name__], relative_position_module, jigsaw_module)
+    code = source_fingerprint(sys.modules[__name__], relative_position_module, data_module)
     for condition in conditions:
         s = 0.0 if condition == "no aberration" else strength
         key = dict(photos=photos_key, photos_shape=list(photos.shape), seed=seed, condition=condition, strength=s,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.data import check_images, to_float
+from ..core.data import check_images, to_float, to_grayscale
 from ..core.models import evaluating
 from ..core.task import PretextTask
 from ..core.validate import check_generator, check_int
@@ -84,7 +84,7 @@ def augment(X: torch.Tensor, generator: torch.Generator | None = None, augmentat
         mean = jittered.mean((1, 2, 3), keepdim=True)
         jittered = (jittered - mean) * c + mean
         if C == 3:
-            gray = jittered.mean(1, keepdim=True)
+            gray = to_grayscale(jittered)
             jittered = (jittered - gray) * s + gray
         out = jittered.clamp(0, 1)
     if "blur" in augmentations:

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.data import check_images, resolve_dataset, to_float
+from ..core.data import check_images, resolve_dataset, to_float, to_grayscale
 from ..core.task import MultiPartNet, PretextTask
 from ..core.training import probabilities
 from ..core.validate import check_generator, check_int
@@ -40,11 +40,11 @@ from .registry import register_task
 __all__ = ["CRITERIA", "JigsawTask", "all_permutations", "check_permutations", "cut_tiles", "default_permutations",
            "flat_cells", "greedy_permutations", "greedy_select", "hamming_distances", "indistinguishable_pairs",
            "jigsaw_explorer", "make_puzzles", "plot_mistake_distances", "normalize_tiles", "permutation_set", "plot_puzzle", "puzzle_geometry",
-           "puzzle_probabilities", "random_permutations", "set_distances", "to_grayscale", "touching_neighbours"]
+           "puzzle_probabilities", "random_permutations", "set_distances", "touching_neighbours"]
 
 GRAYSCALE_P = 0.3  # bbrattoli/JigsawPuzzlePytorch; VISSL and Kolesnikov et al. use 0.66
-MIN_STD = 1 / 255  # one grey level: a flat tile becomes zeros instead of dividing by 0
-LUMA = (0.299, 0.587, 0.114)
+MIN_STD = 1 / 255  # the smallest std a tile's normalisation divides by (one grey level): a flat tile stays flat
+FLAT_STD = 1 / 255  # a cell whose pixels vary by less than one grey level is flat (flat_cells)
 LABEL_BOX = dict(facecolor="tab:orange", alpha=0.85, pad=1, lw=0)  # cell numbers readable on any background
 
 
@@ -174,14 +174,6 @@ def normalize_tiles(T: torch.Tensor, min_std: float = MIN_STD) -> torch.Tensor:
     return (centred / std).view(T.shape)
 
 
-def to_grayscale(X: torch.Tensor) -> torch.Tensor:
-    """Colour images (..., 3, H, W) to gray, kept as 3 equal channels (luma weights)."""
-    if X.dim() < 3 or X.shape[-3] != 3:
-        raise ValueError(f"X must have 3 colour channels at dim -3, got shape {tuple(X.shape)}")
-    w = torch.tensor(LUMA, dtype=X.dtype, device=X.device).view(3, 1, 1)
-    return (X * w).sum(-3, keepdim=True).expand_as(X)
-
-
 def _as_permutation_tensor(permutations, num_tiles: int, device) -> torch.Tensor:
     # validating a (100, 9) set costs microseconds: every batch checks it
     return torch.as_tensor(check_permutations(permutations, num_tiles), dtype=torch.int64, device=device)
@@ -228,13 +220,13 @@ def make_puzzles(X: torch.Tensor, generator: torch.Generator | None = None, *, p
     tiles = cut_tiles(X, geo["grid"], geo["tile"], offsets, order=P[y], gap=geo["gap"])
     if C == 3 and grayscale_p > 0:
         gray = torch.rand(N, **dev) < grayscale_p
-        tiles = torch.where(gray.view(N, 1, 1, 1, 1), to_grayscale(tiles), tiles)
+        tiles = torch.where(gray.view(N, 1, 1, 1, 1), to_grayscale(tiles, num_channels=3), tiles)
     if normalize:
         tiles = normalize_tiles(tiles)
     return tiles, y
 
 
-def flat_cells(X: torch.Tensor, grid: int = 3, min_std: float = MIN_STD) -> torch.Tensor:
+def flat_cells(X: torch.Tensor, grid: int = 3, flat_std: float = FLAT_STD) -> torch.Tensor:
     """Which cells of each image are flat (N, g*g): after normalisation they are all zeros, alike."""
     check_images(X)
     X = to_float(X)
@@ -243,7 +235,7 @@ def flat_cells(X: torch.Tensor, grid: int = 3, min_std: float = MIN_STD) -> torc
     g, cell = geo["grid"], geo["cell"]
     crop = X[:, :, geo["top"]:geo["top"] + g * cell, geo["left"]:geo["left"] + g * cell]
     cells = crop.reshape(N, C, g, cell, g, cell).permute(0, 2, 4, 1, 3, 5).reshape(N, g * g, C, cell * cell)
-    return (cells.std(-1, unbiased=False) < min_std).all(-1)
+    return (cells.std(-1, unbiased=False) < flat_std).all(-1)
 
 
 def indistinguishable_pairs(X: torch.Tensor, permutations, grid: int = 3) -> dict:
@@ -367,7 +359,7 @@ class JigsawTask(PretextTask):
 # 4. visualisation
 # ----------------------------------------------------------------------------------------------
 
-def puzzle_probabilities(net: nn.Module, tiles: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def puzzle_probabilities(net: nn.Module, tiles: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
     """A jigsaw network's probabilities (N, num_classes) over the permutations, for puzzles (N, g*g, C, t, t).
 
     `tiles` as the network reads them, i.e. as `make_puzzles` returns them (normalised).
@@ -378,8 +370,8 @@ def puzzle_probabilities(net: nn.Module, tiles: torch.Tensor, batch_size: int = 
     return probabilities(net, tiles, batch_size)
 
 
-def plot_puzzle(image, permutations=None, index: int = 0, grid: int = 3, gap: int | None = None,
-                jitter: int | None = None, net: nn.Module | None = None, seed: int = 0, tile: int | None = None):
+def plot_puzzle(image, net: nn.Module | None = None, *, permutations=None, index: int = 0, grid: int = 3,
+                gap: int | None = None, jitter: int | None = None, seed: int = 0, tile: int | None = None):
     """An image with its cells and tiles, the puzzle for permutation `index`, and a net's top-5 guesses.
 
     `permutations` defaults to `default_permutations(grid)`. `gap` is the cell side minus the tile
@@ -493,7 +485,7 @@ def jigsaw_explorer(net: nn.Module | None = None, images: torch.Tensor | None = 
                     grid: int = 3):
     """Sliders for the image, the permutation index, the gap, the jitter and the random draw.
 
-    `images` (N, C, H, W) defaults to one Fashion-MNIST test image per class, `permutations` to
+    `images` (N, C, H, W) defaults to one test image per class of the course's dataset, `permutations` to
     `default_permutations(grid)` (the set `net`, if given, was trained with).
     """
     import ipywidgets as widgets
@@ -505,7 +497,8 @@ def jigsaw_explorer(net: nn.Module | None = None, images: torch.Tensor | None = 
 
     def draw(image, index, gap, jitter, seed):
         # jitter cannot exceed the gap: the slider may ask for more, the plot uses what fits
-        return plot_puzzle(images[image], P, index, grid, gap, min(jitter, gap), net, seed)
+        return plot_puzzle(images[image], net, permutations=P, index=index, grid=grid, gap=gap, jitter=min(jitter, gap),
+                           seed=seed)
 
     slider = dict(continuous_update=False)
     return explorer(draw,

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from ..core.data import check_images, to_float
+from ..core.data import check_images, to_float, to_grayscale
 from ..core.models import evaluating
 from ..core.task import PretextTask
 from ..core.validate import check_generator, check_int
@@ -41,7 +41,7 @@ def _check_geometry(grid, cells, levels, mask_ratio):
 def patch_tokens(X: torch.Tensor, grid: int = 4, cells: int = 4, levels: int = 4) -> torch.Tensor:
     """The targets of every patch (N, grid * grid, cells * cells): pooled gray values quantised into 0..levels-1."""
     X = to_float(check_images(X))
-    gray = F.adaptive_avg_pool2d(X.mean(1, keepdim=True), grid * cells)[:, 0]  # (N, grid*cells, grid*cells)
+    gray = F.adaptive_avg_pool2d(to_grayscale(X), grid * cells)[:, 0]  # (N, grid*cells, grid*cells)
     tokens = (gray * levels).floor().clamp(0, levels - 1).long()
     N = len(X)
     # (N, grid, cells, grid, cells) -> (N, grid, grid, cells, cells): patch-major, then its cells row by row

@@ -22,7 +22,7 @@ import dataclasses
 import torch
 from torch import nn
 
-from ..core.data import check_images, resolve_dataset, to_float
+from ..core.data import check_images, resolve_dataset, to_float, to_grayscale
 from ..core.models import trunk_of
 from ..core.task import MultiPartNet, PretextTask
 from ..core.training import probabilities
@@ -36,7 +36,8 @@ POSITION_NAMES = ("top-left", "top", "top-right", "left", "right", "bottom-left"
 # the label of the position seen in a left/right mirror (flip columns) and an up/down mirror (flip rows)
 LEFT_RIGHT_MIRROR = (2, 1, 0, 4, 3, 7, 6, 5)
 UP_DOWN_MIRROR = (5, 6, 7, 3, 4, 0, 1, 2)
-# a flat patch (background) keeps a flat look instead of blowing 1/255 noise up to unit variance
+# the smallest std a patch's normalisation divides by: a flat patch (background) keeps a flat look instead of
+# blowing 1/255 noise up to unit variance
 MIN_STD = 0.05
 
 
@@ -351,19 +352,27 @@ def plot_mirror_rates(aspect, rates, class_names, ax=None):
     return fig
 
 
-def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1, net=None, neighbour: int | None = None,
-               normalize: bool = True, seed: int = 0):
+def _task_geometry(patch, gap, jitter) -> tuple[int, int, int]:
+    """patch, gap and jitter, each None replaced by the task's default on the course's dataset."""
+    task = RelativePositionTask(patch=patch, gap=gap, jitter=jitter)
+    return task.patch, task.gap, task.jitter
+
+
+def plot_pairs(image, net=None, *, centre=None, patch: int | None = None, gap: int | None = None,
+               jitter: int | None = None, neighbour: int | None = None, normalize: bool = True, seed: int = 0):
     """The 8 candidate neighbours of a centre patch with their labels, the gap and the jitter.
 
     `centre` is the (row, column) of the centre patch's middle pixel (default: the middle of the
     image). The left panel draws each cell (solid) and how far jitter can move it (dotted); the
     right one shows the jittered patches drawn with `seed`. With a trained `net`, each neighbour's
     title gives the probability of its true position, and a third panel shows the probabilities
-    over the 8 positions for `neighbour` (default: the most uncertain one).
+    over the 8 positions for `neighbour` (default: the most uncertain one). `patch`, `gap` and
+    `jitter` default to the task's (`RelativePositionTask()`: scaled to the course's dataset).
     """
     import matplotlib.pyplot as plt
     from matplotlib.patches import Rectangle
 
+    patch, gap, jitter = _task_geometry(patch, gap, jitter)
     image = as_image(image)
     C, H, W = image.shape
     lo, hi = centre_range(H, W, patch, gap, jitter)
@@ -387,7 +396,7 @@ def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1
     P = crop_patches(image[None], corners, patch, torch.zeros(16, dtype=torch.int64)).view(8, 2, C, patch, patch)
     probs = None
     if net is not None:
-        probs = pair_probabilities(net, P, normalize)
+        probs = pair_probabilities(net, P, normalize=normalize)
         if neighbour is None:
             neighbour = int(probs[y, y].argmin())
     ncols = 2 if probs is None else 4
@@ -438,7 +447,7 @@ def plot_pairs(image, centre=None, patch: int = 7, gap: int = 2, jitter: int = 1
     return fig
 
 
-def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False, batch_size: int = 500) -> torch.Tensor:
+def pair_probabilities(net: nn.Module, P: torch.Tensor, *, normalize: bool = False, batch_size: int = 500) -> torch.Tensor:
     """A pair network's probabilities (N, 8) over the positions, for pairs P (N, 2, C, p, p).
 
     With `normalize`, each patch is normalised first (for raw patches); a grayscale network reads
@@ -450,27 +459,29 @@ def pair_probabilities(net: nn.Module, P: torch.Tensor, normalize: bool = False,
     if wanted != P.shape[2]:
         if wanted != 1:
             raise ValueError(f"net reads {wanted}-channel patches, but the image has {P.shape[2]} channel(s)")
-        P = P.mean(2, keepdim=True)  # a grayscale network reads a colour photo as its brightness
+        P = to_grayscale(P)  # a grayscale network reads a colour photo as its luma
     if normalize:
         P = normalize_patches(P)
     return probabilities(net, P, batch_size)
 
 
-def relative_position_explorer(net=None, images: torch.Tensor | None = None, patch: int = 7, gap: int = 2,
-                               jitter: int = 1, normalize: bool = True):
+def relative_position_explorer(net=None, images: torch.Tensor | None = None, *, patch: int | None = None,
+                               gap: int | None = None, jitter: int | None = None, normalize: bool = True):
     """Pick an image, move the centre patch, see the 8 neighbours (and a network's guesses).
 
-    `images` (N, C, H, W) defaults to one Fashion-MNIST test image per class.
+    `images` (N, C, H, W) defaults to one test image per class of the course's dataset; `patch`, `gap`
+    and `jitter` to the task's (scaled to the dataset).
     """
     import ipywidgets as widgets
 
+    patch, gap, jitter = _task_geometry(patch, gap, jitter)
     _check_geometry(patch, gap, jitter)
     images = explorer_images(images, min_size=footprint(patch, gap, jitter))
     lo, hi = centre_range(*images.shape[-2:], patch, gap, jitter)
     half = patch // 2
 
     def show(image, row, column, neighbour, seed):
-        return plot_pairs(images[image], (row, column), patch, gap, jitter, net=net,
+        return plot_pairs(images[image], net, centre=(row, column), patch=patch, gap=gap, jitter=jitter,
                           neighbour=None if neighbour == "least sure" else neighbour, normalize=normalize, seed=seed)
 
     choices = (["least sure"] if net is not None else []) + [(f"{k}: {n}", k) for k, n in enumerate(POSITION_NAMES)]

@@ -12,7 +12,7 @@ import functools
 import torch
 from torch.nn import functional as F
 
-from ..core.data import PHOTO_NAMES, check_images, load_photo, resolve_dataset, to_float
+from ..core.data import PHOTO_NAMES, check_images, load_photo, resolve_dataset, to_float, to_grayscale
 from ..core.models import trunk_of
 from ..core.task import PretextTask
 from ..core.training import probabilities
@@ -113,7 +113,7 @@ class RotationTask(PretextTask):
 
 # evaluation helpers ----------------------------------------------------------------------------------
 
-def rotation_probabilities(net, X: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+def rotation_probabilities(net, X: torch.Tensor, *, batch_size: int = 500) -> torch.Tensor:
     """The net's probabilities (N, 4, 4): for each image, each of its rotations, each label."""
     _check_square(X)
     return probabilities(net, X, batch_size, transform=lambda batch: rotate_batch(to_float(batch))[0]).view(-1, 4, 4)
@@ -172,8 +172,7 @@ def image_for_net(image, in_channels: int | None = None, size: int | None = None
     size = resolve_dataset().size if size is None else size
     image = _square_image(image)
     if image.shape[0] == 3 and in_channels == 1:
-        # ITU-R 601 luma, the usual grayscale conversion (PIL's "L" mode uses the same weights)
-        image = (image * torch.tensor([0.299, 0.587, 0.114])[:, None, None]).sum(0, keepdim=True)
+        image = to_grayscale(image)
     elif image.shape[0] == 1 and in_channels == 3:
         image = image.expand(3, -1, -1)
     if image.shape[-1] != size:
@@ -182,7 +181,7 @@ def image_for_net(image, in_channels: int | None = None, size: int | None = None
     return image
 
 
-def plot_rotations(image, net=None, title: str | None = None):
+def plot_rotations(image, net=None, *, title: str | None = None):
     """An image's four rotations with their labels; with a net, its probabilities for each."""
     import matplotlib.pyplot as plt
 
