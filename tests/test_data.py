@@ -267,3 +267,22 @@ def test_stl10_goes_through_torchvision(monkeypatch, tmp_path):
 def test_unknown_dataset_name():
     with pytest.raises(ValueError, match="name must be one of 'fashion_mnist', 'cifar10', 'stl10', got 'imagenet'"):
         data.load_dataset("imagenet")
+
+
+def test_the_grader_unpacks_the_debian_files_into_its_cache_before_any_sandbox_binds_it(places):
+    from pretext_lessons.grading.grader import unpack_fashion_mnist
+
+    cache, debian = places
+    make_fake_fashion(debian, value=5)
+    unpack_fashion_mnist()
+    raw = cache / "FashionMNIST" / "raw"
+    assert sorted(p.name for p in raw.iterdir()) == sorted(f"{s}-{k}-idx{n}-ubyte" for s in ("train", "t10k")
+                                                          for k, n in (("images", 3), ("labels", 1)))
+
+
+def test_the_grader_s_unpacking_leaves_missing_data_to_the_submissions(places):
+    from pretext_lessons.grading.grader import unpack_fashion_mnist
+
+    cache, _ = places
+    unpack_fashion_mnist()  # nothing to unpack: no error here, each kernel reports it
+    assert not (cache / "FashionMNIST").exists()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import nbformat
 
+from ..core.data import load_fashion_mnist
 from ..core.validate import check_int, check_paths
 from ..core.threads import usable_cpus
 from ..notebook.execute import kernel_env
@@ -381,6 +382,7 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
     try:
         if held.bwrap:
             held.package_root = package_copy(staging / "package")
+            unpack_fashion_mnist()
         warmup = None
         if warm_up:
             warmup = Warmup(staging / "checkpoints", lambda name, folder: warm_checkpoints(
@@ -391,6 +393,19 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
+
+
+def unpack_fashion_mnist() -> None:
+    """Unpack the Debian package's Fashion-MNIST into the grader's cache once, before any kernel starts.
+
+    The sandbox binds that cache read-only, so a kernel that found only .gz files there would unpack its
+    own copy into its temporary folder, in every submission. Missing data is left to each submission's
+    own error message.
+    """
+    try:
+        load_fashion_mnist("test", download=False)
+    except (FileNotFoundError, OSError, ValueError):
+        pass
 
 def worth_warming(paths, exercises: dict, exercise: str | None = None) -> set:
     """The exercises with at least WARM_UP_FROM of the submissions `paths` (read and identified here)."""
