@@ -77,6 +77,7 @@ def test_pooled_sizes_are_the_probe_feature_widths(arch):
             assert abs(n - probe.DEFAULT_POOLED_SIZE) <= abs(C * best * best - probe.DEFAULT_POOLED_SIZE)
 
 
+@pytest.mark.slow
 def test_budgets_are_nested_prefixes_of_the_fewshot_split():
     X, y, X_test, y_test = probing.downstream_split((10, 30), seed=3, num_test=500)
     X10, y10, X10_test, y10_test = fewshot_split(k=10, seed=3, num_test=500)
@@ -108,6 +109,7 @@ def test_probe_features_choose_C_by_cross_validation_then_test_once():
             assert accs[k][name]["accuracy"] == clf.score(F_test[name], y_test)
 
 
+@pytest.mark.slow
 def test_probe_choices_never_see_the_test_labels():
     X_train, y_train, X_test, y_test = tiny_split()
     shuffled = y_test[torch.randperm(len(y_test), generator=torch.Generator().manual_seed(0))]
@@ -125,6 +127,7 @@ def test_probe_choices_never_see_the_test_labels():
     assert [r["accuracy"] for r in rows["true"]] != [r["accuracy"] for r in rows["shuffled"]]  # the test did change
 
 
+@pytest.mark.slow
 def test_splits_of_a_seed_share_its_test_images_and_their_features(monkeypatch):
     monkeypatch.setenv("PRETEXT_LESSONS_RESULTS_CACHE", "0")  # every call measures: the features are what is counted
     a, b = probing.downstream_split((10,), seed=2, num_test=300), probing.downstream_split((10,), 2, 300, split=1)
@@ -393,6 +396,7 @@ def test_budget_table_lists_every_network_with_its_budget(quick_preset):
     assert {r["seeds"] for r in rows if r["arch"] == "resnet"} == {1}
 
 
+@pytest.mark.slow
 def test_steps_in_the_budget_are_the_steps_fit_takes(quick_preset, monkeypatch):
     steps = []
     real_step = torch.optim.SGD.step
@@ -431,6 +435,7 @@ def test_matched_budgets_give_every_compared_network_the_same_images_and_passes(
         assert torch.equal(pretrain_split(n, seed=seed), X_sup)
 
 
+@pytest.mark.slow
 def test_train_networks_follows_its_plan_and_labels_the_width_study(tmp_path, monkeypatch):
     monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")  # the tiny preset: seconds

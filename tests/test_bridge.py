@@ -55,6 +55,7 @@ def test_fine_tuning_a_layer_starts_from_the_probe_and_leaves_the_network_alone(
         bridge.fine_tune_layer(net, "conv2", X, y, C=1.0, recipes=(dict(lr=0, steps=3),))
 
 
+@pytest.mark.slow
 def test_probe_and_fine_tune_reads_back_what_a_fresh_run_measures(monkeypatch, tmp_path):
     monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
     monkeypatch.delenv(results.RESULTS_VARIABLE, raising=False)

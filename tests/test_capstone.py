@@ -134,6 +134,7 @@ def test_versus_is_the_helpers_verdict_against_a_condition_or_a_level():
         versus(results, "a", "b", "x", "h", "l", seeds=(0, 1))
 
 
+@pytest.mark.slow
 def test_classic_networks_train_every_task_on_lesson_4s_matched_budget(monkeypatch, tmp_path):
     monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
     monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")  # tiny networks
@@ -182,6 +183,7 @@ def test_low_level_probe_checks_its_inputs():
         low_level_probe(DimTask(), X[:3])
 
 
+@pytest.mark.slow
 def test_layer_report_has_the_baselines_and_one_row_per_layer_of_each_network():
     task = DimTask()
     net = build_net(task, "cnn", width=8, seed=0)

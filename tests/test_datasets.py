@@ -145,6 +145,7 @@ def test_switching_the_dataset_never_loads_a_network_trained_on_another(tmp_path
     assert "Loaded" in capsys.readouterr().out  # its own network is still found
 
 
+@pytest.mark.slow
 def test_a_pretext_task_trains_and_is_probed_layer_by_layer_on_the_photo_folder(photos, tmp_path, monkeypatch):
     from pretext_lessons.experiments import budgets, probing
     from pretext_lessons.experiments.table import RANDOM, best_layers

@@ -101,6 +101,7 @@ def _digest(x: torch.Tensor) -> bytes:
 
 
 @pytest.mark.parametrize("dataset", ["fashion_mnist", "photos"])
+@pytest.mark.slow
 def test_no_downstream_test_image_is_in_any_pretraining_set(dataset, request):
     """On Fashion-MNIST and on the colour folder: every test image of the suite (each image of a canvas) comes
     from the test split, by index, and no pretraining set of the course (each task and the supervised
@@ -226,6 +227,7 @@ def test_bad_arguments_are_named(call, message):
 
 # 3. the probe: choices on the labelled images only ---------------------------------------------------------------
 
+@pytest.mark.slow
 def test_the_test_labels_change_no_choice():
     net = budgets.random_net("cnn", 0)
     data = ds.suite_data(0, 0, sizes=SMALL)

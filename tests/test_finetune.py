@@ -1,4 +1,5 @@
 """Fine-tuning beside the probe (experiments.finetune): the probe is step 0, BatchNorm stays frozen, choices use labelled images only."""
+import pytest
 import torch
 
 from pretext_lessons.core.models import make_backbone
@@ -42,6 +43,7 @@ def test_fine_tuning_keeps_batchnorm_statistics_and_changes_weights():
     assert any(not torch.equal(before[k], after[k]) for k in before if k.endswith("weight"))
 
 
+@pytest.mark.slow
 def test_fine_tune_split_chooses_on_labelled_images_only_and_reports_the_recipe():
     torch.manual_seed(0)
     trunk = make_backbone("cnn", 1, 8).eval()
@@ -88,6 +90,7 @@ def test_the_pretext_network_comes_before_its_no_signal_control():
     assert ft.findings(rows)[0].question.question == "k=10: rotation fine-tuned - random fine-tuned"
 
 
+@pytest.mark.slow
 def test_test_images_never_reach_a_choice():
     torch.manual_seed(0)
     trunk = make_backbone("cnn", 1, 8).eval()
@@ -136,6 +139,7 @@ def test_decision_lines_follow_the_outcome():
     assert not any("stays below" in line for line in lines)
 
 
+@pytest.mark.slow
 def test_fine_tune_rows_are_stored_and_read_back(tmp_path, monkeypatch):
     from pretext_lessons.experiments.references import NoSignal
     from pretext_lessons.tasks.rotation import RotationTask

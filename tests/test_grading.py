@@ -593,6 +593,7 @@ def test_check_works_inside_a_notebook_kernel(released_toy, tmp_path):
     assert "q3: nothing to check here; it is graded by hand" in printed
 
 
+@pytest.mark.slow
 def test_check_works_from_a_pip_install(tmp_path):
     """The course built as a wheel and installed outside the repository: check() finds its visible tests there."""
     wheels, site, source = tmp_path / "wheels", tmp_path / "site", tmp_path / "source"

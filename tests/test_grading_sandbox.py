@@ -84,6 +84,7 @@ def test_grading_refuses_to_run_unsandboxed_and_says_why(monkeypatch):
         grader.confinement("auto")
 
 
+@pytest.mark.slow
 def test_the_command_line_refuses_without_a_sandbox_before_grading_anything(tmp_path):
     # a PATH without bwrap: the grader must stop with exit status 2 and its reason, writing no report
     path = [p for p in os.environ.get("PATH", "").split(os.pathsep) if p and not (Path(p) / "bwrap").exists()]
@@ -311,6 +312,7 @@ def _cell_lines(path):
     return set().union(*[_lines(c.source) for c in nb.cells]) if nb.cells else set()
 
 
+@pytest.mark.slow
 def test_the_students_copy_holds_no_hidden_test_no_model_answer_and_no_history(tmp_path):
     from pretext_lessons.grading.cells import SOLUTION, parse_markers, read_notebook
     from pretext_lessons.grading.release import release

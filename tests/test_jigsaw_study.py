@@ -23,6 +23,7 @@ def test_conditions_change_one_thing_and_keep_the_tile_size():
     assert sets["100, random"].criterion == "random"
 
 
+@pytest.mark.slow
 def test_a_tiny_study_trains_probes_decides_and_plots(monkeypatch):
     monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")  # the tiny grading preset
     conditions = {"a": JigsawTask(num_classes=10), "b": JigsawTask(num_classes=10, gap=0, jitter=0)}

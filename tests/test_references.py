@@ -93,6 +93,7 @@ def test_no_signal_is_the_base_task_in_everything_but_the_link():
         NoSignal()
 
 
+@pytest.mark.slow
 def test_no_signal_net_trains_to_chance_and_is_cached(tmp_path, monkeypatch):
     monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
     net, history = no_signal_net(RotationTask(), seed=0, num_images=256, num_epochs=1, width=8)

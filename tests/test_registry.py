@@ -92,6 +92,7 @@ def test_registering_checks_the_class_and_its_name(fourth_task):
         unregister_task("no_such_task")
 
 
+@pytest.mark.slow
 def test_a_fourth_task_goes_through_lesson_4_and_the_capstone_report(fourth_task, grading_preset):
     logged = []
     networks, pretext = budgets.train_networks(seeds={"cnn": (0,)}, log=logged.append)
@@ -148,6 +149,7 @@ def defined_tasks() -> dict[str, str]:
     return found
 
 
+@pytest.mark.slow
 def test_every_task_defined_in_the_tasks_folder_is_registered_by_importing_the_package():
     defined = defined_tasks()
     assert len(defined) >= 3, defined

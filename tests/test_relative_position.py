@@ -374,6 +374,7 @@ def test_position_patches_shapes_labels_and_errors():
         chromatic_aberration(torch.rand(1, 3, 8, 8), "strong")
 
 
+@pytest.mark.slow
 def test_a_small_classifier_reads_position_from_aberration_only():
     # fewer patches and epochs than the lesson, enough to separate "far above chance" from "chance"
     table = aberration_experiment(seeds=(0,), num_train=2500, num_test=600, num_epochs=3, progress=False)

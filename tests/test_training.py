@@ -42,6 +42,7 @@ def same_numbers(a, b) -> bool:
     return len(a) == len(b) and all(x == y or (x != x and y != y) for x, y in zip(a, b))
 
 
+@pytest.mark.slow
 def test_two_cpu_runs_give_identical_numbers(cache):
     X = images()
     net1, h1 = training.train_or_load(FlipTask(), X=X, X_val=X[:64], seed=3, progress=False, cache=False, **SMALL)
@@ -76,6 +77,7 @@ def test_second_run_loads_the_checkpoint(cache, monkeypatch, capsys):
     assert all(torch.equal(a, b) for a, b in zip(net1.state_dict().values(), net2.state_dict().values()))
 
 
+@pytest.mark.slow
 def test_any_change_of_configuration_is_a_cache_miss(cache):
     X = images()
     training.train_or_load(FlipTask(), X=X, X_val=X[:64], progress=False, **SMALL)
@@ -87,6 +89,7 @@ def test_any_change_of_configuration_is_a_cache_miss(cache):
     assert len(list(cache.glob("flip-test-cnn-*.pt"))) == 4
 
 
+@pytest.mark.slow
 def test_corrupt_checkpoint_is_retrained_with_a_warning(cache):
     X = images()
     _, h1 = training.train_or_load(FlipTask(), X=X, X_val=X[:64], progress=False, **SMALL)
@@ -146,6 +149,7 @@ def test_an_interrupted_run_resumes_to_the_same_result(cache, monkeypatch):
     assert not list(cache.glob("*.partial.pt"))
 
 
+@pytest.mark.slow
 def test_supervised_reference_training(cache):
     X = images(256)
     y = torch.arange(256) % 2

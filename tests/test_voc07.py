@@ -183,6 +183,7 @@ def test_full_preset_pools_each_resnet18_layer_to_vissls_sizes():
     assert [got[n].shape[1] for n in ("stem", "res2", "res3", "res4", "res5")] == [9216, 9216, 8192, 9216, 8192]
 
 
+@pytest.mark.slow
 def test_seed_figure_runs_end_to_end_in_the_tiny_preset(fixture_root):
     g = torch.Generator().manual_seed(0)
     photos = (torch.rand(32, 3, 48, 48, generator=g) * 255).to(torch.uint8)
