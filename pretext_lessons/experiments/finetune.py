@@ -43,7 +43,7 @@ from .probing import preprocess_key
 from .references import NO_SIGNAL
 from .summary import finding
 
-RECIPES = (dict(lr=1e-3, steps=100), dict(lr=1e-2, steps=100))  # the grid cross-validation chooses from
+RECIPES = (dict(lr=1e-3, steps=40), dict(lr=1e-2, steps=40))  # the grid cross-validation chooses from
 BATCH_SIZE = 128
 MOMENTUM = 0.9
 PROBE_TOL = 1e-4
