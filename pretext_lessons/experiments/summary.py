@@ -209,15 +209,20 @@ def _pretext_tasks(curves) -> list[str]:
             and not t.startswith(NO_SIGNAL + "-") and t != INITIAL]
 
 
+def _last_layer_finding(c, what: str):
+    """`what`'s last layer minus its best earlier layer on curve `c`, paired on its units."""
+    return finding(f"{what}: last layer {c.last.layer} - best earlier {c.earlier.layer}",
+                   dict(zip(c.units, c.last_values)), dict(zip(c.units, c.earlier_values)),
+                   "last layer higher", "last layer lower")
+
+
 def alignment_findings(table, arch: str = "cnn", k: int = 10) -> list[Finding]:
     """Per pretext task, its last layer minus its best earlier layer (chosen on the labelled images)."""
     curves = {c.task: c for c in results_table.best_layers(table, arch=arch, k=k)}
     out = []
     for task in sorted(_pretext_tasks(curves)):
         c = curves[task]
-        f = finding(f"{task}, {arch}: last layer {c.last.layer} - best earlier {c.earlier.layer}",
-                     dict(zip(c.units, c.last_values)), dict(zip(c.units, c.earlier_values)),
-                     "last layer higher", "last layer lower")
+        f = _last_layer_finding(c, f"{task}, {arch}")
         if f:
             out.append(f)
     return out
@@ -499,9 +504,7 @@ def seed_figure_findings(table, task: str = "jigsaw", downstream_name: str = "sc
         c = _suite_curves(table, downstream_name, arch).get(task)
         if c is None:
             continue
-        f = finding(f"on {downstream_name}: {task}, {arch}: last layer {c.last.layer} - best earlier {c.earlier.layer}",
-                    dict(zip(c.units, c.last_values)), dict(zip(c.units, c.earlier_values)),
-                    "last layer higher", "last layer lower")
+        f = _last_layer_finding(c, f"on {downstream_name}: {task}, {arch}")
         if f:
             out.append(f)
     return out
