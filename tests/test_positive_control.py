@@ -19,6 +19,20 @@ def test_turn_and_the_split_are_balanced_and_deterministic():
     assert torch.equal(a[0], pc.orientation_split(seed=0, split=0, k=5, num_test=40)[0])
 
 
+
+def test_a_dataset_with_fewer_test_images_gives_all_of_them_and_bad_num_test_is_named(monkeypatch):
+    import types
+
+    pool = torch.randint(0, 255, (50, 1, 8, 8), dtype=torch.uint8)
+    held = torch.randint(0, 255, (30, 1, 8, 8), dtype=torch.uint8)
+    small = types.SimpleNamespace(load=lambda split: (pool if split == "train" else held, None))
+    monkeypatch.setattr(pc, "resolve_dataset", lambda: small)
+    assert len(pc.orientation_split(num_test=2000, k=2)[3]) == 30  # as core.data.fewshot_split caps it
+    assert len(pc.orientation_split(num_test=None, k=2)[3]) == 30
+    assert len(pc.orientation_split(num_test=12, k=2)[3]) == 12
+    with pytest.raises(ValueError, match="num_test"):
+        pc.orientation_split(num_test=0, k=2)
+
 def _rows(task_acc, layer_acc, seeds=4):
     rows = []
     for task, base in task_acc.items():

@@ -20,6 +20,7 @@ from collections import defaultdict
 import torch
 
 from ..core.data import resolve_dataset
+from ..core.validate import check_int
 from . import probing
 from . import table as results_table
 from .references import NO_SIGNAL
@@ -41,18 +42,20 @@ def turn(X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return out
 
 
-def orientation_split(seed: int = 0, split: int = 0, k: int = K, num_test: int = NUM_TEST):
+def orientation_split(seed: int = 0, split: int = 0, k: int = K, num_test: int | None = NUM_TEST):
     """(X_train, y_train, X_test, y_test) of the `orientation` task: k labelled images per turn.
 
     Labelled images come from the training split (drawn with seed + STRIDE * split), test images from
     the test split (drawn with the seed alone, so the splits of a seed share them); each image gets
-    one turn, balanced over the four.
+    one turn, balanced over the four. `num_test` test images, or all of them where the dataset has
+    fewer (or with None), as `core.data.fewshot_split` does.
     """
     source = resolve_dataset()
     X_pool, _ = source.load("train")
     X_held, _ = source.load("test")
-    if num_test > len(X_held):
-        raise ValueError(f"num_test must be at most the {len(X_held)} test images, got {num_test}")
+    if num_test is not None:
+        check_int("num_test", num_test, lowest=1)
+    num_test = len(X_held) if num_test is None else min(num_test, len(X_held))
     g_train = torch.Generator().manual_seed(7_000_003 + seed + STRIDE * split)
     g_test = torch.Generator().manual_seed(7_000_019 + seed)
     n_train = 4 * k
@@ -63,7 +66,7 @@ def orientation_split(seed: int = 0, split: int = 0, k: int = K, num_test: int =
     return turn(X_train, y_train), y_train, turn(X_test, y_test), y_test
 
 
-def probe_orientation(networks, splits=(0,), k: int = K, num_test: int = NUM_TEST) -> list[dict]:
+def probe_orientation(networks, splits=(0,), k: int = K, num_test: int | None = NUM_TEST) -> list[dict]:
     """Lesson 4's rows (every layer, C and layer chosen on the labelled images) of each network on `orientation`.
 
     `networks` as `budgets.train_networks` returns them; rows carry probed_on=NAME (lesson 4's row format: a `downstream` key would make them suite rows).
