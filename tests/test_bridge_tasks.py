@@ -148,3 +148,16 @@ def test_register_task_with_and_without_arguments():
             registry.register_task(in_course="yes")
     finally:
         registry.unregister_task("dummy_opt_in_test")
+
+
+def test_pretext_predictions_of_the_contrastive_task_cover_a_short_last_batch():
+    # 10 images in batches of 4: the last batch holds 2 images, 4 views, so 4 classes where the others have 8
+    from pretext_lessons.core.training import pretext_accuracy, pretext_predictions
+    task = ContrastiveTask(augmentations=())
+    net = task.build_net(make_backbone("cnn", 1, 4)).eval()
+    y, y_hat, probs = pretext_predictions(net, task, images(10), seed=0, batch_size=4)
+    assert y.shape == y_hat.shape == (20,) and probs.shape == (20, task.num_classes)
+    assert torch.equal(y, torch.cat([contrastive.partner_index(n) for n in (4, 4, 2)]))
+    assert int(y_hat[-4:].max()) < 4  # a view of the last batch is matched within that batch
+    assert torch.allclose(probs.sum(1), torch.ones(20))
+    assert 0.0 <= pretext_accuracy(net, task, images(10), seed=0) <= 1.0

@@ -138,7 +138,10 @@ def pretext_predictions(net: nn.Module, task: PretextTask, X: torch.Tensor, seed
         for start in range(0, len(X), batch_size):
             g = _batch_generator(seed, start, device)
             inputs, y = task.make_batch(to_float(X[start:start + batch_size].to(device)), g)
-            probs.append(F.softmax(net(inputs).float(), dim=1).cpu())
+            p = F.softmax(net(inputs).float(), dim=1).cpu()
+            # a task whose classes are positions in the batch (contrastive) has fewer of them in a short last
+            # batch: the missing columns are classes no input of that batch can have
+            probs.append(F.pad(p, (0, task.num_classes - p.shape[1])) if p.shape[1] < task.num_classes else p)
             ys.append(y.cpu())
     probs = torch.cat(probs)
     return torch.cat(ys), probs.argmax(1), probs
