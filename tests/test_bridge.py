@@ -62,8 +62,8 @@ def test_probe_and_fine_tune_reads_back_what_a_fresh_run_measures(monkeypatch, t
     calls = []
     real = bridge.fine_tune_layer
     monkeypatch.setattr(bridge, "fine_tune_layer", lambda *a, **kw: calls.append(1) or real(*a, **kw))
-    networks = [(MaskedTask(), MaskedTask().build_net(make_backbone("cnn", 1, 4)).eval())]
-    settings = dict(layers=["conv2"], ks=(2,), seed=0, num_splits=2, recipes=(dict(lr=1e-2, steps=2),), num_test=40)
+    networks = {0: [(MaskedTask(), MaskedTask().build_net(make_backbone("cnn", 1, 4)).eval())]}
+    settings = dict(layers=["conv2"], ks=(2,), num_splits=2, recipes=(dict(lr=1e-2, steps=2),), num_test=40)
     first = bridge.probe_and_fine_tune(networks, **settings)
     assert len(calls) == 2 and {r["protocol"] for r in first} == {"probe", "fine-tune"}
     assert bridge.probe_and_fine_tune(networks, **settings) == first and len(calls) == 2  # read back
@@ -114,3 +114,31 @@ def test_verdicts_replicate_over_pretraining_seeds_with_splits_averaged_within_e
     for verdict in found.values():
         assert verdict.comparison.over == "seeds" and verdict.comparison.n_seeds == 3
         assert "3 seeds x 2 splits" in verdict.sentence
+
+
+@pytest.mark.slow
+def test_probe_and_fine_tune_chooses_once_and_fine_tunes_only_the_layers_asked(monkeypatch, tmp_path):
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    grids = []
+    real = bridge.fine_tune_layer
+
+    def spy(net, layer, *args, recipes=bridge.FINE_TUNE_RECIPES, **kw):
+        grids.append((layer, [dict(r) for r in recipes]))
+        return real(net, layer, *args, recipes=recipes, **kw)
+    monkeypatch.setattr(bridge, "fine_tune_layer", spy)
+    task = MaskedTask()
+    networks = {seed: [(task, task.build_net(make_backbone("cnn", 1, 4)).eval())] for seed in (0, 1)}
+    recipes = (dict(lr=1e-3, steps=2), dict(lr=3e-2, steps=2))
+    rows = bridge.probe_and_fine_tune(networks, ["conv2", "fc2"], ks=(2,), num_splits=2, recipes=recipes,
+                                      num_test=40, fine_tune_layers=["fc2"])
+    tuned = [r for r in rows if r["protocol"] == "fine-tune"]
+    assert {r["layer"] for r in rows if r["protocol"] == "probe"} == {"conv2", "fc2"}
+    assert {r["layer"] for r in tuned} == {"fc2"} and len(tuned) == 4  # 2 seeds x 2 splits
+    assert grids[0] == ("fc2", list(recipes))  # the first seed's first split chooses ...
+    first = (tuned[0]["lr"], tuned[0]["steps"])
+    assert all(g == ("fc2", [dict(lr=first[0], steps=first[1])]) for g in grids[1:])  # ... the others keep it
+    assert tuned[0]["cv"] and not any(r["cv"] for r in tuned[1:])
+    with pytest.raises(ValueError, match="fine_tune_layers"):
+        bridge.probe_and_fine_tune(networks, ["conv2"], ks=(2,), fine_tune_layers=["fc2"])
+    with pytest.raises(ValueError, match="networks must map each seed"):
+        bridge.probe_and_fine_tune([(task, networks[0][0][1])], ["conv2"], ks=(2,))

@@ -157,3 +157,28 @@ def test_fine_tune_rows_are_stored_and_read_back(tmp_path, monkeypatch):
     assert list(tmp_path.rglob("finetune-*.json"))  # stored by load_or_measure
     assert ft.fine_tune_rows(nets, lambda seed, k: (X[:2 * k], y[:2 * k], X_test, y_test), ks=(6,),
                              recipes=recipes) == rows
+
+
+def test_fine_tune_rows_choose_the_recipe_on_the_first_seed_and_keep_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    torch.manual_seed(0)
+    nets = [("random", "cnn", seed, make_backbone("cnn", 1, 4).eval()) for seed in (0, 1, 2)]
+    X, y = _data(6)
+    X_test, y_test = _data(4, seed=1)
+    grids = []
+    real = ft.fine_tune_split
+
+    def spy(net, task, *data_seed_recipes):
+        grids.append([dict(r) for r in data_seed_recipes[-1]])
+        return real(net, task, *data_seed_recipes)
+    monkeypatch.setattr(ft, "fine_tune_split", spy)
+    recipes = (dict(lr=1e-3, steps=2), dict(lr=5e-2, steps=3))
+    rows = ft.fine_tune_rows(nets, lambda seed, k: (X, y, X_test, y_test), ks=(6,), recipes=recipes)
+    first, *others = rows
+    assert grids[0] == list(recipes) and all(g == [dict(lr=first["lr"], steps=first["steps"])] for g in grids[1:])
+    assert first["chose"] and first["cv_best"] is not None
+    assert all(not r["chose"] and r["cv_best"] is None and (r["lr"], r["steps"]) == (first["lr"], first["steps"])
+               for r in others)
+    # one recipe: nothing to choose, no cross-validated recipe scores, the probe's own still measured
+    one = real(nets[0][3], "random", X, y, X_test, y_test, 0, [dict(lr=1e-3, steps=2)])
+    assert one["cv"] == [] and (one["lr"], one["steps"]) == (1e-3, 2) and 0 <= one["cv_probe"] <= 1

@@ -12,7 +12,6 @@ import json
 import statistics
 from collections import defaultdict
 
-from scipy.stats import spearmanr
 
 from ..core.stats import compare
 from ..notebook.plotting import figure_axes
@@ -179,6 +178,8 @@ def width_study_points(table, study, k: int) -> list[dict]:
 def _rank_correlation(x, y) -> float:
     if len(set(x)) < 2 or len(set(y)) < 2:
         return 0.0  # a constant side ranks nothing: no agreement either way
+    from scipy.stats import spearmanr  # imported here: scipy.stats is slow to import and few lessons need it
+
     return float(spearmanr(x, y).statistic)
 
 

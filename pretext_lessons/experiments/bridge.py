@@ -40,10 +40,10 @@ PROJECTION = "projection"  # the layer name of the head's output in `probe_view`
 # the ablation's networks: fewer images and epochs than the lesson's network, the same for every arm
 ABLATION_BUDGET = dict(num_images=2000, num_epochs=2)
 ABLATION_SPLITS = 3  # the ablation trains one seed per arm: its (exploratory) intervals run over these splits
-# fine-tuning per layer: the same number of optimiser steps at every label budget, the learning rate
-# chosen from these by cross-validation on the labelled images (`fine_tune_layer`)
-FINE_TUNE_STEPS = 30
-FINE_TUNE_RECIPES = (dict(lr=1e-3, steps=FINE_TUNE_STEPS), dict(lr=1e-2, steps=FINE_TUNE_STEPS))
+# fine-tuning per layer: the course's one fine-tuning grid (lesson 5's), the same number of optimiser steps at
+# every label budget, the learning rate chosen from it by cross-validation on the labelled images (`fine_tune_layer`)
+FINE_TUNE_RECIPES = finetune.RECIPES
+FINE_TUNE_STEPS = FINE_TUNE_RECIPES[0]["steps"]
 NUM_TEST = 1000  # test images per split of sections 2 and 4: their intervals are set by the seeds, not by these
 
 
@@ -268,31 +268,44 @@ def accuracy(model: nn.Module, X, y, preprocess=None) -> float:
     return finetune.accuracy(model, _images(X, preprocess), y)
 
 
-def probe_and_fine_tune(networks, layers, ks=(10, 100), seed: int = 0, num_splits: int = 2,
-                        recipes=FINE_TUNE_RECIPES, num_test: int = NUM_TEST) -> list[dict]:
-    """Rows (task, seed, layer, k, split, protocol, accuracy): the linear probe and fine-tuning at each of `layers`.
+def probe_and_fine_tune(networks: dict, layers, ks=(10, 100), num_splits: int = 1, recipes=FINE_TUNE_RECIPES,
+                        num_test: int = NUM_TEST, fine_tune_layers=None) -> list[dict]:
+    """Rows (task, seed, layer, k, split, protocol, accuracy): the linear probe at each of `layers`, fine-tuning
+    at each of `fine_tune_layers` (default: `layers`).
 
-    `networks` holds (task, net) pairs of one pretraining `seed`: a PretextTask (its name labels the
+    `networks` maps each pretraining seed to its (task, net) pairs: a PretextTask (its name labels the
     rows, its preprocess shows the images) and its trained network. Both protocols read the same
     labelled and test images; fine-tuning starts from the probe's C (`fine_tune_layer`). The learning
-    rate is chosen per network, k and layer by cross-validation on the first split's labelled images
-    and kept for the seed's other splits (each split is then one more fine-tuning, not one more
-    choice: the choice is part of the seed's replication). The rows of a network are stored (`core.results.load_or_measure`, keyed by its weights, the images, the settings
-    and this code), so a second run only reads them.
+    rate is chosen per task, k and layer by cross-validation on the labelled images of the first
+    seed's first split, and kept for every other split and seed (a fixed hyperparameter from then on:
+    each further unit is one more fine-tuning, not one more choice). The rows of a network are stored
+    (`core.results.load_or_measure`, keyed by its weights, the images, the settings and this code),
+    so a second run only reads them.
     """
     layers, ks = list(layers), probing.check_ks(ks)
-    rows, cache = [], {}
-    for task, net in networks:
-        chosen = None
-        for j in range(check_int("num_splits", num_splits, 2)):
-            split = probing.downstream_split(ks, seed, num_test=num_test, split=j)
-            probed = probing.probe_network(net.cpu(), task, "cnn", seed, ks, split, layers=layers, split_index=j,
-                                           feature_cache=cache)
-            rows += [dict(r, protocol="probe") for r in probed]
-            tuned = _fine_tune_rows(task, net, seed, j, split, probed, layers, ks, recipes if chosen is None else None,
-                                    chosen)
-            chosen = chosen or {(r["k"], r["layer"]): dict(lr=r["lr"], steps=r["steps"]) for r in tuned}
-            rows += tuned
+    fine_tune_layers = list(layers if fine_tune_layers is None else fine_tune_layers)
+    if not fine_tune_layers or not set(fine_tune_layers) <= set(layers):
+        raise ValueError(f"fine_tune_layers must name one or more of layers {layers}, got {fine_tune_layers}")
+    if not isinstance(networks, dict) or not networks:
+        raise ValueError(f"networks must map each seed to its (task, net) pairs, got {type(networks).__name__}")
+    check_int("num_splits", num_splits)
+    rows, chosen = [], {}  # chosen: (task name, k, layer) -> the recipe of the first seed's first split
+    for seed, pairs in networks.items():
+        for task, net in pairs:
+            cache = {}
+            for j in range(num_splits):
+                split = probing.downstream_split(ks, seed, num_test=num_test, split=j)
+                probed = probing.probe_network(net.cpu(), task, "cnn", seed, ks, split, layers=layers, split_index=j,
+                                               feature_cache=cache)
+                rows += [dict(r, protocol="probe") for r in probed]
+                kept = {(k, layer): chosen[(task.name, k, layer)] for k in ks for layer in fine_tune_layers
+                        if (task.name, k, layer) in chosen}
+                complete = len(kept) == len(ks) * len(fine_tune_layers)
+                tuned = _fine_tune_rows(task, net, seed, j, split, [r for r in probed if r["layer"] in fine_tune_layers],
+                                        fine_tune_layers, ks, None if complete else recipes, kept if complete else None)
+                for r in tuned:
+                    chosen.setdefault((task.name, r["k"], r["layer"]), dict(lr=r["lr"], steps=r["steps"]))
+                rows += tuned
     return rows
 
 
@@ -337,13 +350,11 @@ def protocol_table_text(rows) -> str:
                 cells = [groups.get((t, k, l, p)) for l in layers]
                 lines.append(f"{t:<12} {k:>4} {p:<10} " + " ".join(
                     f"{100 * sum(c) / len(c):>7.1f}%" if c else f"{'-':>8}" for c in cells))
-    chosen = defaultdict(int)
-    for r in rows:
-        if r["protocol"] == "fine-tune" and "lr" in r:
-            chosen[r["lr"]] += 1
+    chosen = {(r["task"], r["k"], r["layer"]): r["lr"] for r in rows if r["protocol"] == "fine-tune" and r.get("cv")}
     if chosen:
-        lines.append("learning rates chosen by cross-validation on the labelled images: " + ", ".join(
-            f"lr {lr:g} x {n}" for lr, n in sorted(chosen.items())))
+        lines.append("learning rates chosen by cross-validation on the first seed's labelled images (kept for the "
+                     "other splits and seeds): " + ", ".join(f"{t} k={k} {layer}: lr {lr:g}"
+                                                            for (t, k, layer), lr in sorted(chosen.items())))
     return "\n".join(lines)
 
 

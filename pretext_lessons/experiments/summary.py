@@ -402,7 +402,8 @@ def taught_lines(findings, primary: int | None = 0, correction: str = HOLM) -> l
                      + ("better than both, so the pretext task taught something here" if both else
                         "not better than both, so 'the pretext task taught something' is not shown here"))
     if without:
-        lines.append(f"no no-signal control was trained for {', '.join(without)} (summary.CONTROL_TASKS), so "
+        lines.append(f"no no-signal control was trained for {', '.join(without)} (the lesson trains them for "
+                     f"summary.CONTROL_TASKS, on the architectures it names), so "
                      f"'taught something' is not asked for them; the table still compares them with random")
     return lines
 
