@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from pretext_lessons.experiments import alignment, budgets, probing
+from pretext_lessons.experiments.network import Network
 from pretext_lessons.experiments.table import (PIXELS, PROBE_KEYS, RANDOM, ROW_KEYS, SUPERVISED, best_layers, check_table,
                                                 select)
 from pretext_lessons.core import probe
@@ -443,6 +444,10 @@ def test_train_networks_follows_its_plan_and_labels_the_width_study(tmp_path, mo
     networks, pretext = budgets.train_networks(tasks, {"cnn": (0, 1)}, widths={"rotation": (4, 6)}, log=None)
     plan = budgets.training_plan(tasks, {"cnn": (0, 1)}, widths={"rotation": (4, 6)})
     assert [(n[1], n[2]) for n in networks if n[0] != RANDOM] == [(p["arch"], p["seed"]) for p in plan]
+    # each is a Network record holding the budget its plan row gave it (random: its supervised twin's images)
+    planned = {(p["network"], p["arch"], p["seed"]): dict(num_images=p["images"], num_epochs=p["epochs"]) for p in plan}
+    assert all(isinstance(n, Network) for n in networks)
+    assert all(n.budget == planned[(SUPERVISED if n.name == RANDOM else n.name, n.arch, n.seed)] for n in networks)
     widths = {p["arch"]: p["width"] for p in pretext}
     assert widths == {"cnn": 8, "cnn-w4": 4, "cnn-w6": 6}
     assert all(trunk_of(net).width == widths[arch] for _, arch, _, net in networks)

@@ -296,3 +296,28 @@ def test_beats_random_credits_a_task_worth_training_and_no_other(task, worth, mo
     monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
     verdicts = beats_random(task)
     assert any(v.outcome == "better" for v in verdicts.values()) == worth, [str(v) for v in verdicts.values()]
+
+
+@pytest.mark.slow
+def test_capstone_suite_probes_your_task_beside_the_calibrated_random_reference_on_lesson_5s_images(
+        monkeypatch, tmp_path):
+    from pretext_lessons.experiments import downstream, suite
+    from pretext_lessons.experiments.capstone import capstone_suite
+    from pretext_lessons.experiments.network import Network
+    from pretext_lessons.experiments.references import calibrated_random
+
+    monkeypatch.setenv("PRETEXT_LESSONS_CHECKPOINTS", str(tmp_path))
+    monkeypatch.setenv("PRETEXT_LESSONS_GRADING", "1")  # tiny networks and budgets
+    sizes = dict(k=2, num_test=40, scenes_train=20, scenes_test=20, where_per_cell=2, where_test=32)
+    monkeypatch.setattr(downstream, "SIZES", sizes)  # lesson 5's sizes, small enough for a test
+    task = DimTask()
+    net = build_net(task, "cnn", width=8, seed=0)
+    table = capstone_suite([(task, net)], seed=0, preset="quick")
+    assert {r["task"] for r in table} == {"dim_test", "random"} and {r["split"] for r in table} == {0}
+    # the reference is lesson 5's: calibrated on the matched budget's images, probed on the same split
+    budget = budgets.matched_budget("quick")
+    reference = Network("random", "cnn", 0, calibrated_random(None, "cnn", 0, "quick", **budget), budget)
+    expected = suite.probe_suite_networks([reference], sizes=sizes)
+    assert [r for r in table if r["task"] == "random"] == expected
+    with pytest.raises(TypeError, match=r"networks\[0\] must be \(task, net\)"):
+        capstone_suite([net])

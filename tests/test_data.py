@@ -286,3 +286,37 @@ def test_the_grader_s_unpacking_leaves_missing_data_to_the_submissions(places):
     cache, _ = places
     unpack_fashion_mnist()  # nothing to unpack: no error here, each kernel reports it
     assert not (cache / "FashionMNIST").exists()
+
+
+def test_the_decoded_tensors_are_kept_and_read_back_without_torchvision(places, monkeypatch):
+    import builtins
+    import os
+
+    cache, debian = places
+    make_fake_fashion(debian, value=5)
+    X, y = data.load_fashion_mnist("test", download=False)
+    kept = list((cache / "FashionMNIST" / "processed").glob("test-*.pt"))
+    assert len(kept) == 1
+    data._read_pair.cache_clear()
+    real_import = builtins.__import__
+
+    def no_torchvision(name, *args, **kwargs):
+        if name.startswith("torchvision"):
+            raise AssertionError("torchvision imported although the decoded tensors were kept")
+        return real_import(name, *args, **kwargs)
+    monkeypatch.setattr(builtins, "__import__", no_torchvision)
+    again, labels = data.load_fashion_mnist("test", download=False)
+    assert torch.equal(again, X) and torch.equal(labels, y)
+    monkeypatch.setattr(builtins, "__import__", real_import)
+    # new raw files (another version): read again, not the kept tensors of the old ones
+    make_fake_fashion(cache / "FashionMNIST" / "raw", value=7, compress=False)
+    raw_images = cache / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte"
+    os.utime(raw_images, ns=(1, 1))
+    data._read_pair.cache_clear()
+    newer, _ = data.load_fashion_mnist("test", download=False)
+    assert int(newer.max()) == 7
+    # an unreadable kept file is read again from the raw files
+    for path in (cache / "FashionMNIST" / "processed").glob("test-*.pt"):
+        path.write_bytes(b"not a tensor file")
+    data._read_pair.cache_clear()
+    assert int(data.load_fashion_mnist("test", download=False)[0].max()) == 7

@@ -90,3 +90,20 @@ def test_seed_dots_interval_is_the_helpers_and_the_plot_draws_every_seed():
     plt.close(fig)
     with pytest.raises(ValueError, match="groups must be a non-empty dict"):
         plot_seed_dots({})
+
+
+def test_a_network_record_is_read_as_its_module_and_its_task_s_preprocess():
+    from pretext_lessons.experiments.network import Network
+    from pretext_lessons.tasks.jigsaw import JigsawTask
+
+    task = JigsawTask()
+    module = build_net(task, "cnn", width=4, seed=0).eval()
+    X = torch.rand(24, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    y = torch.arange(24) % 2
+    as_pair = inspection.plot_embedding({"jigsaw": (module, task.preprocess)}, X, y, "conv2", "pca")
+    as_record = inspection.plot_embedding({"jigsaw": Network(task, "cnn", 0, module)}, X, y, "conv2", "pca")
+    points = [[c.get_offsets().data.tolist() for c in fig.axes[0].collections] for fig in (as_pair, as_record)]
+    assert points[0] == points[1] and points[0]
+    plain = inspection.plot_embedding({"jigsaw": module}, X, y, "conv2", "pca")  # no preprocess: other points
+    assert [c.get_offsets().data.tolist() for c in plain.axes[0].collections] != points[0]
+    plt.close("all")

@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 import functools
 import gzip
+import hashlib
 import os
+import pickle
 import shutil
 import tempfile
 from pathlib import Path
@@ -173,26 +175,50 @@ def load_fashion_mnist(split: str = "train", download: bool = True) -> tuple[tor
         raw = _writable_raw()
         sources = {stem: _unpack(path, raw) for stem, path in sources.items()}
     images, labels = sources[image_stem], sources[label_stem]
-    X, y = _read_pair(images.parent.parent.parent, split == "train", images.stat().st_mtime_ns,
-                      labels.stat().st_mtime_ns)
+    image_stat, label_stat = images.stat(), labels.stat()
+    X, y = _read_pair(images.parent.parent.parent, split == "train", image_stat.st_mtime_ns, image_stat.st_size,
+                      label_stat.st_mtime_ns, label_stat.st_size)
     return X.clone(), y.clone()  # callers may modify what they get; the cached copy stays intact
 
 
 @functools.lru_cache(maxsize=4)
-def _read_pair(root: Path, train: bool, *_mtimes) -> tuple[torch.Tensor, torch.Tensor]:
-    # lessons load the set many times: one read per file version
-    from torchvision.datasets import FashionMNIST
-
+def _read_pair(root: Path, train: bool, *versions) -> tuple[torch.Tensor, torch.Tensor]:
+    # lessons load the set many times: one read per file version in a process, and one torchvision read
+    # per file version at all: importing torchvision costs a new kernel (a lesson, a graded submission)
+    # more than reading the tensors it decoded, which are kept beside the raw files (`processed_path`)
     raw = root / "FashionMNIST" / "raw"
-    for stem in _FILES["train" if train else "test"]:
+    split = "train" if train else "test"
+    for stem in _FILES[split]:
         problem = _idx_problem(raw / stem)
         if problem:
             raise ValueError(problem)
+    processed = processed_path(root, split, versions)
+    try:
+        X, y = torch.load(processed, weights_only=True)
+        if X.dtype == torch.uint8 and X.dim() == 4 and y.dtype == torch.int64 and len(X) == len(y) > 0:
+            return X, y
+    except (OSError, RuntimeError, ValueError, TypeError, EOFError, pickle.UnpicklingError):
+        pass  # not there yet, or unreadable: read the raw files again
+    from torchvision.datasets import FashionMNIST
+
     found = FashionMNIST(root=str(root), train=train, download=False)
-    X, y = found.data.unsqueeze(1), found.targets
+    X, y = found.data.unsqueeze(1).contiguous(), found.targets
     if len(X) != len(y):
-        raise ValueError(f"{raw} holds {len(X)} {'train' if train else 'test'} images but {len(y)} labels")
+        raise ValueError(f"{raw} holds {len(X)} {split} images but {len(y)} labels")
+    try:  # a folder bound read-only (the grading sandbox) keeps what the grader wrote before binding it
+        processed.parent.mkdir(parents=True, exist_ok=True)
+        part = processed.with_name(f"{processed.name}.{os.getpid()}.part")
+        torch.save((X, y), part)
+        os.replace(part, processed)
+    except OSError:
+        pass
     return X, y
+
+
+def processed_path(root: Path, split: str, versions) -> Path:
+    """Where the decoded tensors of one version of `split`'s raw files are kept: ROOT/FashionMNIST/processed."""
+    tag = hashlib.sha1(repr(tuple(versions)).encode()).hexdigest()[:16]
+    return Path(root) / "FashionMNIST" / "processed" / f"{split}-{tag}.pt"
 
 
 def class_examples(split: str = "test", dataset=None) -> tuple[torch.Tensor, torch.Tensor]:

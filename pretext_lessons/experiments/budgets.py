@@ -15,6 +15,7 @@ from ..core.task import SupervisedTask
 from ..core.training import grading, resolve_preset, set_seed, train_or_load
 from ..core.validate import check_int
 from ..tasks.registry import course_tasks
+from .network import Network
 from .references import calibrated_random
 from .table import RANDOM, SUPERVISED
 
@@ -130,32 +131,35 @@ def train_networks(tasks=None, seeds=None, preset: str = "quick", device=None, l
     """Every network the study compares, per arch and seed: each task, the supervised reference, random weights.
 
     `tasks`, `seeds`, `budget` and `widths` as in `training_plan`, which says what each network
-    trains on. Returns `networks`, a list of (task or baseline name, arch, seed, net), and
+    trains on. Returns `networks`, a list of `Network`s (task or baseline name, arch, seed, net, budget), and
     `pretext`, one row (task, arch, seed, pretext_accuracy, group, width) per pretext network
     (group: the arch, or WIDTH_STUDY for the networks `widths` adds). Each network is loaded from
-    the checkpoint cache when a lesson already trained it. A dict `seconds` receives, per
+    the checkpoint cache when a lesson already trained it. Each network is a `network.Network`
+    record (it unpacks as (task, arch, seed, net)) whose budget holds the images and epochs it read
+    (random weights: the images their BatchNorm statistics were calibrated on). A dict `seconds` receives, per
     (name, arch, seed), the seconds its training took when it was trained (kept in its checkpoint).
     """
     networks, pretext = [], []
     for plan in training_plan(tasks, seeds, preset, budget, widths):
         name, arch, seed = plan["network"], plan["arch"], plan["seed"]
+        budget = dict(num_images=plan["images"], num_epochs=plan["epochs"])
         if name == SUPERVISED:
             net, history = supervised_net(plan["backbone"], seed, preset, device=device, progress=False,
                                           **plan["overrides"])
             if seconds is not None:
                 seconds[(name, arch, seed)] = sum(history.get("seconds", []))
-            networks.append((SUPERVISED, arch, seed, net))
+            networks.append(Network(SUPERVISED, arch, seed, net, budget))
             if log:
                 log(f"{SUPERVISED:<18} {arch:<8} seed {seed}: training accuracy {history['train_acc'][-1]:.1%}")
             # the random reference: the same starting weights, BatchNorm statistics from the same images
-            networks.append((RANDOM, arch, seed, calibrated_random(None, plan["backbone"], seed, preset,
-                                                                   **plan["overrides"])))
+            networks.append(Network(RANDOM, arch, seed, calibrated_random(None, plan["backbone"], seed, preset,
+                                                                          **plan["overrides"]), budget))
             continue
         net, history = train_or_load(plan["task"], arch=plan["backbone"], preset=preset, seed=seed, device=device,
                                      progress=False, **plan["overrides"])
         if seconds is not None:
             seconds[(name, arch, seed)] = sum(history.get("seconds", []))
-        networks.append((plan["task"], arch, seed, net))
+        networks.append(Network(plan["task"], arch, seed, net, budget))
         pretext.append(dict(task=name, arch=arch, seed=seed, pretext_accuracy=history["val_acc"][-1],
                             group=arch if arch == plan["backbone"] else WIDTH_STUDY, width=plan["width"]))
         if log:

@@ -15,6 +15,7 @@ from ..notebook.plotting import imshow
 from ..tasks.jigsaw import JigsawTask
 from ..tasks.registry import course_tasks
 from . import budgets, probing
+from .network import Network
 from .table import RANDOM, select
 from .suite import probe_suite_networks
 from .references import calibrated_random
@@ -396,21 +397,24 @@ def shortcut_share(result: dict) -> float:
 
 # your task on lesson 5's suite -------------------------------------------------------------------------
 
-CAPSTONE_SIZES = dict(k=10, num_test=300, scenes_train=120, scenes_test=200, where_per_cell=4, where_test=160)
-
-
 def capstone_suite(networks, arch: str = "cnn", seed: int = 0, preset: str = "quick", sizes: dict | None = None,
-                   num_splits: int = 2) -> list[dict]:
+                   num_splits: int = 1) -> list[dict]:
     """The suite's table for the capstone's networks ((task, net) or (task, net, history)) and random weights.
 
-    One pretraining seed: the labelled splits (`num_splits`) give the intervals, which then cover
-    split noise only. `sizes` defaults to CAPSTONE_SIZES (smaller test sets than lesson 5's, for time).
+    One pretraining seed and, by default, one labelled split: a description of where each task's
+    layer lands, not a decision (lesson 5 decides such questions over seeds); more `num_splits` give
+    each score more units, which cover split noise only. `sizes` defaults to lesson 5's (`downstream.SIZES`):
+    the same downstream images as lesson 5's first split, so the rows of the networks lesson 5 already
+    probed (the classic tasks and random weights of `seed`) are read from its stored results and only
+    your task is probed. Random weights are the course's reference: calibrated on the matched budget's
+    images, as in lessons 4 and 5.
     """
     entries = []
     for i, item in enumerate(networks):
         if not (isinstance(item, tuple) and len(item) in (2, 3)):
             raise TypeError(f"networks[{i}] must be (task, net) or (task, net, history), got {type(item).__name__}")
-        entries.append((item[0], arch, seed, item[1]))
-    entries.append((RANDOM, arch, seed, budgets.random_net(arch, seed, preset)))
+        entries.append(Network(item[0], arch, seed, item[1]))
+    budget = budgets.matched_budget(preset, arch)
+    entries.append(Network(RANDOM, arch, seed, calibrated_random(None, arch, seed, preset, **budget), budget))
     check_int("num_splits", num_splits)
-    return probe_suite_networks(entries, splits=range(num_splits), sizes=sizes or CAPSTONE_SIZES)
+    return probe_suite_networks(entries, splits=range(num_splits), sizes=sizes)

@@ -26,18 +26,24 @@ from ..core.probe import layer_features
 from ..core.validate import check_int
 from ..notebook.plotting import imshow
 from ..notebook.widgets import explorer
+from .network import Network
 
 EMBEDDINGS = ("pca", "tsne")
 
 
 def _check_networks(networks) -> dict:
     if not isinstance(networks, dict) or not networks:
-        raise TypeError(f"networks must be a non-empty dict name -> (net, preprocess), got {type(networks).__name__}")
+        raise TypeError(f"networks must be a non-empty dict name -> Network, (net, preprocess) or net, got "
+                        f"{type(networks).__name__}")
     out = {}
     for name, value in networks.items():
-        net, preprocess = value if isinstance(value, tuple) else (value, None)
+        if isinstance(value, Network):
+            net, preprocess = value.net, value.preprocess
+        else:
+            net, preprocess = value if isinstance(value, tuple) else (value, None)
         if not isinstance(net, nn.Module):
-            raise TypeError(f"networks[{name!r}] must be a network or (network, preprocess), got {type(net).__name__}")
+            raise TypeError(f"networks[{name!r}] must be a Network, a network or (network, preprocess), got "
+                            f"{type(net).__name__}")
         out[name] = (net, preprocess)
     return out
 

@@ -18,6 +18,7 @@ from ..core.stats import HOLM, Question, paired_interval, summary, summary_text
 from ..core.task import PretextTask
 from . import alignment, budgets, downstream, probing, suite
 from . import table as results_table
+from .network import Network
 from .references import NO_SIGNAL, NoSignal, ProbedAs, calibrated_random, initial_statistics, no_signal_net
 
 RANDOM = results_table.RANDOM
@@ -56,7 +57,7 @@ CONTROL_NAMES = tuple(no_signal_name(t) for t in CONTROL_TASKS)  # the controls'
 # the networks ------------------------------------------------------------------------------------
 
 def control_networks(tasks, seeds, preset: str = "quick", device=None, control_tasks=CONTROL_TASKS) -> list:
-    """The no-signal controls of `control_tasks`, per arch and seed, on the matched budget: (task, arch, seed, net).
+    """The no-signal controls of `control_tasks`, per arch and seed, on the matched budget: `Network`s.
 
     Trained once and cached by train_or_load, so lessons 4 and 5 share them.
     """
@@ -69,12 +70,12 @@ def control_networks(tasks, seeds, preset: str = "quick", device=None, control_t
                 raise ValueError(f"control_tasks must name tasks among {sorted(tasks)}, got {name!r}")
             for seed in arch_seeds:
                 net, _ = no_signal_net(tasks[name], arch, seed, preset, device=device, **budget)
-                out.append((NoSignal(base=tasks[name]), arch, seed, net))
+                out.append(Network(NoSignal(base=tasks[name]), arch, seed, net, budget))
     return out
 
 
 def reference_networks(tasks, seeds, preset: str = "quick") -> list:
-    """Per task with its own preprocessing, arch and seed, its calibrated random network: (ProbedAs, arch, seed, net).
+    """Per task with its own preprocessing, arch and seed, its calibrated random network: a `Network` of a ProbedAs.
 
     The weights are the task's network's starting weights and the BatchNorm statistics those of its
     inputs on the matched budget's images, so the reference differs from the trained network by the
@@ -88,7 +89,8 @@ def reference_networks(tasks, seeds, preset: str = "quick") -> list:
         for name, task in dict(tasks).items():
             if own_preprocess(task):
                 for seed in arch_seeds:
-                    out.append((ProbedAs(base=task), arch, seed, calibrated_random(task, arch, seed, preset, **budget)))
+                    out.append(Network(ProbedAs(base=task), arch, seed,
+                                       calibrated_random(task, arch, seed, preset, **budget), budget))
     return out
 
 

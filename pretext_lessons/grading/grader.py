@@ -396,16 +396,18 @@ def grade(submissions, out=None, jobs: int = 1, exercise: str | None = None, sol
 
 
 def unpack_fashion_mnist() -> None:
-    """Unpack the Debian package's Fashion-MNIST into the grader's cache once, before any kernel starts.
+    """Unpack the Debian package's Fashion-MNIST into the grader's cache once, before any kernel starts,
+    with the tensors its reader decoded (`core.data.processed_path`).
 
     The sandbox binds that cache read-only, so a kernel that found only .gz files there would unpack its
     own copy into its temporary folder, in every submission. Missing data is left to each submission's
     own error message.
     """
-    try:
-        load_fashion_mnist("test", download=False)
-    except (FileNotFoundError, OSError, ValueError):
-        pass
+    for split in ("train", "test"):  # also keeps the decoded tensors there, so no kernel imports torchvision
+        try:
+            load_fashion_mnist(split, download=False)
+        except (FileNotFoundError, OSError, ValueError):
+            pass
 
 def worth_warming(paths, exercises: dict, exercise: str | None = None) -> set:
     """The exercises with at least WARM_UP_FROM of the submissions `paths` (read and identified here)."""
