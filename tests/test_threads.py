@@ -150,3 +150,48 @@ def test_bench_busy_s_busy_process_ends_when_the_benchmark_dies_without_cleaning
         time.sleep(0.2)
     os.kill(pid, 9)
     raise AssertionError("the busy process outlived the benchmark")
+
+
+def test_cpu_times_reads_the_affinity_cpus_lines_of_proc_stat(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  10 0 10 80 0 0 0 0 0 0\n"
+                    "cpu0 5 0 5 40 0 0 0 0 0 0\n"
+                    "cpu1 5 0 5 30 10 0 0 0 0 0\n"
+                    "intr 12345\n")
+    assert threads.cpu_times({0, 1}, stat) == (100, 80)  # idle and iowait count as idle
+    assert threads.cpu_times({1}, stat) == (50, 40)
+    assert threads.cpu_times({0}, tmp_path / "missing") is None
+
+
+def test_busy_cpus_is_the_share_of_ticks_others_kept_busy_over_the_window(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    readings = iter([(1000, 800), (1200, 900)])  # 200 ticks over two CPUs, 100 of them idle
+    assert threads.busy_cpus(0.0, times=lambda: next(readings)) == pytest.approx(1.0)
+    assert threads.busy_cpus(0.0, times=lambda: None) is None
+
+
+@pytest.mark.parametrize("busy, free", [(0.0, 2), (0.3, 2), (0.6, 1), (1.0, 1), (1.9, 1), (None, 2)])
+def test_free_cpus_leaves_a_cpu_to_a_process_keeping_half_of_it_busy(monkeypatch, busy, free):
+    monkeypatch.setattr(threads, "usable_cpus", lambda *a, **k: 2)
+    monkeypatch.setattr(threads, "busy_cpus", lambda *a, **k: busy)
+    assert threads.free_cpus() == free
+
+
+def test_training_threads_take_the_free_cpus_and_give_torch_its_threads_back(monkeypatch):
+    import torch
+
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(threads, "free_cpus", lambda *a, **k: 1)
+    torch.set_num_threads(2)
+    try:
+        with threads.training_threads("cpu") as n:
+            assert n == 1 and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+        with threads.training_threads("cuda") as n:  # a GPU trains: the CPU threads are left alone
+            assert n == 2 and torch.get_num_threads() == 2
+        monkeypatch.setenv("OMP_NUM_THREADS", "2")  # a choice made outside (the grader's share) wins
+        with threads.training_threads("cpu") as n:
+            assert n == 2 and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

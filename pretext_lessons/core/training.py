@@ -20,6 +20,7 @@ from .precision import bf16_faster_on_cpu
 from .profile import phase
 from .validate import check_int
 from .task import PretextTask
+from .threads import training_threads
 
 GRADING_VARIABLES = ("PRETEXT_LESSONS_GRADING", "NBGRADER_EXECUTION")
 VALIDATE = ("every epoch", "last epoch")  # when `fit` measures the held-out pretext accuracy
@@ -188,8 +189,17 @@ def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int =
     `y` (supervised training, the "aligned" reference), each batch's labels go to `task.make_batch`.
     `validate`: "every epoch" measures the held-out pretext accuracy on X_val after each epoch (the
     curve a lesson plots); "last epoch" only after the last (the others are NaN), for networks
-    whose curve nobody looks at.
+    whose curve nobody looks at. On a CPU, training uses the CPUs other processes leave free
+    (`core.threads.training_threads`).
     """
+    with training_threads(try_device(device).type):
+        return _train(net, task, X, num_epochs=num_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+                      seed=seed, device=device, X_val=X_val, amp=amp, progress=progress, checkpoint=checkpoint, y=y,
+                      validate=validate)
+
+
+def _train(net, task, X, *, num_epochs, batch_size, lr, weight_decay, seed, device, X_val, amp, progress, checkpoint,
+           y, validate) -> History:
     from tqdm.auto import tqdm
 
     check_images(X, min_size=task.min_size)
