@@ -194,10 +194,14 @@ def test_layer_report_has_the_baselines_and_one_row_per_layer_of_each_network():
     assert [r["layer"] for r in table if r["task"] == "pixels"] == ["pixels"] * 2
     assert sorted({r["split"] for r in table}) == [0, 1]
     assert all(0 <= r["accuracy"] <= 1 and r["k"] == 2 for r in table)
-    # an untrained network built from the same seed is the random baseline itself
-    mine = {r["layer"]: r["accuracy"] for r in table if r["task"] == "dim_test"}
-    random = {r["layer"]: r["accuracy"] for r in table if r["task"] == "random"}
-    assert mine == pytest.approx(random)
+    # the random baseline is the course's calibrated reference, probed on the same splits
+    from pretext_lessons.experiments import probing
+    from pretext_lessons.experiments.references import calibrated_random
+
+    reference = calibrated_random(None, "cnn", 0, "grading", **budgets.matched_budget("grading"))
+    expected = [r for j in range(2) for r in probing.probe_network(
+        reference, "random", "cnn", 0, (2,), probing.downstream_split((2,), 0, split=j), split_index=j)]
+    assert [r for r in table if r["task"] == "random"] == expected
 
 
 def test_layer_report_checks_its_networks():

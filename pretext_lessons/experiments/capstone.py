@@ -299,7 +299,8 @@ def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset
     `networks` is a list of (task, net) or (task, net, history); each trunk is probed with a linear
     classifier on `k` labelled images per class, whole images shown as `task.preprocess` shows them,
     on `num_splits` labelled splits of `seed` (one pretraining seed: the verdicts' intervals then
-    cover the labelled splits only, and say so).
+    cover the labelled splits only, and say so). Random weights are the course's reference, as in
+    lessons 4 and 5: calibrated on the matched budget's images (`references.calibrated_random`).
     """
     items = list(networks)
     for i, item in enumerate(items):
@@ -307,7 +308,7 @@ def layer_report(networks, seed: int = 0, k: int = 10, arch: str = "cnn", preset
             raise TypeError(f"networks[{i}] must be a pair (task, net) or a triple (task, net, history) with a "
                             f"PretextTask first, got {type(item).__name__}")
     check_int("num_splits", num_splits)
-    random = budgets.random_net(arch, seed, preset)
+    random = calibrated_random(None, arch, seed, preset, **budgets.matched_budget(preset, arch))
     table = []
     for j in range(num_splits):
         split = probing.downstream_split((k,), seed, split=j)
