@@ -167,7 +167,7 @@ def busy_cpus(window: float = 0.1, times=cpu_times) -> float | None:
     if before is None or after is None or after[0] <= before[0]:
         return None
     total, idle = after[0] - before[0], after[1] - before[1]
-    return (total - idle) / total * len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return (total - idle) / total * affinity_cpus()
 
 
 def free_cpus(busy: float | None = None) -> int:

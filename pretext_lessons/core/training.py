@@ -192,7 +192,8 @@ def fit(net: nn.Module, task: PretextTask, X: torch.Tensor, *, num_epochs: int =
     whose curve nobody looks at. On a CPU, training uses the CPUs other processes leave free
     (`core.threads.training_threads`).
     """
-    with training_threads(try_device(device).type):
+    device = try_device(device)
+    with training_threads(device.type):
         return _train(net, task, X, num_epochs=num_epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                       seed=seed, device=device, X_val=X_val, amp=amp, progress=progress, checkpoint=checkpoint, y=y,
                       validate=validate)
@@ -209,7 +210,6 @@ def _train(net, task, X, *, num_epochs, batch_size, lr, weight_decay, seed, devi
         raise ValueError(f"lr must be positive, got {lr!r}")
     if validate not in VALIDATE:
         raise ValueError(f"validate must be one of {VALIDATE}, got {validate!r}")
-    device = try_device(device)
     net.to(device)
     if y is not None and (not isinstance(y, torch.Tensor) or y.shape != (len(X),)):
         raise ValueError(f"y must be a tensor of {len(X)} labels, one per image, got "
