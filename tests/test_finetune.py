@@ -120,13 +120,17 @@ def test_decision_lines_follow_the_outcome():
     from pretext_lessons.experiments import summary as sm
 
     up = ft.lesson_findings(_ft_rows(0.05))
-    assert [f.question.question for f in up][:2] == ["k=100: rotation fine-tuned - random fine-tuned",
-                                                     "k=100: rotation fine-tuned - its probe"]
+    assert [f.question.question for f in up][:4] == ["k=100: rotation fine-tuned - random fine-tuned",
+                                                     "k=100: rotation fine-tuned - no_signal-rotation fine-tuned",
+                                                     "k=100: rotation fine-tuned - its probe",
+                                                     "k=100: no_signal-rotation fine-tuned - random fine-tuned"]
     lines_up = ft.decision_lines(_ft_rows(0.05), sm.verdict_rows(up))
     assert lines_up[0].startswith("k=100: fine-tuning from rotation beats the same recipe from random")
+    assert lines_up[1].startswith("k=100: it beats the same recipe from no_signal-rotation") and "better than both" in lines_up[1]
     down = ft.lesson_findings(_ft_rows(-0.05))
     lines_down = ft.decision_lines(_ft_rows(-0.05), sm.verdict_rows(down))
     assert lines_down[0].startswith("k=100: fine-tuning from rotation is below the same recipe from random")
+    assert "not better than both" in lines_down[1]
     # fine-tuning below the probe: at the largest k it says so; at the smaller k it says why, from the folds
     below = _ft_rows(0.05, probe_gap=-0.04)
     lines = ft.decision_lines(below, sm.verdict_rows(ft.lesson_findings(below)))
