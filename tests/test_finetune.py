@@ -141,6 +141,11 @@ def test_decision_lines_follow_the_outcome():
     lines = ft.decision_lines(above, sm.verdict_rows(ft.lesson_findings(above)))
     assert any("is not below its linear probe" in line for line in lines)
     assert not any("stays below" in line for line in lines)
+    # rows with no fold scores (one recipe, nothing chosen): the line still says it stays below, without a why
+    bare = [dict(r, cv_best=None, cv_probe=None) for r in below]
+    lines = ft.decision_lines(bare, sm.verdict_rows(ft.lesson_findings(bare)))
+    assert any(line.startswith("k=10: fine-tuning from rotation stays below its probe") and "why" not in line
+               for line in lines)
 
 
 @pytest.mark.slow
@@ -157,7 +162,7 @@ def test_fine_tune_rows_are_stored_and_read_back(tmp_path, monkeypatch):
     nets = [("random", "cnn", 0, trunk), (NoSignal(base=RotationTask()), "cnn", 0, trunk)]
     rows = ft.fine_tune_rows(nets, lambda seed, k: (X[:2 * k], y[:2 * k], X_test, y_test), ks=(6,), recipes=recipes)
     assert [r["task"] for r in rows] == ["random", "no_signal-rotation"]
-    assert all(r["labelled"] == 12 and 0 <= r["cv_probe"] <= 1 for r in rows)
+    assert all(r["labelled"] == 12 and 0 <= r["cv_probe"] <= 1 for r in rows)  # each chose its own recipe
     assert list(tmp_path.rglob("finetune-*.json"))  # stored by load_or_measure
     assert ft.fine_tune_rows(nets, lambda seed, k: (X[:2 * k], y[:2 * k], X_test, y_test), ks=(6,),
                              recipes=recipes) == rows
@@ -183,6 +188,7 @@ def test_fine_tune_rows_choose_the_recipe_on_the_first_seed_and_keep_it(monkeypa
     assert first["chose"] and first["cv_best"] is not None
     assert all(not r["chose"] and r["cv_best"] is None and (r["lr"], r["steps"]) == (first["lr"], first["steps"])
                for r in others)
-    # one recipe: nothing to choose, no cross-validated recipe scores, the probe's own still measured
+    assert 0 <= first["cv_probe"] <= 1 and all(r["cv_probe"] is None for r in others)  # folds only where chosen
+    # one recipe: nothing to choose, no cross-validated scores at all
     one = real(nets[0][3], "random", X, y, X_test, y_test, 0, [dict(lr=1e-3, steps=2)])
-    assert one["cv"] == [] and (one["lr"], one["steps"]) == (1e-3, 2) and 0 <= one["cv_probe"] <= 1
+    assert one["cv"] == [] and (one["lr"], one["steps"]) == (1e-3, 2) and one["cv_probe"] is None

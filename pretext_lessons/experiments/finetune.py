@@ -126,9 +126,9 @@ def fine_tune_split(net: nn.Module, task, X_train, y_train, X_test, y_test, seed
     """The probe and the fine-tuned network on one labelled split, every choice made on the labelled images.
 
     Returns dict(layer, C, probe=test accuracy of the probe, fine_tuned=test accuracy after
-    fine-tuning, lr, steps (the recipe chosen), cv=the recipes' cross-validated accuracies (empty
-    when `recipes` holds one recipe: there is nothing to choose), cv_probe=the probe's own
-    cross-validated accuracy on the same folds: step 0 of every recipe).
+    fine-tuning, lr, steps (the recipe chosen), cv=the recipes' cross-validated accuracies, cv_probe=the
+    probe's own cross-validated accuracy on the same folds: step 0 of every recipe). With one recipe there
+    is nothing to choose: cv is empty and cv_probe None.
     """
     recipes = [dict(r) for r in recipes]
     for r in recipes:
@@ -145,25 +145,25 @@ def fine_tune_split(net: nn.Module, task, X_train, y_train, X_test, y_test, seed
     probe = fit_linear(F_train[layer], y_train, C, tol=PROBE_TOL)
     start = CutNetwork(trunk, layer, probe, target)
     probe_accuracy = accuracy(start, X_te, y_test)
-    folds = stratified_folds(y_train, CV_FOLDS, seed)
-    cv, cv_probe = [], []
-    for f in range(CV_FOLDS):  # step 0 of every recipe: the probe refitted on the fold's training part
-        fit_idx, val_idx = torch.nonzero(folds != f).flatten(), torch.nonzero(folds == f).flatten()
-        fold_probe = fit_linear(F_train[layer][fit_idx], y_train[fit_idx], C, tol=PROBE_TOL)
-        cv_probe.append(accuracy(CutNetwork(trunk, layer, fold_probe, target), X_tr[val_idx], y_train[val_idx]))
-    for r in recipes if len(recipes) > 1 else ():
-        accs = []
+    cv, cv_probe = [], None
+    if len(recipes) > 1:  # a choice to make: each fold's probe (step 0 of every recipe), then every recipe from it
+        folds = stratified_folds(y_train, CV_FOLDS, seed)
+        starts, probe_scores = [], []
         for f in range(CV_FOLDS):
             fit_idx, val_idx = torch.nonzero(folds != f).flatten(), torch.nonzero(folds == f).flatten()
-            fold_probe = fit_linear(F_train[layer][fit_idx], y_train[fit_idx], C, tol=PROBE_TOL)
-            tuned = train_cut(CutNetwork(trunk, layer, fold_probe, target), X_tr[fit_idx], y_train[fit_idx],
-                              r["lr"], r["steps"], seed)
-            accs.append(accuracy(tuned, X_tr[val_idx], y_train[val_idx]))
-        cv.append(statistics.fmean(accs))
+            fold_start = CutNetwork(trunk, layer, fit_linear(F_train[layer][fit_idx], y_train[fit_idx], C, tol=PROBE_TOL),
+                                    target)
+            starts.append((fold_start, fit_idx, val_idx))
+            probe_scores.append(accuracy(fold_start, X_tr[val_idx], y_train[val_idx]))
+        cv_probe = statistics.fmean(probe_scores)
+        for r in recipes:
+            cv.append(statistics.fmean(
+                accuracy(train_cut(fold_start, X_tr[fit_idx], y_train[fit_idx], r["lr"], r["steps"], seed),
+                         X_tr[val_idx], y_train[val_idx]) for fold_start, fit_idx, val_idx in starts))
     chosen = recipes[max(range(len(recipes)), key=lambda i: (cv[i], -i))] if cv else recipes[0]
     tuned = train_cut(start, X_tr, y_train, chosen["lr"], chosen["steps"], seed)
     return dict(layer=layer, C=C, probe=probe_accuracy, fine_tuned=accuracy(tuned, X_te, y_test),
-                lr=chosen["lr"], steps=chosen["steps"], cv=cv, cv_probe=statistics.fmean(cv_probe))
+                lr=chosen["lr"], steps=chosen["steps"], cv=cv, cv_probe=cv_probe)
 
 
 def fine_tune_rows(networks, splits, ks=(10, 100), recipes=RECIPES) -> list[dict]:
@@ -311,12 +311,13 @@ def decision_lines(rows, verdicts, pretext: str = "rotation", reference: str = "
                          f"beyond the interval ({said(v)}).")
         elif v["estimate"] < 0:
             mine = [r for r in rows if r["arch"] == arch and r["task"] == pretext and r["k"] == k]
-            if not mine:
+            choosers = [r for r in mine if r.get("cv_best") is not None and r.get("cv_probe") is not None]
+            if not choosers:  # one recipe, chosen by nobody: no fold scores to say why
+                lines.append(f"k={k}: fine-tuning from {pretext} stays below its probe ({said(v)}).")
                 continue
-            choosers = [r for r in mine if r.get("cv_best") is not None] or mine  # the seed that chose the recipe
-            n = statistics.fmean(r.get("cv_best", float("nan")) for r in choosers)
-            p = statistics.fmean(r.get("cv_probe", float("nan")) for r in choosers)
-            images = mine[0].get("labelled", k)
+            n = statistics.fmean(r["cv_best"] for r in choosers)  # the seed that chose the recipe
+            p = statistics.fmean(r["cv_probe"] for r in choosers)
+            images = choosers[0].get("labelled", k)
             fold = images // CV_FOLDS
             se = 100 * math.sqrt(max(p * (1 - p), 1e-12) / fold)
             why = (f"on the folds of the {images} labelled images it was chosen on, the recipe scored {100 * n:.1f}% against the "

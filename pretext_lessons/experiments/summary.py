@@ -23,7 +23,6 @@ from .references import NO_SIGNAL, NoSignal, ProbedAs, calibrated_random, initia
 
 RANDOM = results_table.RANDOM
 INITIAL = "random, initial statistics"  # the random reference with BatchNorm's initial statistics (mean 0, variance 1)
-CONTROL_TASKS = ("rotation",)  # the tasks whose no-signal control the lessons train (one network per seed and arch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,17 +50,20 @@ def no_signal_name(task_name: str) -> str:
     return f"{NO_SIGNAL}-{task_name}"
 
 
-CONTROL_NAMES = tuple(no_signal_name(t) for t in CONTROL_TASKS)  # the controls' rows in a results table
 
 
 # the networks ------------------------------------------------------------------------------------
 
-def control_networks(tasks, seeds, preset: str = "quick", device=None, control_tasks=CONTROL_TASKS) -> list:
-    """The no-signal controls of `control_tasks`, per arch and seed, on the matched budget: `Network`s.
+def control_networks(tasks, seeds, preset: str = "quick", device=None, control_tasks=None) -> list:
+    """The no-signal controls of `control_tasks` (default: every task of `tasks`), per arch and seed, on the
+    matched budget: `Network`s.
 
-    Trained once and cached by train_or_load, so lessons 4 and 5 share them.
+    Every pretext network a lesson compares with random weights gets its control, so each "better than
+    random" question has the control beside it. Trained once and cached by train_or_load, so lessons 4
+    and 5 share them.
     """
     tasks = dict(tasks)
+    control_tasks = tuple(tasks) if control_tasks is None else tuple(control_tasks)
     out = []
     for arch, arch_seeds in dict(seeds).items():
         budget = budgets.matched_budget(preset=preset, arch=arch)
@@ -404,9 +406,9 @@ def taught_lines(findings, primary: int | None = 0, correction: str = HOLM) -> l
                      + ("better than both, so the pretext task taught something here" if both else
                         "not better than both, so 'the pretext task taught something' is not shown here"))
     if without:
-        lines.append(f"no no-signal control was trained for {', '.join(without)} (the lesson trains them for "
-                     f"summary.CONTROL_TASKS, on the architectures it names), so "
-                     f"'taught something' is not asked for them; the table still compares them with random")
+        lines.append(f"no no-signal control was trained for {', '.join(without)} (`summary.control_networks` was "
+                     f"not given them), so 'taught something' is not asked for them; the table still compares them "
+                     f"with random")
     return lines
 
 
