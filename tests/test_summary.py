@@ -5,6 +5,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 from pretext_lessons.experiments import summary as sm  # noqa: E402
 from pretext_lessons.tasks.jigsaw import JigsawTask  # noqa: E402
@@ -210,3 +211,20 @@ def test_taught_something_needs_both_references_and_flips_with_the_data():
     table = [dict(r, accuracy=r["accuracy"] + 0.03, val_accuracy=r["val_accuracy"] + 0.03)
              if r["task"] == "no_signal-rotation" else r for r in _table(0.03)]
     assert sm.taught_lines(sm.lesson4_findings(table))[0].endswith("is not shown here")
+
+
+def test_control_networks_give_every_task_its_control_unless_told_otherwise(monkeypatch):
+    trained = []
+
+    def fake_no_signal_net(task, arch, seed, preset, device=None, **budget):  # records the call instead of training
+        trained.append((task.name, arch, seed, tuple(sorted(budget))))
+        return torch.nn.Identity(), {}
+    monkeypatch.setattr(sm, "no_signal_net", fake_no_signal_net)
+    tasks = {"rotation": RotationTask(), "jigsaw": JigsawTask()}
+    found = sm.control_networks(tasks, {"cnn": (0, 1), "resnet": (0,)})
+    assert sorted((n.name, n.arch, n.seed) for n in found) == sorted(
+        (f"no_signal-{t}", arch, s) for arch, seeds in (("cnn", (0, 1)), ("resnet", (0,))) for t in tasks for s in seeds)
+    assert all(budget == ("num_epochs", "num_images") for *_, budget in trained)  # the matched budget, every time
+    assert [n.name for n in sm.control_networks(tasks, {"cnn": (0,)}, control_tasks=("jigsaw",))] == ["no_signal-jigsaw"]
+    with pytest.raises(ValueError, match="control_tasks must name tasks among"):
+        sm.control_networks(tasks, {"cnn": (0,)}, control_tasks=("relative_position",))
