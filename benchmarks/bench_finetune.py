@@ -33,8 +33,9 @@ def main() -> None:
     ks = probing.check_ks(tuple(int(k) for k in args.ks.split(",")))
     tasks = course_tasks()
     start = time.perf_counter()
-    networks, _ = budgets.train_networks({"rotation": tasks["rotation"]}, {"cnn": seeds}, "quick", None, log=None)
-    controls = summary.control_networks(tasks, {"cnn": seeds}, "quick")
+    rotation_only = {"rotation": tasks["rotation"]}
+    networks, _ = budgets.train_networks(rotation_only, {"cnn": seeds}, "quick", None, log=None)
+    controls = summary.control_networks(rotation_only, {"cnn": seeds}, "quick")
     tuned_from = [n for n in networks if n.name in ("rotation", RANDOM)] + controls
     trained = time.perf_counter() - start
     start = time.perf_counter()

@@ -50,8 +50,6 @@ def no_signal_name(task_name: str) -> str:
     return f"{NO_SIGNAL}-{task_name}"
 
 
-
-
 # the networks ------------------------------------------------------------------------------------
 
 def control_networks(tasks, seeds, preset: str = "quick", device=None, control_tasks=None) -> list:
