@@ -43,7 +43,7 @@ from ..core.training import fingerprint, set_seed
 from ..core.validate import check_int
 from .probing import preprocess_key
 from .references import NO_SIGNAL
-from .summary import finding
+from .summary import finding, no_signal_name
 
 RECIPES = (dict(lr=1e-3, steps=30), dict(lr=1e-2, steps=30))  # the grid cross-validation chooses from (lessons 5 and 7)
 BATCH_SIZE = 128
@@ -224,7 +224,7 @@ def findings(rows, reference: str = "random", arch: str = "cnn") -> list:
         for task in sorted((t for t in by if t != reference), key=lambda t: (t.startswith(NO_SIGNAL), t)):
             tuned = {u: r["fine_tuned"] for u, r in by[task].items()}
             probe = {u: r["probe"] for u, r in by[task].items()}
-            control = f"{NO_SIGNAL}-{task}"
+            control = no_signal_name(task)
             against_control = None if control not in by else finding(
                 f"k={k}: {task} fine-tuned - {control} fine-tuned", tuned,
                 {u: r["fine_tuned"] for u, r in by[control].items()}, "the pretext start is better",
@@ -265,7 +265,7 @@ def lesson_findings(rows, pretext: str = "rotation", reference: str = "random", 
     against random) is the family's primary comparison, the others are Holm-corrected within it.
     """
     found = {f.question.question: f for f in findings(rows, reference, arch)}
-    control = f"{NO_SIGNAL}-{pretext}"
+    control = no_signal_name(pretext)
     out = []
     for k in sorted({r["k"] for r in rows}, reverse=True):
         for q in (f"k={k}: {pretext} fine-tuned - {reference} fine-tuned", f"k={k}: {pretext} fine-tuned - {control} fine-tuned",
@@ -288,7 +288,7 @@ def decision_lines(rows, verdicts, pretext: str = "rotation", reference: str = "
     def said(v):
         d = v.get("digits", 1)
         return f"{v['estimate']:+.{d}f} {v['unit']} [{v['low']:+.{d}f}, {v['high']:+.{d}f}], {v['role']}, {v['seeds']} seeds"
-    control = f"{NO_SIGNAL}-{pretext}"
+    control = no_signal_name(pretext)
     for k in reversed(ks):
         v = by.get(f"k={k}: {pretext} fine-tuned - {reference} fine-tuned")
         if v is not None:
